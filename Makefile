@@ -1,0 +1,43 @@
+# ipcarc: `make demo` shows the library at work; `make test` is what CI runs.
+GO      ?= go
+SHELL   := /bin/bash
+PKGS    := ./...
+
+.PHONY: all test check-tools fmt-check vet gotest gotest-cgocheck2 demo bench clean
+
+all: test
+
+# The tools the tests need. Go and gcc come with the machine; say clearly
+# what is missing instead of failing later in a confusing way.
+check-tools:
+	@command -v $(GO) >/dev/null || { echo "make: go is required (https://go.dev/dl)"; exit 1; }
+	@command -v gcc >/dev/null || command -v cc >/dev/null || { echo "make: a C compiler (gcc) is required for cgo"; exit 1; }
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+	CGO_ENABLED=0 $(GO) vet $(PKGS)
+
+gotest:
+	$(GO) test -race -count=1 $(PKGS)
+
+# cgocheck2 checks every pointer store against cgo's rules; a toolchain that
+# does not know the experiment says so and the pass is skipped with that reason.
+gotest-cgocheck2:
+	@if GOEXPERIMENT=cgocheck2 $(GO) version >/dev/null 2>&1; then \
+		echo "GOEXPERIMENT=cgocheck2 $(GO) test -count=1 $(PKGS)"; \
+		GOEXPERIMENT=cgocheck2 $(GO) test -count=1 $(PKGS); \
+	else echo "skip: this Go toolchain does not accept GOEXPERIMENT=cgocheck2"; fi
+
+test: check-tools fmt-check vet gotest gotest-cgocheck2
+	@left=$$(ls /dev/shm | grep -E '^ipcarc-(test|demo)' || true); \
+	if [ -n "$$left" ]; then echo "make test: left in /dev/shm: $$left"; exit 1; fi
+
+demo: check-tools
+	$(GO) run ./cmd/ipcarc-demo
+
+clean:
+	$(GO) clean -testcache

@@ -1,0 +1,187 @@
+//go:build linux && cgo
+
+package ipcarc
+
+// All calls into C live in this file: every other file speaks Go types and
+// int return codes, turned into errors by fromErrno. Hot calls pass the
+// C-allocated handle as an integer, which cgo does not check.
+
+/*
+#include "cshm.h"
+*/
+import "C"
+
+import (
+	"runtime"
+	"unsafe"
+)
+
+// cstr makes a NUL-terminated copy in Go memory: C only reads it during the
+// call, so nothing needs freeing.
+func cstr(s string) *C.char {
+	b := make([]byte, len(s)+1)
+	copy(b, s)
+	return (*C.char)(unsafe.Pointer(&b[0]))
+}
+
+// seg is one attachment: a C-allocated ipcarc_seg. Hot calls hand it to C as
+// an integer (h), which cgo does not check.
+type seg struct{ c *C.ipcarc_seg }
+
+func (s seg) h() C.uintptr_t { return C.uintptr_t(uintptr(unsafe.Pointer(s.c))) }
+
+type spec struct {
+	size        uint64
+	align       uint32
+	maxHolders  uint32
+	tag         uint64
+	mode        uint32
+	openTimeout int64
+}
+
+func (s *spec) c() C.ipcarc_spec {
+	return C.ipcarc_spec{
+		value_size:      C.uint64_t(s.size),
+		value_align:     C.uint32_t(s.align),
+		max_holders:     C.uint32_t(s.maxHolders),
+		type_tag:        C.uint64_t(s.tag),
+		mode:            C.uint32_t(s.mode),
+		open_timeout_ns: C.int64_t(s.openTimeout),
+	}
+}
+
+func cCreate(name string, sp *spec, init unsafe.Pointer) (seg, int) {
+	cname := cstr(name)
+	cs := sp.c()
+	var out *C.ipcarc_seg
+	rc := C.ipcarc_create(cname, &cs, init, &out)
+	return seg{out}, int(rc)
+}
+
+func cOpen(name string, sp *spec) (seg, int, int) {
+	cname := cstr(name)
+	cs := sp.c()
+	var out *C.ipcarc_seg
+	var field C.int
+	rc := C.ipcarc_open(cname, &cs, &out, &field)
+	return seg{out}, int(rc), int(field)
+}
+
+func cOpenOrCreate(name string, sp *spec, init unsafe.Pointer) (seg, bool, int, int) {
+	cname := cstr(name)
+	cs := sp.c()
+	var out *C.ipcarc_seg
+	var created, field C.int
+	rc := C.ipcarc_open_or_create(cname, &cs, init, &out, &created, &field)
+	return seg{out}, created != 0, int(rc), int(field)
+}
+
+func (s seg) p() *C.ipcarc_seg { return s.c }
+
+func (s seg) clone() int { return int(C.ipcarc_clone(s.p())) }
+func (s seg) close() int { return int(C.ipcarc_close(s.p())) }
+
+func (s seg) header() *header      { return (*header)(unsafe.Pointer(C.ipcarc_hdr(s.p()))) }
+func (s seg) data() unsafe.Pointer { return C.ipcarc_data(s.p()) }
+func (s seg) slot() int            { return int(C.ipcarc_slot(s.p())) }
+
+func (s seg) lock() int              { return int(C.ipcarc_lock_h(s.h())) }
+func (s seg) trylock() int           { return int(C.ipcarc_trylock_h(s.h())) }
+func (s seg) timedlock(ns int64) int { return int(C.ipcarc_timedlock_h(s.h(), C.int64_t(ns))) }
+func (s seg) unlock() int            { return int(C.ipcarc_unlock_h(s.h())) }
+func (s seg) clearPoison()           { C.ipcarc_clear_poison(s.p()) }
+func (s seg) lockOwner() int         { return int(C.ipcarc_lock_owner(s.p())) }
+func (s seg) holderAlive(i int) int  { return int(C.ipcarc_holder_alive(s.p(), C.uint32_t(i))) }
+func (s seg) wakeAll()               { C.ipcarc_wake_all(s.p()) }
+func noop(s seg) int                 { return int(C.ipcarc_noop_h(s.h())) }
+
+func (s seg) reap() (int, int) {
+	var n C.int
+	rc := C.ipcarc_reap(s.p(), &n)
+	return int(n), int(rc)
+}
+
+// store copies n bytes from src (a Go pointer to pointer-free memory) in one
+// crossing. src is passed as an integer to skip cgo's pointer check; that is
+// sound because C neither keeps it nor runs while the Go stack could move (a
+// goroutine's stack is not moved while it is in a cgo call), and KeepAlive
+// keeps the value live across the call.
+func (s seg) store(src unsafe.Pointer, n uintptr) int {
+	rc := C.ipcarc_store_h(s.h(), C.uintptr_t(uintptr(src)), C.size_t(n))
+	runtime.KeepAlive(src)
+	return int(rc)
+}
+
+func (s seg) load(dst unsafe.Pointer, n uintptr) int {
+	rc := C.ipcarc_load(s.p(), dst, C.size_t(n))
+	return int(rc)
+}
+
+func (s seg) wait(since uint32, timeoutNs int64) (uint32, int) {
+	var now C.uint32_t
+	rc := C.ipcarc_wait(s.p(), C.uint32_t(since), C.int64_t(timeoutNs), &now)
+	return uint32(now), int(rc)
+}
+
+type gcResult struct {
+	ReapedHandles, LiveHolders, Field int
+	Unlinked, Busy, HalfMade          bool
+}
+
+func cGC(name string, lockTimeoutNs int64, dryRun bool) (gcResult, int) {
+	cname := cstr(name)
+	var r C.ipcarc_gc_result
+	dr := C.int(0)
+	if dryRun {
+		dr = 1
+	}
+	rc := C.ipcarc_gc(cname, C.int64_t(lockTimeoutNs), dr, &r)
+	return gcResult{
+		ReapedHandles: int(r.reaped_handles), LiveHolders: int(r.live_holders), Field: int(r.field),
+		Unlinked: r.unlinked != 0, Busy: r.busy != 0, HalfMade: r.half_made != 0,
+	}, int(rc)
+}
+
+func cRemove(name string, force bool) int {
+	cname := cstr(name)
+	f := C.int(0)
+	if force {
+		f = 1
+	}
+	return int(C.ipcarc_remove(cname, f))
+}
+
+func cABI() uint32 { return uint32(C.ipcarc_abi()) }
+func cTag(s string) uint64 {
+	cs := cstr(s)
+	return uint64(C.ipcarc_tag(cs))
+}
+
+func faultArm(phase string) {
+	cs := cstr(phase)
+	C.ipcarc_fault_arm(cs)
+}
+
+// cLayout is the C compiler's view of the layout (cgo reads it from the C
+// compiler's debug info), for TestLayoutMatchesC.
+func cLayout() map[string]uintptr {
+	var h C.ipcarc_header
+	var s C.ipcarc_holder
+	return map[string]uintptr{
+		"header.size": unsafe.Sizeof(h), "holder.size": unsafe.Sizeof(s),
+		"Magic": unsafe.Offsetof(h.magic), "Version": unsafe.Offsetof(h.version),
+		"ABI": unsafe.Offsetof(h.abi), "State": unsafe.Offsetof(h.state),
+		"Flags": unsafe.Offsetof(h.flags), "TotalSize": unsafe.Offsetof(h.total_size),
+		"ValueSize": unsafe.Offsetof(h.value_size), "ValueAlign": unsafe.Offsetof(h.value_align),
+		"MaxHolders": unsafe.Offsetof(h.max_holders), "TypeTag": unsafe.Offsetof(h.type_tag),
+		"ValueOff": unsafe.Offsetof(h.value_off), "HoldersOff": unsafe.Offsetof(h.holders_off),
+		"RefCount": unsafe.Offsetof(h.refcount), "Seq": unsafe.Offsetof(h.seq),
+		"Waiters": unsafe.Offsetof(h.waiters), "Bookkeeping": unsafe.Offsetof(h.bookkeeping),
+		"CreatorPID": unsafe.Offsetof(h.creator_pid), "CreatedNs": unsafe.Offsetof(h.created_ns),
+		"Reserved": unsafe.Offsetof(h.reserved), "Mutex": unsafe.Offsetof(h.m),
+		"Holder.Handles": unsafe.Offsetof(s.handles), "Holder.State": unsafe.Offsetof(s.state),
+		"Holder.PID": unsafe.Offsetof(s.pid), "Holder.StartTime": unsafe.Offsetof(s.start_time),
+		"HEADER_SIZE": C.IPCARC_HEADER_SIZE, "HOLDER_SIZE": C.IPCARC_HOLDER_SIZE,
+		"MUTEX_OFFSET": C.IPCARC_MUTEX_OFFSET, "sizeof(pthread_mutex_t)": unsafe.Sizeof(C.pthread_mutex_t{}),
+	}
+}

@@ -1,0 +1,57 @@
+//go:build linux && cgo
+
+package ipcarc
+
+import "syscall"
+
+// fromErrno turns a return code of the C layer into an error: the one place
+// where errno values become sentinels. field is the validation field code the
+// C layer reported (0 when none).
+func fromErrno(op, name string, rc int, field int) error {
+	if rc == 0 {
+		return nil
+	}
+	en := syscall.Errno(rc)
+	var err error
+	switch en {
+	case syscall.ENOENT:
+		err = errList{ErrNotExist, en}
+	case syscall.EEXIST:
+		err = errList{ErrExist, en}
+	case syscall.EBADMSG, syscall.ELOOP, syscall.EISDIR, syscall.ENODEV:
+		err = ErrCorrupt
+		if en != syscall.EBADMSG {
+			err = errList{ErrCorrupt, en}
+			field = fieldFile
+		}
+	case syscall.EPROTONOSUPPORT:
+		err = ErrIncompatible
+	case syscall.EPROTOTYPE:
+		err = ErrTypeMismatch
+	case syscall.ETIMEDOUT:
+		err = errList{ErrTimeout, en}
+	case syscall.EUSERS:
+		err = ErrTooManyHolders
+	case syscall.EOWNERDEAD:
+		err = errOwnerDead
+	case syscall.ENOTRECOVERABLE:
+		err = ErrPoisoned
+	case syscall.EBUSY:
+		err = ErrWouldBlock
+	case syscall.EDEADLK:
+		err = ErrDeadlock
+	case syscall.EPERM:
+		if op == "unlock" {
+			err = ErrNotOwner
+		} else {
+			err = en
+		}
+	default:
+		err = en
+	}
+	e := &Error{Op: op, Name: name, Err: err}
+	if field != 0 {
+		e.Field = fieldName(field)
+	}
+	return e
+}

@@ -1,0 +1,79 @@
+package ipcarc
+
+import (
+	"errors"
+	"strings"
+)
+
+// Sentinel errors. Every error returned by this package wraps one of them (or
+// an OS error such as fs.ErrPermission), so callers match with errors.Is.
+var (
+	ErrExist           = errors.New("ipcarc: segment already exists")
+	ErrNotExist        = errors.New("ipcarc: segment does not exist")
+	ErrInvalidName     = errors.New("ipcarc: invalid segment name")
+	ErrUnsupportedType = errors.New("ipcarc: type cannot live in shared memory")
+	ErrTypeMismatch    = errors.New("ipcarc: segment holds another type")
+	ErrIncompatible    = errors.New("ipcarc: segment made by an incompatible build")
+	ErrCorrupt         = errors.New("ipcarc: segment is corrupt or not an ipcarc segment")
+	ErrClosed          = errors.New("ipcarc: handle is closed")
+	ErrWouldBlock      = errors.New("ipcarc: lock is held")
+	ErrOwnerDead       = errors.New("ipcarc: previous lock owner died")
+	ErrPoisoned        = errors.New("ipcarc: value is poisoned")
+	ErrNotOwner        = errors.New("ipcarc: lock not held by this goroutine")
+	ErrDeadlock        = errors.New("ipcarc: operation would deadlock on a lock this goroutine holds")
+	ErrTimeout         = errors.New("ipcarc: timed out")
+	ErrTooManyHolders  = errors.New("ipcarc: holder table is full")
+	ErrUnsupported     = errors.New("ipcarc: needs linux and cgo")
+)
+
+// Error describes a failed operation on a named segment.
+type Error struct {
+	Op    string // "open", "lock", ...
+	Name  string // segment name, without the leading slash
+	Field string // for validation errors: the header field that failed
+	Err   error  // what happened: one or more sentinels and/or a syscall.Errno
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("ipcarc: ")
+	b.WriteString(e.Op)
+	if e.Name != "" {
+		b.WriteString(" ")
+		b.WriteString(`"` + e.Name + `"`)
+	}
+	if e.Field != "" {
+		b.WriteString(": " + e.Field + " differs")
+	}
+	b.WriteString(": ")
+	b.WriteString(strings.TrimPrefix(e.Err.Error(), "ipcarc: "))
+	return b.String()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// errList lets one error match several sentinels (ErrOwnerDead and
+// ErrPoisoned; ErrNotExist and the ENOENT that fs.ErrNotExist matches).
+type errList []error
+
+func (l errList) Error() string {
+	parts := make([]string, len(l))
+	for i, e := range l {
+		parts[i] = strings.TrimPrefix(e.Error(), "ipcarc: ")
+	}
+	return strings.Join(parts, ": ")
+}
+
+func (l errList) Unwrap() []error { return l }
+
+func opErr(op, name string, err error) error {
+	return &Error{Op: op, Name: name, Err: err}
+}
+
+// errOwnerDead is what a lock reports when it inherited a dead owner's lock.
+var errOwnerDead = errList{ErrOwnerDead, ErrPoisoned}
+
+// ErrInvalidOption reports an option value out of range.
+var ErrInvalidOption = errors.New("ipcarc: invalid option")
+
+var errMaxHolders = errors.New("max holders must be between 1 and 4096")

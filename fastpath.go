@@ -1,0 +1,148 @@
+//go:build linux && cgo
+
+package ipcarc
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// loadSpins is how many times Load retries the seqlock before it takes the
+// lock instead; enough for any writer that is merely running, few enough that
+// a writer that sleeps or died under the lock is noticed quickly.
+const loadSpins = 128
+
+// Load returns a consistent copy of the value without taking the mutex and
+// without calling into C: a seqlock read of the header's sequence word. If a
+// writer stays inside its critical section (or died there, leaving the word
+// odd), Load falls back to the lock, and so to owner-death handling: then the
+// error matches ErrOwnerDead. A poisoned value is returned with ErrPoisoned.
+//
+// Memory ordering. Writers (C, under the mutex) make seq odd, issue a release
+// fence, write the value, and make seq even with a release store. Load reads
+// seq (acquire), copies, and re-reads seq; equal and even means no writer
+// overlapped the copy. The copy's loads must complete before the re-read:
+//   - amd64: loads are not reordered with other loads (TSO), and the compiler
+//     keeps the copy (a store into v, on the memory chain) before the atomic
+//     re-read. Nothing more is needed.
+//   - arm64 and others: plain loads may be satisfied after a later load-
+//     acquire, so loadFence issues a full barrier (an atomic read-modify-write)
+//     between the copy and the re-read, the smp_rmb of the Linux seqlock.
+func (a *Arc[T]) Load() (T, error) {
+	var v T
+	if a.closed.Load() {
+		return v, opErr("load", a.name, ErrClosed)
+	}
+	seq := &a.hdr.Seq
+	for i := 0; i < loadSpins; i++ {
+		s1 := atomic.LoadUint32(seq)
+		if s1&1 != 0 {
+			continue
+		}
+		v = *a.data
+		loadFence()
+		if atomic.LoadUint32(seq) == s1 {
+			if atomic.LoadUint32(&a.hdr.Flags)&flagPoisoned != 0 {
+				return v, opErr("load", a.name, ErrPoisoned)
+			}
+			return v, nil
+		}
+	}
+	rc := a.s.load(unsafe.Pointer(&v), unsafe.Sizeof(v))
+	if rc != 0 {
+		return v, fromErrno("load", a.name, rc, 0)
+	}
+	return v, nil
+}
+
+// Store replaces the value in one crossing into C (lock, copy, bump the
+// version, unlock) and wakes every Wait. A poisoned value is not overwritten:
+// Store returns ErrPoisoned (with ErrOwnerDead when it is the first to see the
+// death); clear the poison through a Guard first.
+func (a *Arc[T]) Store(v T) error {
+	if a.closed.Load() {
+		return opErr("store", a.name, ErrClosed)
+	}
+	if rc := a.s.store(unsafe.Pointer(&v), unsafe.Sizeof(v)); rc != 0 {
+		return fromErrno("store", a.name, rc, 0)
+	}
+	return nil
+}
+
+// Update locks, calls fn with the value in place, and unlocks. If fn returns
+// an error the changes it made stay (they are in shared memory) and the error
+// is returned. If fn panics, the value is poisoned, the lock released, and the
+// panic continues, as with Rust's Mutex. A poisoned value is not handed to fn:
+// Update returns ErrPoisoned.
+func (a *Arc[T]) Update(fn func(*T) error) (err error) {
+	g, err := a.Lock()
+	if err != nil {
+		if g != nil {
+			g.Unlock()
+		}
+		return err
+	}
+	done := false
+	defer func() {
+		if !done {
+			atomic.OrUint32(&a.hdr.Flags, flagPoisoned)
+			g.Unlock()
+		}
+	}()
+	ferr := fn(a.data)
+	done = true
+	if uerr := g.Unlock(); uerr != nil {
+		return uerr
+	}
+	if ferr != nil {
+		return fmt.Errorf("ipcarc: update %q: %w", a.name, ferr)
+	}
+	return nil
+}
+
+// Version returns the number of completed writes to the value (Unlock of a
+// Guard, Store, Update), modulo 2^31. It changes exactly when a write ends.
+func (a *Arc[T]) Version() uint64 {
+	return uint64(atomic.LoadUint32(&a.hdr.Seq) >> 1)
+}
+
+// Wait blocks until the version differs from since and returns the new one.
+// It sleeps in the kernel on the segment's sequence word (a shared futex), so
+// a write in any process wakes every waiter in every process. It returns
+// ctx.Err() promptly when ctx is done.
+func (a *Arc[T]) Wait(ctx context.Context, since uint64) (uint64, error) {
+	if a.closed.Load() {
+		return 0, opErr("wait", a.name, ErrClosed)
+	}
+	since32 := uint32(since) & (1<<31 - 1)
+	for {
+		if v := a.Version(); v != uint64(since32) {
+			return v, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		timeout := int64(-1)
+		if dl, ok := ctx.Deadline(); ok {
+			timeout = int64(time.Until(dl))
+			if timeout <= 0 {
+				return 0, context.DeadlineExceeded
+			}
+		}
+		// Cancellation wakes the futex; the other sleepers it wakes recheck
+		// the version and sleep again.
+		stop := context.AfterFunc(ctx, a.s.wakeAll)
+		now, rc := a.s.wait(since32, timeout)
+		stop()
+		if rc == 0 {
+			return uint64(now), nil
+		}
+		if rc != int(syscall.EINTR) && rc != int(syscall.ETIMEDOUT) {
+			return 0, fromErrno("wait", a.name, rc, 0)
+		}
+	}
+}

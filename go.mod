@@ -1,0 +1,8 @@
+module github.com/ipcarc/ipcarc
+
+go 1.24
+
+require (
+	github.com/google/go-cmp v0.7.0
+	golang.org/x/sys v0.50.0
+)

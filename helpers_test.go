@@ -1,0 +1,222 @@
+//go:build linux && cgo
+
+package ipcarc
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Tests run real processes: the test binary re-executes itself with
+// IPCARC_CHILD naming a role (as x/sys/unix's TestPassFD does). A child speaks
+// to the parent in lines on stdout.
+
+const childEnv = "IPCARC_CHILD"
+
+// Counter is the value most tests share.
+type Counter struct {
+	N     uint64
+	Spare [7]uint64
+}
+
+var childRoles = map[string]func(args []string) error{}
+
+var nameSeq atomic.Int64
+
+// testName is unique per test process, and prefixed so TestMain can find
+// anything a test leaves behind in /dev/shm.
+func testName(t testing.TB) string {
+	return fmt.Sprintf("%s%d-%d", testPrefix(), os.Getpid(), nameSeq.Add(1))
+}
+
+func testPrefix() string { return "ipcarc-test-" }
+
+func TestMain(m *testing.M) {
+	if role := os.Getenv(childEnv); role != "" {
+		var args []string
+		json.Unmarshal([]byte(os.Getenv(childEnv+"_ARGS")), &args)
+		f, ok := childRoles[role]
+		if !ok {
+			fmt.Fprintln(os.Stderr, "unknown child role", role)
+			os.Exit(3)
+		}
+		if err := f(args); err != nil {
+			fmt.Printf("error %v\n", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	// The runtime opens its poller's epoll and eventfd with the first pipe:
+	// open them before counting, so only the tests' own fds count.
+	if r, w, err := os.Pipe(); err == nil {
+		r.Close()
+		w.Close()
+	}
+	fdsBefore := openFDs()
+	code := m.Run()
+	if code == 0 {
+		if left := leftoverSegments(fmt.Sprintf("%s%d-", testPrefix(), os.Getpid())); len(left) > 0 {
+			fmt.Fprintf(os.Stderr, "FAIL: tests left /dev/shm entries: %v\n", left)
+			for _, n := range left {
+				os.Remove(filepath.Join("/dev/shm", n))
+			}
+			code = 1
+		}
+		if after := openFDs(); after > fdsBefore {
+			ents, _ := os.ReadDir("/proc/self/fd")
+			for _, e := range ents {
+				l, _ := os.Readlink("/proc/self/fd/" + e.Name())
+				fmt.Fprintln(os.Stderr, "  fd", e.Name(), l)
+			}
+			fmt.Fprintf(os.Stderr, "FAIL: tests leaked %d file descriptors\n", after-fdsBefore)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+func leftoverSegments(prefix string) []string {
+	ents, _ := os.ReadDir("/dev/shm")
+	var out []string
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), prefix) {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+func openFDs() int {
+	ents, _ := os.ReadDir("/proc/self/fd")
+	return len(ents)
+}
+
+func shmExists(name string) bool {
+	_, err := os.Lstat(filepath.Join("/dev/shm", strings.TrimPrefix(name, "/")))
+	return err == nil
+}
+
+// removeSegment is test cleanup for segments a test leaves on purpose.
+func removeSegment(name string) { os.Remove(filepath.Join("/dev/shm", name)) }
+
+// child is a running child process with a line reader on its stdout.
+type child struct {
+	t     testing.TB
+	cmd   *exec.Cmd
+	lines chan string
+	done  chan struct{} // closed when the process has been reaped
+	err   error         // its exit status, valid after done
+}
+
+func startChild(t testing.TB, role string, args ...string) *child {
+	t.Helper()
+	return startChildCmd(t, nil, role, args...)
+}
+
+func startChildCmd(t testing.TB, setup func(*exec.Cmd), role string, args ...string) *child {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^$")
+	a, _ := json.Marshal(args)
+	cmd.Env = append(os.Environ(), childEnv+"="+role, childEnv+"_ARGS="+string(a))
+	cmd.Stderr = os.Stderr
+	if setup != nil {
+		setup(cmd)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &child{t: t, cmd: cmd, lines: make(chan string, 64), done: make(chan struct{})}
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			c.lines <- sc.Text()
+		}
+		io.Copy(io.Discard, out)
+		close(c.lines)
+		c.err = cmd.Wait()
+		close(c.done)
+	}()
+	t.Cleanup(func() { c.kill() })
+	return c
+}
+
+// expect waits for the child's next line and fails unless it starts with want.
+func (c *child) expect(want string) string {
+	c.t.Helper()
+	select {
+	case l, ok := <-c.lines:
+		if !ok {
+			c.t.Fatalf("child %s exited before saying %q", c.cmd.Env[len(c.cmd.Env)-2], want)
+		}
+		if !strings.HasPrefix(l, want) {
+			c.t.Fatalf("child said %q, want %q", l, want)
+		}
+		return l
+	case <-time.After(60 * time.Second):
+		c.t.Fatalf("child did not say %q within 60s", want)
+	}
+	return ""
+}
+
+// wait waits for the child to exit and fails on a non-zero exit.
+func (c *child) wait() {
+	c.t.Helper()
+	for range c.lines {
+	}
+	select {
+	case <-c.done:
+		if c.err != nil {
+			c.t.Fatalf("child failed: %v", c.err)
+		}
+	case <-time.After(120 * time.Second):
+		c.t.Fatal("child did not exit within 120s")
+	}
+}
+
+// kill sends SIGKILL and reaps the process.
+func (c *child) kill() {
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	c.cmd.Process.Signal(syscall.SIGKILL)
+	go func() {
+		for range c.lines {
+		}
+	}()
+	select {
+	case <-c.done:
+	case <-time.After(10 * time.Second):
+		c.t.Errorf("child %d not reaped 10s after SIGKILL", c.cmd.Process.Pid)
+	}
+}
+
+func within(t testing.TB, d time.Duration, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { defer close(done); f() }()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Fatalf("%s did not finish within %v", what, d)
+	}
+}

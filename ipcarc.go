@@ -1,0 +1,159 @@
+//go:build linux && cgo
+
+package ipcarc
+
+import (
+	"reflect"
+	"runtime"
+	"sync/atomic"
+	"unsafe"
+)
+
+// Arc is one handle on a value of type T shared between processes through a
+// named POSIX shared-memory segment. Like Rust's Arc<Mutex<T>>: every handle
+// counts in the segment's reference count, and the Close of the last handle in
+// any process removes the segment.
+//
+// A handle may be used from several goroutines, except that Close must not
+// race with other calls on the same handle: give each goroutine its own Clone,
+// as one gives each thread its own Arc.
+type Arc[T any] struct {
+	name    string
+	s       seg
+	hdr     *header
+	data    *T
+	closed  atomic.Bool
+	guard   Guard[T]
+	cleanup runtime.Cleanup
+}
+
+func newSpec[T any](o *options) (spec, error) {
+	t := reflect.TypeFor[T]()
+	if err := checkType(t); err != nil {
+		return spec{}, err
+	}
+	sp := spec{
+		size:        uint64(t.Size()),
+		align:       uint32(t.Align()),
+		tag:         layoutTag(t),
+		mode:        uint32(o.mode.Perm()),
+		openTimeout: int64(o.openTimeout),
+	}
+	if o.tagSet {
+		sp.tag = o.tag
+	}
+	if o.maxHolders < 1 || o.maxHolders > MaxHolders {
+		return spec{}, &Error{Op: "options", Err: errList{ErrInvalidOption, errMaxHolders}}
+	}
+	sp.maxHolders = uint32(o.maxHolders)
+	if sp.openTimeout <= 0 {
+		sp.openTimeout = 1 // C treats <=0 as its default; a non-positive Go timeout means "do not wait"
+	}
+	return sp, nil
+}
+
+func prepare[T any](op, name string, opts []Option) (string, spec, error) {
+	n, ok := validName(name)
+	if !ok {
+		return n, spec{}, &Error{Op: op, Name: name, Err: ErrInvalidName}
+	}
+	o := buildOptions(opts)
+	sp, err := newSpec[T](&o)
+	if err != nil {
+		err.(*Error).Op, err.(*Error).Name = op, n
+	}
+	return n, sp, err
+}
+
+// New creates the segment name holding value, exclusively: ErrExist if the
+// name is taken. The caller holds the first reference.
+func New[T any](name string, value T, opts ...Option) (*Arc[T], error) {
+	n, sp, err := prepare[T]("new", name, opts)
+	if err != nil {
+		return nil, err
+	}
+	s, rc := cCreate(n, &sp, unsafe.Pointer(&value))
+	runtime.KeepAlive(&value)
+	if rc != 0 {
+		return nil, fromErrno("new", n, rc, 0)
+	}
+	return wrap[T](n, s), nil
+}
+
+// Open attaches to the existing segment name, which must hold a T (same size,
+// alignment and type tag): ErrNotExist if there is none.
+func Open[T any](name string, opts ...Option) (*Arc[T], error) {
+	n, sp, err := prepare[T]("open", name, opts)
+	if err != nil {
+		return nil, err
+	}
+	s, rc, field := cOpen(n, &sp)
+	if rc != 0 {
+		return nil, fromErrno("open", n, rc, field)
+	}
+	return wrap[T](n, s), nil
+}
+
+// OpenOrNew opens name, or creates it holding value when it does not exist;
+// created reports which. Of many processes racing, exactly one creates.
+func OpenOrNew[T any](name string, value T, opts ...Option) (a *Arc[T], created bool, err error) {
+	n, sp, err := prepare[T]("open or new", name, opts)
+	if err != nil {
+		return nil, false, err
+	}
+	s, created, rc, field := cOpenOrCreate(n, &sp, unsafe.Pointer(&value))
+	runtime.KeepAlive(&value)
+	if rc != 0 {
+		return nil, false, fromErrno("open or new", n, rc, field)
+	}
+	return wrap[T](n, s), created, nil
+}
+
+func wrap[T any](name string, s seg) *Arc[T] {
+	a := &Arc[T]{name: name, s: s, hdr: s.header(), data: (*T)(s.data())}
+	a.guard.a = a
+	// Safety net: a handle dropped without Close still gives its reference
+	// back. Close stops it, so the count is never decremented twice.
+	a.cleanup = runtime.AddCleanup(a, func(s seg) { s.close() }, s)
+	return a
+}
+
+// Name returns the segment's name, without a leading slash.
+func (a *Arc[T]) Name() string { return a.name }
+
+// Clone returns a new handle on the same segment (reference count +1), sharing
+// this handle's mapping.
+func (a *Arc[T]) Clone() (*Arc[T], error) {
+	if a.closed.Load() {
+		return nil, opErr("clone", a.name, ErrClosed)
+	}
+	if rc := a.s.clone(); rc != 0 {
+		return nil, fromErrno("clone", a.name, rc, 0)
+	}
+	return wrap[T](a.name, a.s), nil
+}
+
+// Close gives the handle's reference back. The Close that takes the count to
+// zero, in whatever process, unlinks the segment. A second Close returns
+// ErrClosed. Closing the last handle of a mapping while this goroutine holds
+// its lock returns ErrDeadlock and leaves the handle open.
+func (a *Arc[T]) Close() error {
+	if !a.closed.CompareAndSwap(false, true) {
+		return opErr("close", a.name, ErrClosed)
+	}
+	if rc := a.s.close(); rc != 0 {
+		a.closed.Store(false)
+		return fromErrno("close", a.name, rc, 0)
+	}
+	a.cleanup.Stop()
+	return nil
+}
+
+// RefCount returns the number of live handles on the segment across all
+// processes (after Reap, dead processes' handles no longer count).
+func (a *Arc[T]) RefCount() (int, error) {
+	if a.closed.Load() {
+		return 0, opErr("refcount", a.name, ErrClosed)
+	}
+	return int(atomic.LoadInt64(&a.hdr.RefCount)), nil
+}

@@ -1,0 +1,68 @@
+package ipcarc
+
+import (
+	"os"
+	"time"
+)
+
+// Option configures New, Open and OpenOrNew.
+type Option func(*options)
+
+type options struct {
+	mode        os.FileMode
+	tag         uint64
+	tagSet      bool
+	openTimeout time.Duration
+	maxHolders  int
+}
+
+const (
+	defaultMode        = 0o600
+	defaultOpenTimeout = 5 * time.Second
+	// DefaultMaxHolders is the size of the holder table when WithMaxHolders is not given.
+	DefaultMaxHolders = 64
+	// MaxHolders is the largest holder table a segment may have.
+	MaxHolders = 4096
+)
+
+func buildOptions(opts []Option) options {
+	o := options{mode: defaultMode, openTimeout: defaultOpenTimeout, maxHolders: DefaultMaxHolders}
+	for _, f := range opts {
+		if f != nil {
+			f(&o)
+		}
+	}
+	return o
+}
+
+// WithMode sets the permission bits of a created segment exactly (the umask
+// does not apply). Default 0600. Ignored by Open.
+func WithMode(m os.FileMode) Option { return func(o *options) { o.mode = m.Perm() } }
+
+// WithTypeTag replaces the type tag derived from T's layout by Tag(s), so that
+// C and Rust peers (ipcarc_tag in cshm.h) can reproduce it. Creator and openers
+// must agree.
+func WithTypeTag(s string) Option {
+	return func(o *options) { o.tag, o.tagSet = Tag(s), true }
+}
+
+// WithOpenTimeout bounds how long Open and OpenOrNew wait for a creator to
+// finish initialising a segment, and for the segment's lock while attaching.
+// Default 5s.
+func WithOpenTimeout(d time.Duration) Option { return func(o *options) { o.openTimeout = d } }
+
+// WithMaxHolders sets how many attachments (processes, or separate Opens in one
+// process) can hold the segment at once. Default 64, at most 4096. Only New
+// and the creating OpenOrNew use it.
+func WithMaxHolders(n int) Option { return func(o *options) { o.maxHolders = n } }
+
+// Tag is the 64-bit type tag for a string: FNV-1a 64 over its bytes, as
+// ipcarc_tag computes it in C.
+func Tag(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
+}
