@@ -3,6 +3,11 @@ GO      ?= go
 SHELL   := /bin/bash
 PKGS    := ./...
 
+# Fragments by concept (peers, bench, fuzz, cli) add their own targets and
+# append to TEST_EXTRA the checks that belong in `make test`.
+TEST_EXTRA :=
+-include mk/*.mk
+
 .PHONY: all test check-tools fmt-check vet gotest gotest-cgocheck2 demo bench clean
 
 all: test
@@ -32,7 +37,7 @@ gotest-cgocheck2:
 		GOEXPERIMENT=cgocheck2 $(GO) test -count=1 $(PKGS); \
 	else echo "skip: this Go toolchain does not accept GOEXPERIMENT=cgocheck2"; fi
 
-test: check-tools fmt-check vet gotest gotest-cgocheck2
+test: check-tools fmt-check vet gotest gotest-cgocheck2 $(TEST_EXTRA)
 	@left=$$(ls /dev/shm | grep -E '^ipcarc-(test|demo)' || true); \
 	if [ -n "$$left" ]; then echo "make test: left in /dev/shm: $$left"; exit 1; fi
 
