@@ -52,11 +52,19 @@ func (a *Arc[T]) Load() (T, error) {
 			return v, nil
 		}
 	}
-	rc := a.s.load(unsafe.Pointer(&v), unsafe.Sizeof(v))
+	return a.loadLocked()
+}
+
+// loadLocked is Load's slow path, apart so that only it pays for the heap
+// copy that handing a pointer to C requires (the fast path's v stays on the
+// stack).
+func (a *Arc[T]) loadLocked() (T, error) {
+	w := new(T)
+	rc := a.s.load(unsafe.Pointer(w), unsafe.Sizeof(*w))
 	if rc != 0 {
-		return v, fromErrno("load", a.name, rc, 0)
+		return *w, fromErrno("load", a.name, rc, 0)
 	}
-	return v, nil
+	return *w, nil
 }
 
 // Store replaces the value in one crossing into C (lock, copy, bump the
