@@ -294,8 +294,8 @@ func TestUseAfterClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	checks := map[string]error{
-		"Close": b.Close(),
-		"Store": b.Store(Counter{}),
+		"Close":  b.Close(),
+		"Store":  b.Store(Counter{}),
 		"Update": b.Update(func(*Counter) error { return nil }),
 	}
 	_, checks["Clone"] = b.Clone()
