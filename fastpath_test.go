@@ -1,0 +1,373 @@
+//go:build linux && cgo
+
+package ipcarc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Wide is written all-equal by every writer: a reader that sees two different
+// fields has seen a torn write.
+type Wide struct{ F [64]uint64 }
+
+func init() {
+	// wide-writer NAME DURATION: Store and Update alternately, all fields equal.
+	childRoles["wide-writer"] = func(args []string) error {
+		a, err := Open[Wide](args[0])
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		d, _ := time.ParseDuration(args[1])
+		end := time.Now().Add(d)
+		n := 0
+		for i := uint64(os.Getpid()) << 32; time.Now().Before(end); i++ {
+			if i%2 == 0 {
+				var w Wide
+				for j := range w.F {
+					w.F[j] = i
+				}
+				err = a.Store(w)
+			} else {
+				err = a.Update(func(w *Wide) error {
+					for j := range w.F {
+						w.F[j] = i
+					}
+					return nil
+				})
+			}
+			if err != nil {
+				return err
+			}
+			n++
+		}
+		fmt.Printf("writes=%d\n", n)
+		return nil
+	}
+	// wide-reader NAME DURATION: Load and check every field is equal.
+	childRoles["wide-reader"] = func(args []string) error {
+		a, err := Open[Wide](args[0])
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		d, _ := time.ParseDuration(args[1])
+		end := time.Now().Add(d)
+		reads, torn := 0, 0
+		for time.Now().Before(end) {
+			w, err := a.Load()
+			if err != nil {
+				return err
+			}
+			for _, f := range w.F[1:] {
+				if f != w.F[0] {
+					torn++
+					break
+				}
+			}
+			reads++
+		}
+		fmt.Printf("reads=%d torn=%d\n", reads, torn)
+		return nil
+	}
+	// wide-die NAME: lock, half-write, say so, wait to be killed.
+	childRoles["wide-die"] = func(args []string) error {
+		a, err := Open[Wide](args[0])
+		if err != nil {
+			return err
+		}
+		g, err := a.Lock()
+		if err != nil {
+			return err
+		}
+		for j := 0; j < 32; j++ {
+			g.Get().F[j] = 99
+		}
+		os.Stdout.WriteString("locked\n")
+		time.Sleep(time.Hour)
+		return nil
+	}
+	// waiter NAME GOROUTINES: each goroutine waits for a change of version.
+	childRoles["waiter"] = func(args []string) error {
+		a, err := Open[Counter](args[0])
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		n, _ := strconv.Atoi(args[1])
+		v := a.Version()
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		ready := make(chan struct{}, n)
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+				defer cancel()
+				ready <- struct{}{}
+				nv, err := a.Wait(ctx, v)
+				if err == nil && nv == v {
+					err = fmt.Errorf("Wait returned the old version %d", nv)
+				}
+				errs <- err
+			}()
+		}
+		for i := 0; i < n; i++ {
+			<-ready
+		}
+		// Give the goroutines time to reach the futex; a Store before that
+		// is still seen (the version check precedes the sleep).
+		time.Sleep(50 * time.Millisecond)
+		fmt.Printf("waiting %d\n", v)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				return err
+			}
+		}
+		v2, _ := a.Load()
+		fmt.Printf("woke n=%d\n", v2.N)
+		return nil
+	}
+	// update-panic NAME: Update whose fn panics; the panic is recovered.
+	childRoles["update-panic"] = func(args []string) error {
+		a, err := Open[Counter](args[0])
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					fmt.Printf("recovered %v\n", r)
+				}
+			}()
+			a.Update(func(c *Counter) error {
+				c.N = 13
+				panic("boom")
+			})
+		}()
+		return nil
+	}
+}
+
+// Ensure that no reader ever sees a torn value while two writer processes
+// write, and that readers make progress while writers run.
+func TestLoadNeverTorn(t *testing.T) {
+	name := testName(t)
+	mustNew(t, name, Wide{})
+	const d = "2s"
+	var kids []*child
+	for i := 0; i < 2; i++ {
+		kids = append(kids, startChild(t, "wide-writer", name, d))
+	}
+	var readers []*child
+	for i := 0; i < 2; i++ {
+		readers = append(readers, startChild(t, "wide-reader", name, d))
+	}
+	for _, w := range kids {
+		l := w.expect("writes=")
+		if n, _ := strconv.Atoi(strings.TrimPrefix(l, "writes=")); n == 0 {
+			t.Errorf("writer made no progress: %s", l)
+		}
+		w.wait()
+	}
+	for _, r := range readers {
+		l := r.expect("reads=")
+		var reads, torn int
+		fmt.Sscanf(l, "reads=%d torn=%d", &reads, &torn)
+		if torn != 0 {
+			t.Errorf("reader saw %d torn values in %d reads", torn, reads)
+		}
+		if reads < 1000 {
+			t.Errorf("reader made little progress while writers ran: %s", l)
+		}
+		r.wait()
+	}
+}
+
+// Ensure that a writer killed inside its critical section (sequence word left
+// odd) does not hang Load: it falls back to the lock and reports owner death.
+func TestLoadAfterWriterDied(t *testing.T) {
+	name := testName(t)
+	a := mustNew(t, name, Wide{})
+	c := startChild(t, "wide-die", name)
+	c.expect("locked")
+	c.kill()
+	within(t, 10*time.Second, "Load after writer death", func() {
+		w, err := a.Load()
+		if !errors.Is(err, ErrOwnerDead) || !errors.Is(err, ErrPoisoned) {
+			t.Errorf("Load = %v, want ErrOwnerDead and ErrPoisoned", err)
+		}
+		if w.F[0] != 99 || w.F[63] != 0 {
+			t.Errorf("Load did not return the half-written value: %d ... %d", w.F[0], w.F[63])
+		}
+		if _, err := a.Load(); errors.Is(err, ErrOwnerDead) || !errors.Is(err, ErrPoisoned) {
+			t.Errorf("second Load = %v, want ErrPoisoned only", err)
+		}
+		if err := a.Store(Wide{}); !errors.Is(err, ErrPoisoned) {
+			t.Errorf("Store on a poisoned value = %v, want ErrPoisoned", err)
+		}
+		g, _ := a.Lock()
+		g.ClearPoison()
+		g.Unlock()
+		if err := a.Store(Wide{}); err != nil {
+			t.Errorf("Store after ClearPoison = %v", err)
+		}
+	})
+}
+
+// Ensure that a Store in one process wakes every waiter in several others.
+func TestWaitWakesAllProcesses(t *testing.T) {
+	name := testName(t)
+	a := mustNew(t, name, Counter{})
+	var kids []*child
+	for i := 0; i < 3; i++ {
+		kids = append(kids, startChild(t, "waiter", name, "4"))
+	}
+	for _, k := range kids {
+		k.expect("waiting")
+	}
+	before := a.Version()
+	if err := a.Store(Counter{N: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if a.Version() == before {
+		t.Fatal("Store did not change the version")
+	}
+	for _, k := range kids {
+		k.expect("woke n=5")
+		k.wait()
+	}
+}
+
+// Ensure that Wait without a change does not return a result, and returns the
+// context's error promptly when cancelled.
+func TestWaitNoChangeAndCancel(t *testing.T) {
+	a := mustNew(t, testName(t), Counter{})
+	v := a.Version()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if nv, err := a.Wait(ctx, v); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait with no change = %d, %v; want DeadlineExceeded", nv, err)
+	}
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	res := make(chan error, 1)
+	go func() { _, err := a.Wait(ctx2, v); res <- err }()
+	time.Sleep(50 * time.Millisecond)
+	start := time.Now()
+	cancel2()
+	select {
+	case err := <-res:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled Wait = %v", err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("cancelled Wait took %v", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("cancelled Wait did not return")
+	}
+	// A version that already differs returns at once.
+	a.Store(Counter{N: 1})
+	if nv, err := a.Wait(context.Background(), v); err != nil || nv == v {
+		t.Fatalf("Wait on an old version = %d, %v", nv, err)
+	}
+}
+
+// Ensure that LockContext gives up soon after cancellation while another
+// process holds the lock, leaves the holder alone, and releases its thread.
+func TestLockContextCancel(t *testing.T) {
+	name := testName(t)
+	a := mustNew(t, name, Counter{})
+	c := startChild(t, "hold", name)
+	c.expect("locked")
+
+	threads := pprof.Lookup("threadcreate")
+	before := threads.Count()
+	const rounds = 20
+	for i := 0; i < rounds; i++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		res := make(chan error, 1)
+		go func() {
+			g, err := a.LockContext(ctx)
+			if g != nil {
+				g.Unlock()
+			}
+			res <- err
+		}()
+		time.Sleep(10 * time.Millisecond)
+		start := time.Now()
+		cancel()
+		select {
+		case err := <-res:
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("LockContext = %v, want context.Canceled", err)
+			}
+			if d := time.Since(start); d > 500*time.Millisecond {
+				t.Fatalf("LockContext returned %v after cancel", d)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("LockContext did not return after cancel")
+		}
+	}
+	// A goroutine that ends with its thread still locked takes the thread
+	// with it; had LockContext leaked the pin, each round would have cost one.
+	if grown := threads.Count() - before; grown >= rounds/2 {
+		t.Fatalf("%d threads created over %d cancelled LockContexts: threads are not released", grown, rounds)
+	}
+	if _, err := a.TryLock(); !errors.Is(err, ErrWouldBlock) {
+		t.Fatalf("holder lost the lock: TryLock = %v", err)
+	}
+	c.kill()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	g, err := a.LockContext(ctx)
+	if !errors.Is(err, ErrOwnerDead) {
+		t.Fatalf("LockContext after holder died = %v, want ErrOwnerDead", err)
+	}
+	g.ClearPoison()
+	g.Unlock()
+}
+
+// Ensure that a panic inside Update poisons the value, releases the lock and
+// propagates.
+func TestUpdatePanicPoisons(t *testing.T) {
+	name := testName(t)
+	a := mustNew(t, name, Counter{})
+	c := startChild(t, "update-panic", name)
+	c.expect("recovered boom")
+	c.wait()
+	within(t, 5*time.Second, "Lock after a panicking Update", func() {
+		g, err := a.Lock()
+		if errors.Is(err, ErrOwnerDead) || !errors.Is(err, ErrPoisoned) {
+			t.Errorf("Lock = %v, want ErrPoisoned (and not owner death)", err)
+		}
+		if g.Get().N != 13 {
+			t.Errorf("value = %d, want the 13 written before the panic", g.Get().N)
+		}
+		g.ClearPoison()
+		g.Unlock()
+	})
+	if err := a.Update(func(c *Counter) error { c.N++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	want := errors.New("mine")
+	if err := a.Update(func(c *Counter) error { return want }); !errors.Is(err, want) {
+		t.Fatalf("Update error = %v, want it wrapped", err)
+	}
+	if v, _ := a.Load(); v.N != 14 {
+		t.Fatalf("N = %d, want 14", v.N)
+	}
+}
