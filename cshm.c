@@ -815,6 +815,9 @@ int ipcarc_close(ipcarc_seg *s) {
 		 * its robust list. */
 		return EDEADLK;
 	}
+	/* Reap first: holders killed without closing must not keep the count above
+	 * zero, or the last live Close would leave the segment behind. */
+	reap_locked(s);
 	ipcarc_holder *h = &holders(s)[s->slot];
 	s->hdr->bookkeeping = 1;
 	h->handles--;
