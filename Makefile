@@ -41,8 +41,11 @@ test: check-tools fmt-check vet gotest gotest-cgocheck2 $(TEST_EXTRA)
 	@left=$$(ls /dev/shm | grep -E '^ipcarc-(test|demo)' || true); \
 	if [ -n "$$left" ]; then echo "make test: left in /dev/shm: $$left"; exit 1; fi
 
+# The main job: the crash demo, then the segment table, which must show
+# nothing left behind.
 demo: check-tools
 	$(GO) run ./cmd/ipcarc-demo
+	@if [ -d cmd/ipcarc ]; then echo "$$ ipcarc ls"; $(GO) run ./cmd/ipcarc ls; fi
 
 clean:
 	$(GO) clean -testcache

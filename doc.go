@@ -1,0 +1,55 @@
+// Package ipcarc shares one value of a plain-data type T between processes on
+// one Linux host, the way Arc<Mutex<T>> shares a value between threads.
+//
+// A process creates a named POSIX shared-memory segment holding a header, a
+// holder table, a robust process-shared pthread mutex and the value; other
+// processes attach by name, lock, and read or change the value in place (zero
+// copy). Every handle counts; the Close of the last handle, in whatever
+// process, unlinks the segment. C and Rust programs attach to the same
+// segment through cshm.h (see LAYOUT.md).
+//
+//	a, err := ipcarc.New("jobs", Stats{}, ipcarc.WithMode(0o600)) // creator
+//	b, err := ipcarc.Open[Stats]("jobs")                          // any other process
+//	g, err := b.Lock()
+//	g.Get().Done++ // *T points into the mapping
+//	err = g.Unlock()
+//	b.Close(); a.Close() // the last Close unlinks the segment
+//
+// Readers that only need a snapshot use Load (a seqlock read, no lock, no
+// cgo call); writers use Store or Update (one crossing into C); Wait sleeps
+// until another process writes.
+//
+// # Crashes
+//
+// When a process (or a goroutine's thread) dies holding the lock, the next
+// Lock in any process returns the guard with an error matching ErrOwnerDead
+// and ErrPoisoned. The library makes the mutex consistent itself; the poison
+// flag stays set in the segment, and every Lock returns ErrPoisoned with its
+// guard, until a holder checks the value and calls Guard.ClearPoison. A
+// process that dies holding handles (not the lock) loses its slot's
+// open-file-description lock with its life; Reap, Open and Close then remove
+// its count, so a killed process never leaks the segment.
+//
+// # Caveats
+//
+//   - Linux only, cgo only: macOS has no robust mutexes. Other builds compile
+//     and return ErrUnsupported.
+//   - One host only: shared memory does not cross machines.
+//   - T must be plain data: numbers, bools, arrays and structs of them, and
+//     the sync/atomic integer types. New and Open check this by reflection
+//     (ErrUnsupportedType).
+//   - Guard.Get's pointer is valid only until Unlock. After Unlock another
+//     process may change the value at any moment, and after the last Close
+//     the memory is unmapped: keep no *T beyond the critical section.
+//   - Lock pins the calling goroutine to its OS thread until Unlock: a pthread
+//     mutex belongs to a thread. Unlock from another goroutine returns
+//     ErrNotOwner. A goroutine that returns while holding the lock kills its
+//     thread, which other lockers see as owner death.
+//   - Close must not race with other calls on the same handle; give each
+//     goroutine its own Clone.
+//   - Open, Clone, Close and Reap change the counts under the segment's mutex,
+//     so they wait while another process holds the lock.
+//   - Version is 31 bits and wraps; Wait compares for inequality only.
+//   - A process killed while sleeping in Wait leaves the waiter count raised;
+//     every later write then makes one needless wake-up system call.
+package ipcarc
