@@ -152,6 +152,7 @@ const char *ipcarc_field_name(int f) {
 	case IPCARC_FIELD_TYPE_TAG: return "type tag";
 	case IPCARC_FIELD_REFCOUNT: return "reference count";
 	case IPCARC_FIELD_HOLDERS: return "holder table";
+	case IPCARC_FIELD_MUTEX: return "mutex kind";
 	}
 	return "unknown";
 }
@@ -231,6 +232,30 @@ static int spec_check(const ipcarc_spec *sp) {
 	return 0;
 }
 
+static void mutex_attr(pthread_mutexattr_t *at) {
+	pthread_mutexattr_init(at);
+	pthread_mutexattr_setpshared(at, PTHREAD_PROCESS_SHARED);
+	pthread_mutexattr_setrobust(at, PTHREAD_MUTEX_ROBUST);
+	/* Error-checking: a relock by the owner thread is EDEADLK, never a hang. */
+	pthread_mutexattr_settype(at, PTHREAD_MUTEX_ERRORCHECK);
+}
+
+#ifdef __GLIBC__
+static int reference_kind(void) {
+	static int kind = -1;
+	if (kind == -1) {
+		pthread_mutexattr_t at;
+		pthread_mutex_t m;
+		mutex_attr(&at);
+		pthread_mutex_init(&m, &at);
+		pthread_mutexattr_destroy(&at);
+		kind = m.__data.__kind;
+		pthread_mutex_destroy(&m);
+	}
+	return kind;
+}
+#endif
+
 /* Check a mapped header in the documented order. st_size is the file's size. */
 static int validate(const ipcarc_header *h, uint64_t st_size, const ipcarc_spec *sp, int *field) {
 #define FAIL(code, f)          \
@@ -258,6 +283,11 @@ static int validate(const ipcarc_header *h, uint64_t st_size, const ipcarc_spec 
 	}
 	int64_t rc = A_LOAD(&h->refcount, RLX);
 	if (rc < 0) FAIL(EBADMSG, IPCARC_FIELD_REFCOUNT);
+#ifdef __GLIBC__
+	/* A mutex of another kind (or scribbled over) could make glibc block on a
+	 * live stranger or misbehave: compare the kind with one we initialise. */
+	if (A_LOAD(&h->m.mutex.__data.__kind, RLX) != reference_kind()) FAIL(EBADMSG, IPCARC_FIELD_MUTEX);
+#endif
 	return 0;
 #undef FAIL
 }
@@ -599,6 +629,13 @@ int ipcarc_create(const char *name, const ipcarc_spec *sp, const void *init, ipc
 		rc = errno;
 		goto fail;
 	}
+	/* tmpfs allocates pages on first touch; a full /dev/shm would then kill us
+	 * with SIGBUS in the memcpy below. Reserving them now turns that into
+	 * ENOSPC. Filesystems without fallocate keep the old behaviour. */
+	if (fallocate(fd, 0, 0, (off_t)total) == -1 && errno != EOPNOTSUPP && errno != ENOSYS) {
+		rc = errno;
+		goto fail;
+	}
 	if ((rc = map_seg(s, total))) goto fail;
 	ipcarc_header *h = s->hdr;
 	h->magic = IPCARC_MAGIC;
@@ -616,11 +653,7 @@ int ipcarc_create(const char *name, const ipcarc_spec *sp, const void *init, ipc
 	FAULT("create-init");
 
 	pthread_mutexattr_t at;
-	pthread_mutexattr_init(&at);
-	pthread_mutexattr_setpshared(&at, PTHREAD_PROCESS_SHARED);
-	pthread_mutexattr_setrobust(&at, PTHREAD_MUTEX_ROBUST);
-	/* Error-checking: a relock by the owner thread is EDEADLK, never a hang. */
-	pthread_mutexattr_settype(&at, PTHREAD_MUTEX_ERRORCHECK);
+	mutex_attr(&at);
 	rc = pthread_mutex_init(mtx(s), &at);
 	pthread_mutexattr_destroy(&at);
 	if (rc) goto fail;
@@ -714,6 +747,12 @@ static int open_once(const char *name, const ipcarc_spec *sp, int64_t deadline, 
 				*out = s;
 				return 0;
 			}
+		}
+		if (rc == PROBE_RETRY && s->hdr && A_LOAD(&s->hdr->state, ACQ) == IPCARC_STATE_DEAD) {
+			/* The count reached zero; its closer may have died before
+			 * unlinking. Anyone may finish the job, while the name still
+			 * names this file. */
+			unlink_if_same(s);
 		}
 		seg_free(s);
 		if (rc != PROBE_WAIT && rc != PROBE_RETRY) return rc;

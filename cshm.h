@@ -145,6 +145,7 @@ enum ipcarc_field {
 	IPCARC_FIELD_TYPE_TAG,
 	IPCARC_FIELD_REFCOUNT,    /* refcount negative or not the sum of slot handles */
 	IPCARC_FIELD_HOLDERS,     /* a holder slot is malformed */
+	IPCARC_FIELD_MUTEX,       /* the mutex is not a robust pshared error-checking one (glibc) */
 };
 const char *ipcarc_field_name(int field);
 

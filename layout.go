@@ -81,6 +81,7 @@ const (
 	fieldTypeTag
 	fieldRefCount
 	fieldHolders
+	fieldMutex
 )
 
 func fieldName(f int) string {
@@ -109,6 +110,8 @@ func fieldName(f int) string {
 		return "reference count"
 	case fieldHolders:
 		return "holder table"
+	case fieldMutex:
+		return "mutex kind"
 	}
 	return ""
 }
