@@ -709,11 +709,13 @@ static int attach(ipcarc_seg *s, int64_t timeout_ns, int *field) {
 	if (rc) return rc;
 	if (nested) { /* this thread holds the lock through another attachment: fine */
 	}
-	reap_locked(s);
+	/* Check before changing anything: reaping a corrupt table would write
+	 * nonsense into it. */
 	if ((rc = counts_check(s, field)) != 0) {
 		bk_unlock(s, nested);
 		return rc;
 	}
+	reap_locked(s);
 	if (A_LOAD(&s->hdr->state, ACQ) != IPCARC_STATE_READY || A_LOAD(&s->hdr->refcount, RLX) == 0) {
 		/* Count reached zero (last holder closed or died): the segment is gone;
 		 * an open never revives it. */
