@@ -1,0 +1,258 @@
+/*
+ * cshm_test.c - unit test of the C layer on its own, built with
+ * -fsanitize=address,undefined by `make ctest` (part of `make test`), so that
+ * memory and UB errors in cshm.c show up outside Go's runtime.
+ */
+#define _GNU_SOURCE
+#include "../cshm.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int failures;
+#define CHECK(cond)                                                              \
+	do {                                                                         \
+		if (!(cond)) {                                                           \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+			failures++;                                                          \
+		}                                                                        \
+	} while (0)
+#define CHECK_RC(expr, want)                                                           \
+	do {                                                                               \
+		int rc_ = (expr);                                                              \
+		if (rc_ != (want)) {                                                           \
+			fprintf(stderr, "%s:%d: %s = %d (%s), want %d\n", __FILE__, __LINE__, #expr, \
+			        rc_, strerror(rc_), (want));                                       \
+			failures++;                                                                \
+		}                                                                              \
+	} while (0)
+
+struct counter {
+	uint64_t n;
+	uint64_t spare[7];
+};
+
+static char name[64];
+static ipcarc_spec spec;
+
+static int exists(const char *n) {
+	char p[128];
+	snprintf(p, sizeof p, "/dev/shm/%s", n);
+	struct stat st;
+	return stat(p, &st) == 0;
+}
+
+static void test_names_and_tags(void) {
+	CHECK_RC(ipcarc_check_name("ok-name_1.2"), 0);
+	CHECK_RC(ipcarc_check_name("/ok"), 0);
+	CHECK_RC(ipcarc_check_name(""), EINVAL);
+	CHECK_RC(ipcarc_check_name("a/b"), EINVAL);
+	CHECK_RC(ipcarc_check_name(".."), EINVAL);
+	char longname[300];
+	memset(longname, 'x', sizeof longname - 1);
+	longname[sizeof longname - 1] = 0;
+	CHECK_RC(ipcarc_check_name(longname), EINVAL);
+	CHECK(ipcarc_tag("") == 14695981039346656037ULL);
+	CHECK(ipcarc_tag("a") == 0xaf63dc4c8601ec8cULL); /* published FNV-1a 64 test vector */
+	CHECK(strcmp(ipcarc_field_name(IPCARC_FIELD_TYPE_TAG), "type tag") == 0);
+}
+
+static void test_lifecycle(void) {
+	struct counter init = {.n = 7};
+	ipcarc_seg *a = NULL, *b = NULL;
+	CHECK_RC(ipcarc_create(name, &spec, &init, &a), 0);
+	CHECK_RC(ipcarc_create(name, &spec, &init, &b), EEXIST);
+	int field = 0;
+	CHECK_RC(ipcarc_open(name, &spec, &b, &field), 0);
+	CHECK(((struct counter *)ipcarc_data(b))->n == 7);
+	CHECK(ipcarc_refcount(a) == 2);
+	CHECK_RC(ipcarc_clone(b), 0);
+	CHECK(ipcarc_refcount(a) == 3);
+
+	ipcarc_spec bad = spec;
+	bad.value_size = 16;
+	ipcarc_seg *c = NULL;
+	CHECK_RC(ipcarc_open(name, &bad, &c, &field), EPROTOTYPE);
+	CHECK(field == IPCARC_FIELD_VALUE_SIZE);
+	bad = spec;
+	bad.type_tag ^= 1;
+	CHECK_RC(ipcarc_open(name, &bad, &c, &field), EPROTOTYPE);
+	CHECK(field == IPCARC_FIELD_TYPE_TAG);
+
+	CHECK_RC(ipcarc_close(b), 0); /* the clone's handle */
+	CHECK_RC(ipcarc_close(b), 0); /* b's attachment is freed here */
+	CHECK(exists(name));
+	CHECK_RC(ipcarc_close(a), 0);
+	CHECK(!exists(name));
+	CHECK_RC(ipcarc_open(name, &spec, &b, &field), ENOENT);
+}
+
+struct thread_arg {
+	ipcarc_seg *s;
+	int rc;
+};
+
+static void *try_from_thread(void *p) {
+	struct thread_arg *t = p;
+	t->rc = ipcarc_trylock(t->s);
+	return NULL;
+}
+static void *unlock_from_thread(void *p) {
+	struct thread_arg *t = p;
+	t->rc = ipcarc_unlock(t->s);
+	return NULL;
+}
+static void *lock_and_exit(void *p) {
+	struct thread_arg *t = p;
+	t->rc = ipcarc_lock(t->s);
+	((struct counter *)ipcarc_data(t->s))->n = 99;
+	return NULL; /* exits holding the lock */
+}
+
+static void test_locking(void) {
+	struct counter init = {0};
+	ipcarc_seg *a = NULL;
+	CHECK_RC(ipcarc_create(name, &spec, &init, &a), 0);
+	struct thread_arg t = {.s = a};
+	pthread_t th;
+
+	CHECK_RC(ipcarc_lock(a), 0);
+	CHECK_RC(ipcarc_lock(a), EDEADLK);
+	CHECK(ipcarc_lock_owner(a) != 0);
+	pthread_create(&th, NULL, try_from_thread, &t);
+	pthread_join(th, NULL);
+	CHECK_RC(t.rc, EBUSY);
+	pthread_create(&th, NULL, unlock_from_thread, &t);
+	pthread_join(th, NULL);
+	CHECK_RC(t.rc, EPERM);
+	CHECK_RC(ipcarc_close(a), EDEADLK); /* last handle while holding the lock */
+	CHECK_RC(ipcarc_unlock(a), 0);
+	CHECK_RC(ipcarc_unlock(a), EPERM);
+	CHECK(ipcarc_lock_owner(a) == 0);
+
+	/* A thread that exits holding the lock: owner death, poison. */
+	pthread_create(&th, NULL, lock_and_exit, &t);
+	pthread_join(th, NULL);
+	CHECK_RC(t.rc, 0);
+	CHECK_RC(ipcarc_lock(a), EOWNERDEAD);
+	CHECK(ipcarc_poisoned(a));
+	CHECK(((struct counter *)ipcarc_data(a))->n == 99);
+	CHECK_RC(ipcarc_unlock(a), 0);
+	CHECK_RC(ipcarc_lock(a), 0); /* reported once; the poison stays */
+	CHECK(ipcarc_poisoned(a));
+	ipcarc_clear_poison(a);
+	CHECK_RC(ipcarc_unlock(a), 0);
+	CHECK(!ipcarc_poisoned(a));
+	CHECK_RC(ipcarc_timedlock(a, 1000000), 0);
+	CHECK_RC(ipcarc_unlock(a), 0);
+	CHECK_RC(ipcarc_close(a), 0);
+}
+
+static void *store_later(void *p) {
+	struct thread_arg *t = p;
+	usleep(20000);
+	struct counter v = {.n = 5};
+	t->rc = ipcarc_store(t->s, &v, sizeof v);
+	return NULL;
+}
+
+static void test_fast_paths(void) {
+	struct counter init = {.n = 1}, out;
+	ipcarc_seg *a = NULL;
+	CHECK_RC(ipcarc_create(name, &spec, &init, &a), 0);
+	uint32_t v0 = ipcarc_version(a);
+	CHECK_RC(ipcarc_load(a, &out, sizeof out), 0);
+	CHECK(out.n == 1);
+	struct counter v = {.n = 2};
+	CHECK_RC(ipcarc_store(a, &v, sizeof v), 0);
+	CHECK(ipcarc_version(a) == v0 + 1);
+	CHECK_RC(ipcarc_store(a, &v, 3), EINVAL);
+	uint32_t now = 0;
+	CHECK_RC(ipcarc_wait(a, ipcarc_version(a), 10000000, &now), ETIMEDOUT);
+	struct thread_arg t = {.s = a};
+	pthread_t th;
+	pthread_create(&th, NULL, store_later, &t);
+	uint32_t since = ipcarc_version(a);
+	int rc;
+	do {
+		rc = ipcarc_wait(a, since, 5000000000LL, &now);
+	} while (rc == EINTR);
+	pthread_join(th, NULL);
+	CHECK_RC(rc, 0);
+	CHECK(now == since + 1);
+	CHECK_RC(ipcarc_load(a, &out, sizeof out), 0);
+	CHECK(out.n == 5);
+	CHECK_RC(ipcarc_close(a), 0);
+}
+
+static void test_processes(void) {
+	struct counter init = {0};
+	ipcarc_seg *a = NULL;
+	CHECK_RC(ipcarc_create(name, &spec, &init, &a), 0);
+	/* A child dies holding the lock and a handle. */
+	pid_t pid = fork();
+	if (pid == 0) {
+		ipcarc_seg *c = NULL;
+		int field;
+		if (ipcarc_open(name, &spec, &c, &field) != 0) _exit(2);
+		if (ipcarc_lock(c) != 0) _exit(3);
+		((struct counter *)ipcarc_data(c))->n = 42;
+		_exit(0);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK(ipcarc_refcount(a) == 2);
+	CHECK_RC(ipcarc_lock(a), EOWNERDEAD);
+	CHECK(((struct counter *)ipcarc_data(a))->n == 42);
+	ipcarc_clear_poison(a);
+	CHECK_RC(ipcarc_unlock(a), 0);
+	int reaped = -1;
+	CHECK_RC(ipcarc_reap(a, &reaped), 0);
+	CHECK(reaped == 1);
+	CHECK(ipcarc_refcount(a) == 1);
+	CHECK_RC(ipcarc_close(a), 0);
+	CHECK(!exists(name));
+
+	/* All holders dead: gc removes the segment. */
+	pid = fork();
+	if (pid == 0) {
+		ipcarc_seg *c = NULL;
+		_exit(ipcarc_create(name, &spec, &init, &c) == 0 ? 0 : 2);
+	}
+	waitpid(pid, &st, 0);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK(exists(name));
+	ipcarc_gc_result r;
+	CHECK_RC(ipcarc_gc(name, 100000000, 1, &r), 0);
+	CHECK(exists(name) && r.reaped_handles == 1 && r.unlinked);
+	CHECK_RC(ipcarc_gc(name, 100000000, 0, &r), 0);
+	CHECK(r.reaped_handles == 1 && r.unlinked && !exists(name));
+}
+
+int main(void) {
+	snprintf(name, sizeof name, "ipcarc-test-c-%d", (int)getpid());
+	spec.value_size = sizeof(struct counter);
+	spec.value_align = _Alignof(struct counter);
+	spec.type_tag = ipcarc_tag("ipcarc.counter.v1");
+	spec.mode = 0600;
+	spec.open_timeout_ns = 1000000000;
+	test_names_and_tags();
+	test_lifecycle();
+	test_locking();
+	test_fast_paths();
+	test_processes();
+	ipcarc_remove(name, 1);
+	if (failures) {
+		fprintf(stderr, "cshm_test: %d failed\n", failures);
+		return 1;
+	}
+	printf("cshm_test: all checks passed\n");
+	return 0;
+}
