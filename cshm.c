@@ -735,7 +735,8 @@ static int open_once(const char *name, const ipcarc_spec *sp, int64_t deadline, 
 	int64_t backoff = 100000; /* 100 us, doubling to 10 ms */
 	for (;;) {
 		int fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
-		if (fd < 0) return errno;
+		/* glibc reports a directory as EINVAL; the name is valid, so say what it is. */
+		if (fd < 0) return errno == EINVAL ? EISDIR : errno;
 		ipcarc_seg *s = seg_new(name, fd);
 		if (!s) {
 			close(fd);
