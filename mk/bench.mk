@@ -1,0 +1,35 @@
+# Benchmarks: `make bench` prints one Markdown table setting each ipcarc path
+# beside its physical floor (bench/cbase.c, the empty cgo call) and beside what
+# a Go program would use instead; `make bench-smoke` (part of `make test`) runs
+# every benchmark once so none of them rots.
+#
+#   make bench                       5 repetitions of 200ms each: ~2 minutes on 2 cores
+#   make bench BENCHTIME=50ms BENCHCOUNT=3     quicker, noisier
+#   make bench BENCHOUT=bench/RESULTS.md       also write the table there
+
+# mk/*.mk is included before the Makefile's own `all: test`: without this the
+# first target of the first fragment would become what a bare `make` runs.
+.DEFAULT_GOAL := all
+
+BENCHTIME  ?= 200ms
+BENCHCOUNT ?= 5
+BENCHOUT   ?=
+CBASE      := bench/cbase
+
+.PHONY: bench bench-smoke
+
+# The C baselines link the same cshm.c the library uses.
+$(CBASE): bench/cbase.c cshm.c cshm.h
+	cd bench && $(CC) -O2 -Wall -I.. -o cbase cbase.c ../cshm.c -lpthread
+
+bench: check-tools $(CBASE)
+	$(GO) run ./cmd/benchreport -cbase $(CBASE) -count $(BENCHCOUNT) -benchtime $(BENCHTIME) $(if $(BENCHOUT),-o $(BENCHOUT))
+
+# One iteration of every Go benchmark and ~1 ms of every C measurement: checks
+# they still build and run, not how fast.
+bench-smoke: check-tools $(CBASE)
+	IPCARC_CBASE=$(abspath $(CBASE)) $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x .
+	./$(CBASE) all 1 >/dev/null
+	$(GO) vet ./cmd/benchreport
+
+TEST_EXTRA += bench-smoke
