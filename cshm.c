@@ -31,6 +31,10 @@ struct ipcarc_seg {
 };
 
 #define NO_SLOT UINT32_MAX
+#define IPCARC_SHM_DIR "/dev/shm" /* where glibc's shm_open keeps names */
+/* A creator on the O_EXCL path makes the file empty, then takes the init lock:
+ * an empty file younger than this may still be one in that instant. */
+#define EMPTY_GRACE_NS 2000000000LL
 #define FUTEX_TID_MASK_ 0x3fffffffu
 
 /* ---- fault points ---------------------------------------------------------- */
@@ -532,7 +536,7 @@ static int reap_locked(ipcarc_seg *s) {
 /* Unlink the name only while it still names the file we have open. */
 static void unlink_if_same(ipcarc_seg *s) {
 	char path[IPCARC_NAME_MAX + 16];
-	snprintf(path, sizeof path, "/dev/shm/%s", s->name[0] == '/' ? s->name + 1 : s->name);
+	snprintf(path, sizeof path, IPCARC_SHM_DIR "/%s", s->name);
 	struct stat a, b;
 	if (fstat(s->fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
 		char sp[IPCARC_NAME_MAX + 4];
@@ -600,7 +604,29 @@ static int64_t spec_timeout(const ipcarc_spec *sp) {
 	return sp->open_timeout_ns > 0 ? sp->open_timeout_ns : 1000000000LL;
 }
 
+/* Link the finished unnamed file to its name: EEXIST if taken. */
+static int publish(int fd, const char *name) {
+	char proc[64], path[IPCARC_NAME_MAX + 16];
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+	snprintf(path, sizeof path, IPCARC_SHM_DIR "/%s", name[0] == '/' ? name + 1 : name);
+	if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0) return 0;
+	return errno;
+}
+
+static int create(const char *name, const ipcarc_spec *sp, const void *init, ipcarc_seg **out,
+                  int allow_tmp);
+
 int ipcarc_create(const char *name, const ipcarc_spec *sp, const void *init, ipcarc_seg **out) {
+	return create(name, sp, init, out, 1);
+}
+
+static int create_excl_only(const char *name, const ipcarc_spec *sp, const void *init,
+                            ipcarc_seg **out) {
+	return create(name, sp, init, out, 0);
+}
+
+static int create(const char *name, const ipcarc_spec *sp, const void *init, ipcarc_seg **out,
+                  int allow_tmp) {
 	int rc = ipcarc_check_name(name);
 	if (rc) return rc;
 	if ((rc = spec_check(sp))) return rc;
@@ -612,17 +638,26 @@ int ipcarc_create(const char *name, const ipcarc_spec *sp, const void *init, ipc
 	shm_path(path, sizeof path, name);
 	mode_t mode = (mode_t)(sp->mode & 07777);
 
-	int fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-	if (fd < 0) return errno;
+	/* Build the segment unnamed (O_TMPFILE) and give it its name only when it
+	 * is READY (linkat fails with EEXIST if the name is taken): no opener can
+	 * ever see a half-made segment, and a creator that dies leaves nothing.
+	 * Where that is not possible (no O_TMPFILE, no /proc), fall back to
+	 * O_CREAT|O_EXCL with the init lock on byte 0 telling openers to wait. */
+	int tmp = allow_tmp;
+	int fd = tmp ? open(IPCARC_SHM_DIR, O_TMPFILE | O_RDWR | O_CLOEXEC, mode) : -1;
+	if (fd < 0) {
+		tmp = 0;
+		fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+		if (fd < 0) return errno;
+	}
 	ipcarc_seg *s = seg_new(name, fd);
 	if (!s) {
-		shm_unlink(path);
+		if (!tmp) shm_unlink(path);
 		close(fd);
 		return ENOMEM;
 	}
-	/* The init lock tells openers "being created" and, once gone with the state
-	 * still INIT, "abandoned". Nobody else can hold it on a brand-new file. */
-	if ((rc = ofd_lock(fd, IPCARC_INIT_LOCK_OFFSET, F_WRLCK))) goto fail;
+	/* Nobody else can hold the init lock on a brand-new file. */
+	if (!tmp && (rc = ofd_lock(fd, IPCARC_INIT_LOCK_OFFSET, F_WRLCK))) goto fail;
 	FAULT("create-excl");
 	/* Exact mode: shm_open applied the umask. */
 	if (fchmod(fd, mode) == -1 || ftruncate(fd, (off_t)total) == -1) {
@@ -663,14 +698,28 @@ int ipcarc_create(const char *name, const ipcarc_spec *sp, const void *init, ipc
 	/* Our own slot: nobody else can touch the table before READY. */
 	if ((rc = claim_locked(s))) goto fail;
 	A_STORE(&h->state, IPCARC_STATE_READY, REL);
+	if (tmp) {
+		rc = publish(fd, name);
+		if (rc == ENOENT || rc == EPERM) {
+			/* No /proc to link through: start over the O_EXCL way. */
+			seg_free(s);
+			return create_excl_only(name, sp, init, out);
+		}
+		if (rc) goto fail;
+	}
 	FAULT("create-ready");
-	ofd_lock(fd, IPCARC_INIT_LOCK_OFFSET, F_UNLCK);
+	if (!tmp) ofd_lock(fd, IPCARC_INIT_LOCK_OFFSET, F_UNLCK);
 	*out = s;
 	return 0;
 fail:
 	unlink_if_same(s);
 	seg_free(s);
 	return rc;
+}
+
+static int young(const struct stat *st) {
+	int64_t c = (int64_t)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
+	return now_ns(CLOCK_REALTIME) - c < EMPTY_GRACE_NS;
 }
 
 enum { PROBE_OK = 0, PROBE_WAIT = -1, PROBE_RETRY = -2 };
@@ -685,7 +734,7 @@ static int probe(ipcarc_seg *s, const ipcarc_spec *sp, int *field) {
 		return EBADMSG;
 	}
 	int creating = ofd_locked(s->fd, IPCARC_INIT_LOCK_OFFSET);
-	if (creating == 1) return PROBE_WAIT;
+	if (creating == 1 || (st.st_size == 0 && young(&st))) return PROBE_WAIT;
 	if ((uint64_t)st.st_size < IPCARC_HEADER_SIZE) {
 		if (field) *field = IPCARC_FIELD_SIZE;
 		return EBADMSG;
@@ -791,7 +840,7 @@ static int take_over_abandoned(const char *name) {
 		struct stat st;
 		rc = EBADMSG;
 		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-			int abandoned = st.st_size == 0;
+			int abandoned = st.st_size == 0 && !young(&st);
 			if ((uint64_t)st.st_size >= IPCARC_HEADER_SIZE && map_seg(s, (size_t)st.st_size) == 0)
 				abandoned = s->hdr->magic == IPCARC_MAGIC &&
 				            A_LOAD(&s->hdr->state, ACQ) == IPCARC_STATE_INIT;

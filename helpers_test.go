@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -40,6 +41,14 @@ func testName(t testing.TB) string {
 }
 
 func testPrefix() string { return "ipcarc-test-" }
+
+func init() {
+	// Keep the main goroutine on the main thread, so no test goroutine ever
+	// runs there: a goroutine that exits holding the lock on the main thread
+	// wedges that thread instead of ending it (the runtime cannot end the
+	// main thread), and the lock would never be released.
+	runtime.LockOSThread()
+}
 
 func TestMain(m *testing.M) {
 	if role := os.Getenv(childEnv); role != "" {
