@@ -44,7 +44,11 @@
 //   - Lock pins the calling goroutine to its OS thread until Unlock: a pthread
 //     mutex belongs to a thread. Unlock from another goroutine returns
 //     ErrNotOwner. A goroutine that returns while holding the lock kills its
-//     thread, which other lockers see as owner death.
+//     thread, which other lockers see as owner death; but the Go runtime
+//     cannot end the main thread and parks it instead, so a goroutine that
+//     returns holding the lock on the main thread keeps it held for the life
+//     of the process. Calling runtime.LockOSThread in an init function keeps
+//     other goroutines off the main thread.
 //   - Close must not race with other calls on the same handle; give each
 //     goroutine its own Clone.
 //   - Open, Clone, Close and Reap change the counts under the segment's mutex,
