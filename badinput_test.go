@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 func init() {
@@ -36,6 +38,26 @@ func init() {
 		}
 		ents, _ := os.ReadDir("/dev/shm")
 		os.Stdout.WriteString("left " + strings.Repeat("x", len(ents)) + "\n")
+		return nil
+	}
+	// never-ready NAME: write a segment whose state is still INIT and hold
+	// its init lock, as a creator on the O_EXCL path would while stuck.
+	childRoles["never-ready"] = func(args []string) error {
+		img := validImageBytes()
+		(*header)(unsafePointer(img)).State = stateInit
+		f, err := os.OpenFile(filepath.Join("/dev/shm", args[0]), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return err
+		}
+		if _, err := f.Write(img); err != nil {
+			return err
+		}
+		lk := syscall.Flock_t{Type: syscall.F_WRLCK, Whence: 0, Start: 0, Len: 1}
+		if err := syscall.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk); err != nil {
+			return err
+		}
+		os.Stdout.WriteString("holding\n")
+		time.Sleep(time.Hour)
 		return nil
 	}
 	// open-wrong NAME KIND: try to open a live segment as another type.
@@ -66,6 +88,39 @@ func errString(err error) string {
 func validImage(t *testing.T) []byte {
 	t.Helper()
 	return fuzzSeeds(t)[0]
+}
+
+func validImageBytes() []byte {
+	var tb testing.T
+	return fuzzSeeds(&tb)[0]
+}
+
+// Ensure that a segment that never becomes ready is ErrTimeout after the open
+// timeout, never a hang.
+func TestNeverReady(t *testing.T) {
+	name := testName(t)
+	t.Cleanup(func() { removeSegment(name) })
+	c := startChild(t, "never-ready", name)
+	c.expect("holding")
+	start := time.Now()
+	_, err := Open[Counter](name, WithOpenTimeout(300*time.Millisecond))
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("Open of a never-ready segment = %v, want ErrTimeout", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("Open took %v with a 300ms timeout", d)
+	}
+	_, _, err = OpenOrNew(name, Counter{}, WithOpenTimeout(300*time.Millisecond))
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("OpenOrNew of a never-ready segment = %v, want ErrTimeout", err)
+	}
+	c.kill()
+	// Its creator gone, the segment is abandoned: OpenOrNew takes it over.
+	a, created, err := OpenOrNew(name, Counter{N: 3}, WithOpenTimeout(time.Second))
+	if err != nil || !created {
+		t.Fatalf("OpenOrNew after the creator died = %v, created %v", err, created)
+	}
+	a.Close()
 }
 
 func openImage(t *testing.T, img []byte) error {
