@@ -1,0 +1,355 @@
+//go:build linux && cgo
+
+package ipcarc
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// gcLockBound is how long GC waits for a segment's lock. Reaping needs the
+// lock; a live process that holds it longer is working, and the segment is
+// reported busy rather than waited on.
+const gcLockBound = 100 * time.Millisecond
+
+// Limits of the layout that cshm.c's validate checks and that layout.go does
+// not carry (IPCARC_MAX_ALIGN, IPCARC_MIN_VALUE_ALIGN, the value size cap,
+// IPCARC_INIT_LOCK_OFFSET). TestInspectValidatesLikeC holds the two together.
+const (
+	maxValueAlign  = 4096
+	minValueAlign  = 64
+	maxValueSize   = 1 << 46
+	initLockOffset = 0
+	futexTIDMask   = 0x3fffffff
+)
+
+var errBeingCreated = errors.New("its creator is still initialising it")
+
+// List describes every ipcarc segment in /dev/shm. A file is a segment when it
+// starts with the ipcarc magic; other files (other programs' shared memory) are
+// skipped and never touched, and so are files this process may not read. A
+// segment that fails validation is listed with Corrupt set and a Reason.
+func List() ([]SegmentInfo, error) {
+	ents, err := os.ReadDir(shmDir)
+	if err != nil {
+		return nil, &Error{Op: "list", Err: err}
+	}
+	out := []SegmentInfo{}
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		name, ok := validName(e.Name())
+		if !ok { // no ipcarc process could have made it
+			continue
+		}
+		info, _, err := inspect(name)
+		if err != nil { // gone meanwhile, unreadable, or not a segment
+			continue
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// Inspect reads a segment's header and holder table, without taking its lock
+// and without attaching (it claims no slot and changes no count), so it works
+// on a segment whose lock is held forever or whose holders all died. A file
+// that is not an ipcarc segment gives an error matching ErrCorrupt; a segment
+// that fails validation is returned with Corrupt set and a nil error.
+func Inspect(name string) (SegmentInfo, error) {
+	n, ok := validName(name)
+	if !ok {
+		return SegmentInfo{}, &Error{Op: "inspect", Name: name, Err: ErrInvalidName}
+	}
+	info, _, err := inspect(n)
+	return info, err
+}
+
+// inspect also returns the field code of the first failed check, for errors
+// that should name it.
+func inspect(name string) (SegmentInfo, int, error) {
+	f, err := openRO(name)
+	if err != nil {
+		return SegmentInfo{}, fieldNone, fileErr("inspect", name, err)
+	}
+	defer f.close()
+	if !f.regular {
+		return SegmentInfo{}, fieldFile, &Error{Op: "inspect", Name: name, Field: fieldName(fieldFile), Err: ErrCorrupt}
+	}
+	var m [8]byte
+	// The magic is stored in native byte order by the C layer.
+	if f.readAt(m[:], 0) != nil || binary.NativeEndian.Uint64(m[:]) != magic {
+		return SegmentInfo{}, fieldMagic, &Error{Op: "inspect", Name: name, Field: fieldName(fieldMagic), Err: ErrCorrupt}
+	}
+	info := SegmentInfo{Name: name, Holders: []SegmentHolder{}, State: "unknown", TypeTag: fmt.Sprintf("0x%016x", 0)}
+	field, err := readSegment(f, &info)
+	if err != nil {
+		return SegmentInfo{}, fieldNone, fileErr("inspect", name, err)
+	}
+	return info, field, nil
+}
+
+// fileErr makes an error of a file operation on a named segment, matching
+// ErrNotExist when the name is absent.
+func fileErr(op, name string, err error) error {
+	if errors.Is(err, syscall.ENOENT) {
+		return &Error{Op: op, Name: name, Err: errList{ErrNotExist, err}}
+	}
+	return &Error{Op: op, Name: name, Err: err}
+}
+
+// readSegment fills info from the file and validates it in cshm.c's order,
+// returning the field code of the first failed check.
+func readSegment(f *roFile, info *SegmentInfo) (field int, err error) {
+	// Another program could truncate the file under the mapping; reading
+	// past its end raises SIGBUS, which must become an error, not a crash.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			if _, fault := r.(interface{ Addr() uintptr }); !fault {
+				panic(r)
+			}
+			err = &os.PathError{Op: "read", Path: f.path, Err: syscall.EIO}
+		}
+	}()
+
+	// Like probe: a creator holding the init lock owns the file until it is
+	// ready, and nothing in it is checked before then.
+	creating, err := f.byteLocked(initLockOffset)
+	if err != nil {
+		return fieldNone, err
+	}
+	fail := func(fl int, format string, a ...any) (int, error) {
+		info.Corrupt = true
+		info.Reason = fieldName(fl) + ": " + fmt.Sprintf(format, a...)
+		return fl, nil
+	}
+	if f.size < headerSize {
+		if creating {
+			info.State, info.Reason = "init", "being created"
+			return fieldNone, nil
+		}
+		return fail(fieldSize, "%d bytes, smaller than the %d-byte header", f.size, headerSize)
+	}
+	// The header and at most the largest holder table: the value is not ours
+	// to read.
+	if err := f.mapPrefix(int(min(f.size, headerSize+MaxHolders*holderSize))); err != nil {
+		return fieldNone, err
+	}
+	h := (*header)(unsafe.Pointer(&f.mem[0]))
+	state := atomic.LoadUint32(&h.State)
+	flags := atomic.LoadUint32(&h.Flags)
+	owner := atomic.LoadUint32((*uint32)(unsafe.Pointer(&h.Mutex[0]))) & futexTIDMask
+	*info = SegmentInfo{
+		Name: info.Name, TotalSize: h.TotalSize, ValueSize: h.ValueSize, ValueAlign: h.ValueAlign,
+		TypeTag: fmt.Sprintf("0x%016x", h.TypeTag), RefCount: atomic.LoadInt64(&h.RefCount),
+		MaxHolders: int(h.MaxHolders), Holders: []SegmentHolder{}, State: stateName(state),
+		Locked: owner != 0, LockOwnerTID: int(owner), Poisoned: flags&flagPoisoned != 0,
+		Version: uint64(atomic.LoadUint32(&h.Seq) >> 1), CreatorPID: int(h.CreatorPID),
+	}
+	if h.CreatedNs != 0 {
+		info.Created = time.Unix(0, int64(h.CreatedNs)).UTC()
+	}
+
+	// The holder table, as far as the file holds it: a corrupt max_holders
+	// must not make us read past the mapping.
+	slots := min(int(h.MaxHolders), (len(f.mem)-headerSize)/holderSize)
+	ht := unsafe.Slice((*holder)(unsafe.Pointer(&f.mem[headerSize])), slots)
+	badSlot := -1
+	for i := range ht {
+		st := atomic.LoadUint32(&ht[i].State)
+		if st == slotFree {
+			continue
+		}
+		if st != slotUsed {
+			if badSlot < 0 {
+				badSlot = i
+			}
+			continue
+		}
+		alive, err := f.byteLocked(headerSize + int64(i)*holderSize)
+		if err != nil {
+			return fieldNone, err
+		}
+		info.Holders = append(info.Holders, SegmentHolder{
+			Slot: i, PID: int(ht[i].PID), StartTime: ht[i].StartTime,
+			Handles: int(atomic.LoadUint32(&ht[i].Handles)), Alive: alive,
+		})
+		if alive {
+			info.LiveHolders++
+		} else {
+			info.DeadHolders++
+		}
+	}
+
+	if creating {
+		info.Reason = "being created"
+		return fieldNone, nil
+	}
+	// validate() in cshm.c, check for check, except its last: the glibc
+	// mutex-kind test needs a mutex that the C library initialised to compare
+	// with, which the bridge does not offer; open and gc still apply it.
+	switch {
+	case h.Version != layoutVersion:
+		return fail(fieldVersion, "%d, this build reads %d", h.Version, layoutVersion)
+	case h.ABI != cABI():
+		return fail(fieldABI, "0x%08x, this build's is 0x%08x", h.ABI, cABI())
+	case state == stateInit:
+		return fail(fieldState, "half-made: its creator died before making it ready")
+	case state != stateReady && state != stateDead:
+		return fail(fieldState, "unknown value %d", state)
+	}
+	if why := layoutProblem(h, f.size); why != "" {
+		return fail(fieldLayout, "%s", why)
+	}
+	if info.RefCount < 0 {
+		return fail(fieldRefCount, "%d is negative", info.RefCount)
+	}
+	// counts_check's slot test: only 0 and 1 are ever written to a slot's
+	// state, so another value is damage, not a count in motion. (Its sum
+	// test needs the lock: without it a count in motion looks wrong.)
+	if badSlot >= 0 {
+		return fail(fieldHolders, "slot %d has state %d", badSlot, ht[badSlot].State)
+	}
+	if state == stateDead {
+		info.Reason = "dead: its count reached zero; gc removes the name"
+	}
+	return fieldNone, nil
+}
+
+// layoutProblem repeats validate's layout test, saying which part failed.
+func layoutProblem(h *header, fileSize int64) string {
+	al := uint64(h.ValueAlign)
+	switch {
+	case h.HoldersOff != headerSize:
+		return fmt.Sprintf("holders_off %d, want %d", h.HoldersOff, headerSize)
+	case h.MaxHolders == 0 || h.MaxHolders > MaxHolders:
+		return fmt.Sprintf("max_holders %d outside 1..%d", h.MaxHolders, MaxHolders)
+	case al == 0 || al&(al-1) != 0 || al > maxValueAlign:
+		return fmt.Sprintf("value_align %d is not a power of two up to %d", al, maxValueAlign)
+	case h.ValueSize > maxValueSize:
+		return fmt.Sprintf("value_size %d too large", h.ValueSize)
+	case h.ValueOff != valueOffset(h.MaxHolders, al):
+		return fmt.Sprintf("value_off %d, want %d", h.ValueOff, valueOffset(h.MaxHolders, al))
+	case h.TotalSize != h.ValueOff+h.ValueSize:
+		return fmt.Sprintf("total_size %d, want value_off+value_size = %d", h.TotalSize, h.ValueOff+h.ValueSize)
+	case h.TotalSize != uint64(fileSize):
+		return fmt.Sprintf("total_size %d but the file has %d bytes", h.TotalSize, fileSize)
+	}
+	return ""
+}
+
+// valueOffset is cshm.c's value_offset: the value starts after the holder
+// table, aligned to its alignment and never below a cache line.
+func valueOffset(maxHolders uint32, align uint64) uint64 {
+	a := max(align, minValueAlign)
+	end := uint64(headerSize) + uint64(maxHolders)*holderSize
+	return (end + a - 1) &^ (a - 1)
+}
+
+func stateName(s uint32) string {
+	switch s {
+	case stateInit:
+		return "init"
+	case stateReady:
+		return "ready"
+	case stateDead:
+		return "dead"
+	}
+	return "unknown"
+}
+
+// GC collects every segment in /dev/shm (see GCName). Segments that vanish
+// while it runs are left out; each result's Err says why that one failed.
+// The error is only for /dev/shm itself being unreadable.
+func GC(dryRun bool) ([]GCResult, error) {
+	segs, err := List()
+	if err != nil {
+		err.(*Error).Op = "gc"
+		return nil, err
+	}
+	out := make([]GCResult, 0, len(segs))
+	for _, s := range segs {
+		r, err := GCName(s.Name, dryRun)
+		if errors.Is(err, ErrNotExist) { // its last holder closed it meanwhile
+			continue
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// GCName removes the counts of a segment's dead holders without attaching to
+// it, and removes the segment when no live holder is left or when its creator
+// died before making it ready. It waits at most 100ms for the segment's lock:
+// a segment whose lock a live process holds longer, or that a live creator is
+// still initialising, is reported Busy and left alone. With dryRun nothing is
+// changed and the result says what would be done. A corrupt segment is left
+// alone, with an error naming the failed check.
+func GCName(name string, dryRun bool) (GCResult, error) {
+	n, ok := validName(name)
+	if !ok {
+		err := &Error{Op: "gc", Name: name, Err: ErrInvalidName}
+		return GCResult{Name: name, DryRun: dryRun, Err: err}, err
+	}
+	r, rc := cGC(n, gcLockBound.Nanoseconds(), dryRun)
+	res := GCResult{
+		Name: n, DryRun: dryRun, ReapedHandles: r.ReapedHandles, LiveHolders: r.LiveHolders,
+		Removed: r.Unlinked, Busy: r.Busy, HalfMade: r.HalfMade,
+	}
+	// ipcarc_gc reports unlinked=0 for a half-made segment in a dry run,
+	// where for every other case it reports what a real run would do.
+	if dryRun && r.HalfMade && rc == 0 {
+		res.Removed = true
+	}
+	if rc != 0 {
+		res.Err = fromErrno("gc", n, rc, r.Field)
+		return res, res.Err
+	}
+	return res, nil
+}
+
+// Remove removes a segment's name. Processes attached keep their mapping and
+// go on sharing the value among themselves; new opens no longer find it.
+// Without force, Remove refuses with an error matching ErrBusy while live
+// holders exist, and refuses a corrupt segment. With force, it removes any
+// ipcarc segment, but still refuses a file that is not one.
+func Remove(name string, force bool) error {
+	n, ok := validName(name)
+	if !ok {
+		return &Error{Op: "remove", Name: name, Err: ErrInvalidName}
+	}
+	if force {
+		// ipcarc_remove unlinks any name when forced: make sure it names a
+		// segment, so that a typo cannot delete another program's memory.
+		if _, _, err := inspect(n); err != nil {
+			err.(*Error).Op = "remove"
+			return err
+		}
+	}
+	rc := cRemove(n, force)
+	switch {
+	case rc == 0:
+		return nil
+	case rc == int(syscall.EBUSY):
+		return &Error{Op: "remove", Name: n, Err: ErrBusy}
+	case rc < 0:
+		// ipcarc_remove passes on probe's negative "wait: a live creator
+		// holds the init lock" code instead of an errno.
+		return &Error{Op: "remove", Name: n, Err: errList{ErrBusy, errBeingCreated}}
+	}
+	// ipcarc_remove does not say which check failed: find it ourselves.
+	field := fieldNone
+	if rc == int(syscall.EBADMSG) || rc == int(syscall.EPROTONOSUPPORT) {
+		_, field, _ = inspect(n)
+	}
+	return fromErrno("remove", n, rc, field)
+}

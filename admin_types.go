@@ -1,0 +1,102 @@
+package ipcarc
+
+import (
+	"errors"
+	"time"
+)
+
+// The name-based admin API (List, Inspect, GC, GCName, Remove) works on
+// segments by name, without holding a handle: it is what `ipcarc ls`, `inspect`,
+// `gc` and `rm` are built on. Its types live in this file, outside any build
+// constraint, so that the JSON they produce has the same shape in every build
+// and programs using them compile where the API itself is unsupported.
+
+// ErrBusy is returned by Remove without force while the segment has live
+// holders or a live creator is still initialising it.
+var ErrBusy = errors.New("ipcarc: segment has live holders")
+
+// SegmentInfo describes one segment as read from /dev/shm, without taking its
+// lock and without attaching. Fields that change while other processes work
+// (refcount, holders, locked, version) are a snapshot that may already be out
+// of date. The JSON field names are stable: scripts may rely on them.
+type SegmentInfo struct {
+	// Name is the segment's name, without the leading slash.
+	Name string `json:"name"`
+	// TotalSize is the header's size of the whole segment file in bytes.
+	TotalSize uint64 `json:"total_size"`
+	// ValueSize and ValueAlign are the size and alignment of the shared value.
+	ValueSize  uint64 `json:"value_size"`
+	ValueAlign uint32 `json:"value_align"`
+	// TypeTag is the 64-bit type tag as a hex string, "0x" and 16 digits:
+	// as a JSON number it would lose precision in many JSON readers.
+	TypeTag string `json:"type_tag"`
+	// RefCount is the number of handles counted in the segment, including
+	// those of dead holders not yet reaped.
+	RefCount int64 `json:"refcount"`
+	// MaxHolders is the size of the holder table.
+	MaxHolders int `json:"max_holders"`
+	// LiveHolders and DeadHolders count the used slots whose holder is alive
+	// (keeps its slot's byte lock) and dead (the kernel dropped the lock).
+	LiveHolders int `json:"live_holders"`
+	DeadHolders int `json:"dead_holders"`
+	// Holders lists the used slots of the holder table, never null in JSON.
+	Holders []SegmentHolder `json:"holders"`
+	// State is "init" (a creator is initialising it, or died doing so),
+	// "ready", "dead" (its count reached zero; its name is about to go), or
+	// "unknown" when the header cannot be read or holds another value.
+	State string `json:"state"`
+	// Locked reports whether a thread holds the segment's mutex, and
+	// LockOwnerTID which (its Linux thread id as the owner's pid namespace
+	// sees it; 0 when free). A dead owner shows as free: the kernel clears
+	// the id, and the next locker recovers the segment.
+	Locked       bool `json:"locked"`
+	LockOwnerTID int  `json:"lock_owner_tid"`
+	// Poisoned reports that an owner died inside a critical section.
+	Poisoned bool `json:"poisoned"`
+	// Version counts completed writes of the value.
+	Version uint64 `json:"version"`
+	// CreatorPID is the creating process's pid (in its pid namespace).
+	CreatorPID int `json:"creator_pid"`
+	// Created is when the segment was created, in UTC (zero when the header
+	// does not say); JSON writes it in RFC 3339 format with fractional seconds.
+	Created time.Time `json:"created"`
+	// Corrupt reports that the segment fails validation: no process can
+	// attach to it. Reason names the failed check first, with the same words
+	// the open error uses ("layout version", "ABI word", "state", ...).
+	Corrupt bool `json:"corrupt"`
+	// Reason explains Corrupt, or notes a passing state ("being created",
+	// "dead"); empty for an ordinary ready segment.
+	Reason string `json:"reason"`
+}
+
+// SegmentHolder is one used slot of a segment's holder table.
+type SegmentHolder struct {
+	Slot      int    `json:"slot"`
+	PID       int    `json:"pid"`        // in the holder's pid namespace; informational only
+	StartTime uint64 `json:"start_time"` // field 22 of /proc/PID/stat; informational only
+	Handles   int    `json:"handles"`
+	Alive     bool   `json:"alive"` // the holder keeps its slot's byte lock
+}
+
+// GCResult is what GC or GCName did to one segment (or, in a dry run, would
+// do).
+type GCResult struct {
+	Name string `json:"name"`
+	// DryRun reports that nothing was changed: Removed and ReapedHandles
+	// then say what a real run would do.
+	DryRun bool `json:"dry_run"`
+	// ReapedHandles is the number of dead holders' handles removed.
+	ReapedHandles int `json:"reaped_handles"`
+	// LiveHolders counts the slots held by live processes after reaping.
+	LiveHolders int `json:"live_holders"`
+	// Removed reports that the segment's name was removed: no live holder
+	// was left, or its creator died before finishing it (HalfMade).
+	Removed bool `json:"removed"`
+	// Busy reports that the segment was left alone: a live process held its
+	// lock past GC's short bound, or a live creator is still initialising it.
+	Busy bool `json:"busy"`
+	// HalfMade reports that the segment's creator died before making it ready.
+	HalfMade bool `json:"half_made"`
+	// Err is why the segment could not be collected (corrupt, permission, ...).
+	Err error `json:"-"`
+}

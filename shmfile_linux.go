@@ -1,0 +1,92 @@
+//go:build linux && cgo
+
+package ipcarc
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// The raw system calls of inspection. Inspect must never change a segment, so
+// it works on its own read-only file description and read-only mapping, and it
+// asks about byte locks with F_OFD_GETLK, which takes none. Errors come back as
+// *os.PathError around the errno, so errors.Is(err, fs.ErrNotExist) and
+// friends work.
+
+// shmDir is where glibc's shm_open keeps POSIX shared-memory objects.
+const shmDir = "/dev/shm"
+
+type roFile struct {
+	path    string
+	fd      int
+	size    int64
+	regular bool
+	mem     []byte // read-only mapping of the file's first bytes, once mapped
+}
+
+func openRO(name string) (*roFile, error) {
+	path := filepath.Join(shmDir, name)
+	// O_NOFOLLOW: a symlink in /dev/shm is not a segment, and following it
+	// could read any file. O_NONBLOCK: opening a FIFO someone left there must
+	// not hang; it is then refused as not regular.
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, &os.PathError{Op: "fstat", Path: path, Err: err}
+	}
+	return &roFile{path: path, fd: fd, size: st.Size, regular: st.Mode&unix.S_IFMT == unix.S_IFREG}, nil
+}
+
+// readAt reads len(b) bytes at off; short files give io.ErrUnexpectedEOF.
+func (f *roFile) readAt(b []byte, off int64) error {
+	for len(b) > 0 {
+		n, err := unix.Pread(f.fd, b, off)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return &os.PathError{Op: "read", Path: f.path, Err: err}
+		}
+		if n == 0 {
+			return io.ErrUnexpectedEOF
+		}
+		b, off = b[n:], off+int64(n)
+	}
+	return nil
+}
+
+// mapPrefix maps the first n bytes read-only and shared, so that atomic loads
+// see what other processes store.
+func (f *roFile) mapPrefix(n int) error {
+	m, err := unix.Mmap(f.fd, 0, n, unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return &os.PathError{Op: "mmap", Path: f.path, Err: err}
+	}
+	f.mem = m
+	return nil
+}
+
+// byteLocked reports whether some open file description holds a lock on the
+// byte at off. F_OFD_GETLK needs no write access and takes no lock.
+func (f *roFile) byteLocked(off int64) (bool, error) {
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: io.SeekStart, Start: off, Len: 1}
+	if err := unix.FcntlFlock(uintptr(f.fd), unix.F_OFD_GETLK, &lk); err != nil {
+		return false, &os.PathError{Op: "fcntl F_OFD_GETLK", Path: f.path, Err: err}
+	}
+	return lk.Type != unix.F_UNLCK, nil
+}
+
+func (f *roFile) close() {
+	if f.mem != nil {
+		unix.Munmap(f.mem)
+		f.mem = nil
+	}
+	unix.Close(f.fd)
+}
