@@ -341,9 +341,8 @@ func Remove(name string, force bool) error {
 		return nil
 	case rc == int(syscall.EBUSY):
 		return &Error{Op: "remove", Name: n, Err: ErrBusy}
-	case rc < 0:
-		// ipcarc_remove passes on probe's negative "wait: a live creator
-		// holds the init lock" code instead of an errno.
+	case rc == int(syscall.EINPROGRESS):
+		// A live creator holds the init lock.
 		return &Error{Op: "remove", Name: n, Err: errList{ErrBusy, errBeingCreated}}
 	}
 	// ipcarc_remove does not say which check failed: find it ourselves.

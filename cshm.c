@@ -1001,6 +1001,11 @@ int ipcarc_gc(const char *name, int64_t lock_timeout_ns, int dry_run, ipcarc_gc_
 		goto out;
 	}
 	if (rc) goto out;
+	/* A table that open would refuse is reported, never reaped or unlinked. */
+	if ((rc = counts_check(s, &res->field)) != 0) {
+		bk_unlock(s, nested);
+		goto out;
+	}
 	if (dry_run) {
 		ipcarc_holder *ht = holders(s);
 		for (uint32_t i = 0; i < s->hdr->max_holders; i++)
@@ -1040,6 +1045,7 @@ int ipcarc_remove(const char *name, int force) {
 		int live = 0;
 		if (rc == 0) live = live_holders_locked(s); /* informational read without the lock */
 		seg_free(s);
+		if (rc == PROBE_WAIT) return EINPROGRESS; /* a live creator is still at work */
 		if (rc != 0 && rc != PROBE_RETRY) return rc;
 		if (live) return EBUSY;
 	}

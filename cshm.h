@@ -221,7 +221,8 @@ void ipcarc_wake_all(ipcarc_seg *s);
 
 /* 1 if the slot's byte lock is held by a live holder, 0 if not, -errno on error. */
 int ipcarc_holder_alive(ipcarc_seg *s, uint32_t slot);
-/* Remove dead holders' counts; *reaped = handles removed. Unlinks at zero. */
+/* Remove dead holders' counts; *reaped = handles removed. (The caller's own
+ * handle keeps the count above zero: only ipcarc_gc and closes unlink.) */
 int ipcarc_reap(ipcarc_seg *s, int *reaped);
 
 typedef struct ipcarc_gc_result {
@@ -235,7 +236,8 @@ typedef struct ipcarc_gc_result {
 /* Reap one segment by name without holding a handle; dry_run reports only.
  * Never waits on the lock longer than lock_timeout_ns. */
 int ipcarc_gc(const char *name, int64_t lock_timeout_ns, int dry_run, ipcarc_gc_result *res);
-/* Unlink by name; refuses (EBUSY) while live holders exist unless force. */
+/* Unlink by name; refuses while live holders exist (EBUSY) or a creator is
+ * still initialising it (EINPROGRESS), unless force. */
 int ipcarc_remove(const char *name, int force);
 
 /* ---- Go bridge entry points ----------------------------------------------
