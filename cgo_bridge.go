@@ -112,8 +112,11 @@ func (s seg) store(src unsafe.Pointer, n uintptr) int {
 	return int(rc)
 }
 
+// load is store's mirror: dst is passed as an integer for the same reasons,
+// so a stack-allocated destination does not escape to the heap.
 func (s seg) load(dst unsafe.Pointer, n uintptr) int {
-	rc := C.ipcarc_load(s.p(), dst, C.size_t(n))
+	rc := C.ipcarc_load_h(s.h(), C.uintptr_t(uintptr(dst)), C.size_t(n))
+	runtime.KeepAlive(dst)
 	return int(rc)
 }
 

@@ -69,7 +69,11 @@ static inline ipcarc_holder *holders(ipcarc_seg *s) {
 /* The calling thread's kernel tid, cached: gettid is a system call and the
  * ownership check in unlock is on the hot path. */
 static __thread pid_t tls_tid;
-static void reset_tid_after_fork(void) { tls_tid = 0; }
+static uint64_t cached_start_time;
+static void reset_tid_after_fork(void) {
+	tls_tid = 0;
+	cached_start_time = 0;
+}
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static void register_atfork(void) { pthread_atfork(NULL, NULL, reset_tid_after_fork); }
 static inline pid_t my_tid(void) {
@@ -196,7 +200,15 @@ static int ofd_locked(int fd, uint64_t off) {
 	return fl.l_type != F_UNLCK;
 }
 
+static uint64_t read_start_time(void);
+/* Cached per process (it never changes); the atfork handler resets it. */
 static uint64_t my_start_time(void) {
+	pthread_once(&atfork_once, register_atfork);
+	if (cached_start_time == 0) cached_start_time = read_start_time();
+	return cached_start_time;
+}
+
+static uint64_t read_start_time(void) {
 	/* Field 22 of /proc/self/stat; the comm field may contain spaces, so parse
 	 * after the last ')'. */
 	char buf[1024];
@@ -367,7 +379,36 @@ static inline int enter(ipcarc_seg *s, int rc) {
 	return 0;
 }
 
-int ipcarc_lock(ipcarc_seg *s) { return enter(s, pthread_mutex_lock(mtx(s))); }
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/* How long a locker spins before it sleeps in the kernel. A critical section
+ * is usually shorter than a futex wait and wake; between processes, sleeping
+ * at once turns nearly every contended acquisition into a hand-off through
+ * the kernel. Bounded, so a holder that is descheduled costs little. */
+#define LOCK_SPINS 200
+
+static int __attribute__((noinline)) lock_contended(ipcarc_seg *s) {
+	for (int i = 0; i < LOCK_SPINS; i++) {
+		cpu_relax();
+		if ((mutex_word(s) & FUTEX_TID_MASK_) == 0) {
+			int rc = pthread_mutex_trylock(mtx(s));
+			if (rc != EBUSY) return rc;
+		}
+	}
+	return pthread_mutex_lock(mtx(s));
+}
+
+int ipcarc_lock(ipcarc_seg *s) {
+	int rc = pthread_mutex_trylock(mtx(s));
+	if (__builtin_expect(rc == EBUSY, 0)) rc = lock_contended(s);
+	return enter(s, rc);
+}
 
 int ipcarc_trylock(ipcarc_seg *s) { return enter(s, pthread_mutex_trylock(mtx(s))); }
 
@@ -438,7 +479,7 @@ uint32_t ipcarc_version(ipcarc_seg *s) { return A_LOAD(&s->hdr->seq, ACQ) >> 1; 
 
 int ipcarc_store(ipcarc_seg *s, const void *src, size_t n) {
 	if (n != s->hdr->value_size) return EINVAL;
-	int rc = enter(s, pthread_mutex_lock(mtx(s)));
+	int rc = ipcarc_lock(s);
 	if (rc != 0 && rc != EOWNERDEAD) return rc;
 	int poisoned = ipcarc_poisoned(s);
 	if (!poisoned) {
@@ -1061,6 +1102,9 @@ int ipcarc_timedlock_h(uintptr_t h, int64_t ns) { return ipcarc_timedlock((ipcar
 int ipcarc_unlock_h(uintptr_t h) { return ipcarc_unlock((ipcarc_seg *)h); }
 int ipcarc_store_h(uintptr_t h, uintptr_t src, size_t n) {
 	return ipcarc_store((ipcarc_seg *)h, (const void *)src, n);
+}
+int ipcarc_load_h(uintptr_t h, uintptr_t dst, size_t n) {
+	return ipcarc_load((ipcarc_seg *)h, (void *)dst, n);
 }
 int ipcarc_noop_h(uintptr_t h) {
 	(void)h;

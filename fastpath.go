@@ -32,10 +32,21 @@ const loadSpins = 128
 //   - arm64 and others: plain loads may be satisfied after a later load-
 //     acquire, so loadFence issues a full barrier (an atomic read-modify-write)
 //     between the copy and the re-read, the smp_rmb of the Linux seqlock.
-func (a *Arc[T]) Load() (T, error) {
-	var v T
+//
+// Load returns T by value, which costs Go a copy or two beyond the one out of
+// the mapping; for large values use LoadInto.
+func (a *Arc[T]) Load() (v T, err error) {
+	// v is the named result: the mapping is copied straight into it.
+	err = a.LoadInto(&v)
+	return v, err
+}
+
+// LoadInto is Load into *dst: one copy, straight out of the mapping, and no
+// allocation whatever the size of T. On error *dst holds what Load would
+// have returned with it.
+func (a *Arc[T]) LoadInto(dst *T) error {
 	if a.closed.Load() {
-		return v, opErr("load", a.name, ErrClosed)
+		return opErr("load", a.name, ErrClosed)
 	}
 	seq := &a.hdr.Seq
 	for i := 0; i < loadSpins; i++ {
@@ -43,39 +54,42 @@ func (a *Arc[T]) Load() (T, error) {
 		if s1&1 != 0 {
 			continue
 		}
-		v = *a.data
+		*dst = *a.data
 		loadFence()
 		if atomic.LoadUint32(seq) == s1 {
 			if atomic.LoadUint32(&a.hdr.Flags)&flagPoisoned != 0 {
-				return v, opErr("load", a.name, ErrPoisoned)
+				return opErr("load", a.name, ErrPoisoned)
 			}
-			return v, nil
+			return nil
 		}
 	}
-	return a.loadLocked()
+	return a.loadLocked(dst)
 }
 
-// loadLocked is Load's slow path, apart so that only it pays for the heap
-// copy that handing a pointer to C requires (the fast path's v stays on the
-// stack).
-func (a *Arc[T]) loadLocked() (T, error) {
-	w := new(T)
-	rc := a.s.load(unsafe.Pointer(w), unsafe.Sizeof(*w))
-	if rc != 0 {
-		return *w, fromErrno("load", a.name, rc, 0)
+// loadLocked is the slow path: a writer stayed inside, or died there. C takes
+// the lock (handling owner death) and copies into dst. dst is handed over as
+// an integer, as store's src is: it may be on the goroutine stack, which does
+// not move during a cgo call.
+func (a *Arc[T]) loadLocked(dst *T) error {
+	if rc := a.s.load(unsafe.Pointer(dst), unsafe.Sizeof(*dst)); rc != 0 {
+		return fromErrno("load", a.name, rc, 0)
 	}
-	return *w, nil
+	return nil
 }
 
 // Store replaces the value in one crossing into C (lock, copy, bump the
 // version, unlock) and wakes every Wait. A poisoned value is not overwritten:
 // Store returns ErrPoisoned (with ErrOwnerDead when it is the first to see the
 // death); clear the poison through a Guard first.
-func (a *Arc[T]) Store(v T) error {
+func (a *Arc[T]) Store(v T) error { return a.StoreFrom(&v) }
+
+// StoreFrom is Store from *src, without the copy of T that passing it by value
+// costs: for large values it halves the bytes moved.
+func (a *Arc[T]) StoreFrom(src *T) error {
 	if a.closed.Load() {
 		return opErr("store", a.name, ErrClosed)
 	}
-	if rc := a.s.store(unsafe.Pointer(&v), unsafe.Sizeof(v)); rc != 0 {
+	if rc := a.s.store(unsafe.Pointer(src), unsafe.Sizeof(*src)); rc != 0 {
 		return fromErrno("store", a.name, rc, 0)
 	}
 	return nil
