@@ -3,14 +3,15 @@ GO      ?= go
 SHELL   := /bin/bash
 PKGS    := ./...
 
+# The default goal, before the fragments so none of their targets takes it.
+all: test
+
 # Fragments by concept (peers, bench, fuzz, cli) add their own targets and
 # append to TEST_EXTRA the checks that belong in `make test`.
 TEST_EXTRA :=
 -include mk/*.mk
 
 .PHONY: all test check-tools fmt-check vet gotest gotest-cgocheck2 demo bench clean
-
-all: test
 
 # The tools the tests need. Go and gcc come with the machine; say clearly
 # what is missing instead of failing later in a confusing way.

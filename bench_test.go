@@ -326,6 +326,19 @@ func BenchmarkLoad4K(b *testing.B) {
 	}
 }
 
+// BenchmarkLoadInto4K: the large-value read, one copy straight out of the
+// mapping (Load returns T by value and pays Go's result copies).
+func BenchmarkLoadInto4K(b *testing.B) {
+	a := benchArc(b, bench4K{})
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := a.LoadInto(&sink4K); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkGoCopy* copy a value of the same size within one process: what a
 // Load can at best approach.
 func BenchmarkGoCopy8(b *testing.B) {
@@ -523,7 +536,7 @@ func BenchmarkWakeup(b *testing.B) {
 }
 
 // The 64 MiB benchmarks measure bandwidth (MB/s from SetBytes) against
-// memcpy. The source and destination live in the heap: a 64 MiB value does
+// memcpy, through StoreFrom and LoadInto, the calls meant for large values. The source and destination live in the heap: a 64 MiB value does
 // not fit any goroutine stack a program would want.
 func BenchmarkStore64MiB(b *testing.B) {
 	src := new(bench64M)
@@ -533,7 +546,7 @@ func BenchmarkStore64MiB(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if err := a.Store(*src); err != nil {
+		if err := a.StoreFrom(src); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -546,8 +559,7 @@ func BenchmarkLoad64MiB(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		var err error
-		if *dst, err = a.Load(); err != nil {
+		if err := a.LoadInto(dst); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -7,9 +7,6 @@
 #   make bench BENCHTIME=50ms BENCHCOUNT=3     quicker, noisier
 #   make bench BENCHOUT=bench/RESULTS.md       also write the table there
 
-# mk/*.mk is included before the Makefile's own `all: test`: without this the
-# first target of the first fragment would become what a bare `make` runs.
-.DEFAULT_GOAL := all
 
 BENCHTIME  ?= 200ms
 BENCHCOUNT ?= 5

@@ -3,10 +3,6 @@
 # both themselves, into the same places as these targets, so nothing is added
 # to TEST_EXTRA: `make test` already exercises them through `go test`.
 
-# Included before the top Makefile's first target: keep whatever default goal
-# was in force, so `make` alone still means `make all`.
-peers_saved_goal := $(.DEFAULT_GOAL)
-
 PEER_CC    ?= cc
 CARGO      ?= cargo
 CPEER      := examples/cpeer/cpeer
@@ -41,4 +37,3 @@ peers-clean:
 	rm -f $(CPEER) $(CPEER).tmp-*
 	rm -rf examples/rustpeer/target
 
-.DEFAULT_GOAL := $(peers_saved_goal)

@@ -363,7 +363,12 @@ func report(w io.Writer, s samples) {
 			reps:     reps(load, cl, gocopy), ratio: load.med / cl.med, ratioTxt: "× C",
 			goal: 0.5, le: true, goalTxt: goalTxt, hasGoal: true})
 	}
+	loadInto, cl4k := ns("BenchmarkLoadInto4K"), ns("c_lock_memcpy_out_4096")
 	rows = append(rows,
+		row{path: "LoadInto (4 KiB)", ipcarc: loadInto,
+			baseline: fmt.Sprintf("C lock+memcpy(4 KiB)+unlock = %s; plain Go copy = %s", cl4k, ns("BenchmarkGoCopy4K")),
+			reps:     reps(loadInto, cl4k), ratio: loadInto.med / cl4k.med, ratioTxt: "× C",
+			goal: 0.5, le: true, goalTxt: "≤ 0.5× C locked copy (64 B goal, applied)", hasGoal: true},
 		row{path: "Lock+Unlock vs flock", ipcarc: lock,
 			baseline: fmt.Sprintf("Go flock(LOCK_EX)+increment+flock(LOCK_UN) on an mmap'd file = %s (C flock pair: %s)", flock, cflock),
 			reps:     reps(lock, flock, cflock), ratio: flock.med / lock.med, ratioTxt: "× faster",
@@ -394,13 +399,13 @@ func report(w io.Writer, s samples) {
 			goal: 1.5, le: true, goalTxt: "≤ 1.5× C futex (1 CPU)", hasGoal: true},
 	)
 	for _, big := range []struct{ path, goName, cName string }{
-		{"Store 64 MiB (bandwidth)", "BenchmarkStore64MiB", "c_memcpy_to_shm_64MiB"},
-		{"Load 64 MiB (bandwidth)", "BenchmarkLoad64MiB", "c_memcpy_from_shm_64MiB"},
+		{"StoreFrom 64 MiB (bandwidth)", "BenchmarkStore64MiB", "c_memcpy_to_shm_64MiB"},
+		{"LoadInto 64 MiB (bandwidth)", "BenchmarkLoad64MiB", "c_memcpy_from_shm_64MiB"},
 	} {
 		g, c := s.get(big.goName, "MB/s"), s.get(big.cName, "MB/s")
 		dir := "private → segment"
 		goalTxt := "≥ 0.8× memcpy"
-		if strings.HasPrefix(big.path, "Load") {
+		if strings.HasPrefix(big.path, "LoadInto") {
 			dir = "segment → private"
 			goalTxt += " (Store goal, applied)"
 		}
