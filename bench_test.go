@@ -326,6 +326,19 @@ func BenchmarkLoad4K(b *testing.B) {
 	}
 }
 
+// BenchmarkLoadInto64: Load's copy alone, without Go's by-value result
+// (zeroing the result and copying it out).
+func BenchmarkLoadInto64(b *testing.B) {
+	a := benchArc(b, Counter{})
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := a.LoadInto(&sink64); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkLoadInto4K: the large-value read, one copy straight out of the
 // mapping (Load returns T by value and pays Go's result copies).
 func BenchmarkLoadInto4K(b *testing.B) {

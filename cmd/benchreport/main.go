@@ -364,7 +364,12 @@ func report(w io.Writer, s samples) {
 			goal: 0.5, le: true, goalTxt: goalTxt, hasGoal: true})
 	}
 	loadInto, cl4k := ns("BenchmarkLoadInto4K"), ns("c_lock_memcpy_out_4096")
+	loadInto64, cl64 := ns("BenchmarkLoadInto64"), ns("c_lock_memcpy_out_64")
 	rows = append(rows,
+		row{path: "LoadInto (64 B)", ipcarc: loadInto64,
+			baseline: fmt.Sprintf("C lock+memcpy(64 B)+unlock = %s; plain Go copy = %s", cl64, ns("BenchmarkGoCopy64")),
+			reps:     reps(loadInto64, cl64), ratio: loadInto64.med / cl64.med, ratioTxt: "× C",
+			goal: 0.5, le: true, goalTxt: "≤ 0.5× C locked copy", hasGoal: true},
 		row{path: "LoadInto (4 KiB)", ipcarc: loadInto,
 			baseline: fmt.Sprintf("C lock+memcpy(4 KiB)+unlock = %s; plain Go copy = %s", cl4k, ns("BenchmarkGoCopy4K")),
 			reps:     reps(loadInto, cl4k), ratio: loadInto.med / cl4k.med, ratioTxt: "× C",
