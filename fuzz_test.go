@@ -126,18 +126,20 @@ func fuzzSeeds(tb testing.TB) [][]byte {
 	return seeds
 }
 
-// TestWriteFuzzSeeds writes the seeds to testdata/fuzz/FuzzOpen when
-// IPCARC_WRITE_SEEDS=1 (they are committed; regenerate after a layout change).
-func TestWriteFuzzSeeds(t *testing.T) {
-	if os.Getenv("IPCARC_WRITE_SEEDS") != "1" {
-		t.Skip("set IPCARC_WRITE_SEEDS=1 to regenerate testdata/fuzz/FuzzOpen")
-	}
+// writeFuzzSeeds writes the seeds to testdata/fuzz/FuzzOpen (they are
+// committed; regenerate after a layout change with
+// IPCARC_WRITE_SEEDS=1 go test -run '^$' .).
+func writeFuzzSeeds() error {
 	dir := filepath.Join("testdata", "fuzz", "FuzzOpen")
-	os.MkdirAll(dir, 0o755)
-	for i, s := range fuzzSeeds(t) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var tb testing.T
+	for i, s := range fuzzSeeds(&tb) {
 		body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", s)
 		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%02d", i)), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
+			return err
 		}
 	}
+	return nil
 }

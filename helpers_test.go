@@ -66,6 +66,13 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	if os.Getenv("IPCARC_WRITE_SEEDS") == "1" {
+		if err := writeFuzzSeeds(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	// The runtime opens its poller's epoll and eventfd with the first pipe:
 	// open them before counting, so only the tests' own fds count.
 	if r, w, err := os.Pipe(); err == nil {

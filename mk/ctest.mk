@@ -11,3 +11,15 @@ build/cshm_test: ctest/cshm_test.c cshm.c cshm.h
 	$(CC) -std=c11 -Wall -Wextra -Werror $(SANFLAGS) -o $@ ctest/cshm_test.c cshm.c -lpthread
 
 TEST_EXTRA += ctest
+
+# The C peer, built with the same sanitizers, run once against a segment of
+# its own (it creates it, counts, and its last close removes it).
+.PHONY: cpeer-asan
+cpeer-asan: build/cpeer-asan
+	set -o pipefail; ASAN_OPTIONS=detect_leaks=1 ./build/cpeer-asan incr ipcarc-test-cpeer-asan-$$$$ 1000 | grep -qx done
+
+build/cpeer-asan: examples/cpeer/cpeer.c cshm.c cshm.h
+	@mkdir -p build
+	$(CC) -std=c11 -Wall -Wextra $(SANFLAGS) -I. -o $@ examples/cpeer/cpeer.c cshm.c -lpthread
+
+TEST_EXTRA += cpeer-asan
