@@ -633,6 +633,21 @@ static void seg_free(ipcarc_seg *s) {
 	free(s);
 }
 
+/* Open the segment file by name (read-write, no slot yet). A directory under
+ * the name comes back from glibc as EINVAL: the name is valid, so say EISDIR. */
+static int seg_open_name(const char *name, ipcarc_seg **out) {
+	char path[IPCARC_NAME_MAX + 4];
+	shm_path(path, sizeof path, name);
+	int fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
+	if (fd < 0) return errno == EINVAL ? EISDIR : errno;
+	*out = seg_new(name, fd);
+	if (!*out) {
+		close(fd);
+		return ENOMEM;
+	}
+	return 0;
+}
+
 static int map_seg(ipcarc_seg *s, size_t size) {
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, s->fd, 0);
 	if (p == MAP_FAILED) return errno;
@@ -820,19 +835,12 @@ static int attach(ipcarc_seg *s, int64_t timeout_ns, int *field) {
 
 static int open_once(const char *name, const ipcarc_spec *sp, int64_t deadline, ipcarc_seg **out,
                      int *field) {
-	char path[IPCARC_NAME_MAX + 4];
-	shm_path(path, sizeof path, name);
 	int64_t backoff = 100000; /* 100 us, doubling to 10 ms */
 	for (;;) {
-		int fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
-		/* glibc reports a directory as EINVAL; the name is valid, so say what it is. */
-		if (fd < 0) return errno == EINVAL ? EISDIR : errno;
-		ipcarc_seg *s = seg_new(name, fd);
-		if (!s) {
-			close(fd);
-			return ENOMEM;
-		}
-		int rc = probe(s, sp, field);
+		ipcarc_seg *s;
+		int rc = seg_open_name(name, &s);
+		if (rc) return rc;
+		rc = probe(s, sp, field);
 		if (rc == 0) {
 			int64_t left = deadline - now_ns(CLOCK_MONOTONIC);
 			rc = attach(s, left > 0 ? left : 0, field);
@@ -867,16 +875,11 @@ int ipcarc_open(const char *name, const ipcarc_spec *sp, ipcarc_seg **out, int *
  * take its init lock, which proves no creator is alive, check the name still
  * names it, and remove it. Returns 0 if removed. */
 static int take_over_abandoned(const char *name) {
-	char path[IPCARC_NAME_MAX + 4];
-	shm_path(path, sizeof path, name);
-	int fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
-	if (fd < 0) return errno;
-	ipcarc_seg *s = seg_new(name, fd);
-	if (!s) {
-		close(fd);
-		return ENOMEM;
-	}
-	int rc = ofd_lock(fd, IPCARC_INIT_LOCK_OFFSET, F_WRLCK);
+	ipcarc_seg *s;
+	int rc = seg_open_name(name, &s);
+	if (rc) return rc;
+	int fd = s->fd;
+	rc = ofd_lock(fd, IPCARC_INIT_LOCK_OFFSET, F_WRLCK);
 	if (rc == 0) {
 		struct stat st;
 		rc = EBADMSG;
@@ -999,15 +1002,9 @@ int ipcarc_gc(const char *name, int64_t lock_timeout_ns, int dry_run, ipcarc_gc_
 	memset(res, 0, sizeof *res);
 	int rc = ipcarc_check_name(name);
 	if (rc) return rc;
-	char path[IPCARC_NAME_MAX + 4];
-	shm_path(path, sizeof path, name);
-	int fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
-	if (fd < 0) return errno;
-	ipcarc_seg *s = seg_new(name, fd);
-	if (!s) {
-		close(fd);
-		return ENOMEM;
-	}
+	ipcarc_seg *s;
+	if ((rc = seg_open_name(name, &s))) return rc;
+	int fd = s->fd;
 	rc = probe(s, NULL, &res->field);
 	if (rc == PROBE_WAIT) {
 		res->busy = 1;
@@ -1074,13 +1071,8 @@ int ipcarc_remove(const char *name, int force) {
 	char path[IPCARC_NAME_MAX + 4];
 	shm_path(path, sizeof path, name);
 	if (!force) {
-		int fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
-		if (fd < 0) return errno;
-		ipcarc_seg *s = seg_new(name, fd);
-		if (!s) {
-			close(fd);
-			return ENOMEM;
-		}
+		ipcarc_seg *s;
+		if ((rc = seg_open_name(name, &s))) return rc;
 		int field = 0;
 		rc = probe(s, NULL, &field);
 		int live = 0;
