@@ -46,7 +46,8 @@ test: check-tools fmt-check vet gotest gotest-cgocheck2 $(TEST_EXTRA)
 # nothing left behind.
 demo: check-tools
 	$(GO) run ./cmd/ipcarc-demo
-	@if [ -d cmd/ipcarc ]; then echo "$$ ipcarc ls"; $(GO) run ./cmd/ipcarc ls; fi
+	@echo '$$ ipcarc ls'; out=$$($(GO) run ./cmd/ipcarc ls) || exit 1; \
+	if [ -n "$$out" ]; then echo "$$out"; else echo "(no ipcarc segments in /dev/shm: nothing left behind)"; fi
 
 clean:
 	$(GO) clean -testcache
