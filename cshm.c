@@ -498,9 +498,12 @@ int ipcarc_load(ipcarc_seg *s, void *dst, size_t n) {
 		uint32_t a = A_LOAD(&h->seq, ACQ);
 		if (!(a & 1)) {
 			memcpy(dst, s->data, n);
+			/* The poison flag is part of the snapshot: read it inside the window
+			 * (it changes only while seq is odd, or just before seq moves). */
+			uint32_t flags = A_LOAD(&h->flags, RLX);
 			/* The copy's loads complete before the re-read (smp_rmb). */
 			__atomic_thread_fence(ACQ);
-			if (A_LOAD(&h->seq, RLX) == a) return ipcarc_poisoned(s) ? ENOTRECOVERABLE : 0;
+			if (A_LOAD(&h->seq, RLX) == a) return (flags & IPCARC_FLAG_POISONED) ? ENOTRECOVERABLE : 0;
 		}
 		if (spin > 100) sched_yield();
 	}

@@ -197,7 +197,9 @@ int ipcarc_trylock(ipcarc_seg *s);                      /* 0, EOWNERDEAD (held),
 int ipcarc_timedlock(ipcarc_seg *s, int64_t timeout_ns); /* 0, EOWNERDEAD (held), ETIMEDOUT */
 int ipcarc_unlock(ipcarc_seg *s);                       /* 0, EPERM */
 int ipcarc_poisoned(ipcarc_seg *s);                     /* 1 while poisoned */
-void ipcarc_clear_poison(ipcarc_seg *s);                /* call with the lock held */
+/* Call with the lock held (inside the critical section): lock-free readers
+ * rely on the flag changing only while the sequence word is odd. */
+void ipcarc_clear_poison(ipcarc_seg *s);
 /* Linux tid of the lock's owner, 0 when free. */
 int ipcarc_lock_owner(ipcarc_seg *s);
 

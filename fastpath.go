@@ -55,9 +55,14 @@ func (a *Arc[T]) LoadInto(dst *T) error {
 			continue
 		}
 		*dst = *a.data
+		// The poison flag belongs to the snapshot: it only changes while seq
+		// is odd (ClearPoison under the lock) or just before seq moves
+		// (recovery), so read it inside the window. Read after the re-check,
+		// a repairer's ClearPoison could pair a pre-repair value with "clean".
+		flags := atomic.LoadUint32(&a.hdr.Flags)
 		loadFence()
 		if atomic.LoadUint32(seq) == s1 {
-			if atomic.LoadUint32(&a.hdr.Flags)&flagPoisoned != 0 {
+			if flags&flagPoisoned != 0 {
 				return opErr("load", a.name, ErrPoisoned)
 			}
 			return nil
