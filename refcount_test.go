@@ -1,0 +1,99 @@
+//go:build linux && cgo
+
+package ipcarc
+
+import (
+	"errors"
+	"os"
+	"testing"
+)
+
+func init() {
+	// try-open NAME: one Open, reporting the outcome.
+	childRoles["try-open"] = func(args []string) error {
+		a, err := Open[Counter](args[0])
+		switch {
+		case err == nil:
+			os.Stdout.WriteString("opened\n")
+			return a.Close()
+		case errors.Is(err, ErrTooManyHolders):
+			os.Stdout.WriteString("full\n")
+			return nil
+		}
+		return err
+	}
+}
+
+// checkInvariant: the reference count equals the sum of the slots' handles.
+func checkInvariant(t *testing.T, a *Arc[Counter], wantRef int) {
+	t.Helper()
+	st, err := a.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0
+	for _, h := range st.Holders {
+		sum += h.Handles
+	}
+	if int(st.RefCount) != sum || int(st.RefCount) != wantRef {
+		t.Fatalf("refcount %d, sum of slot handles %d, want both %d (holders %+v)", st.RefCount, sum, wantRef, st.Holders)
+	}
+}
+
+// Ensure that a full holder table refuses the next process with
+// ErrTooManyHolders, and that a dead holder's slot is reused after reaping.
+func TestHolderTableFull(t *testing.T) {
+	name := testName(t)
+	a := mustNew(t, name, Counter{}, WithMaxHolders(3))
+	var kids []*child
+	for i := 0; i < 2; i++ {
+		c := startChild(t, "attach", name, "1") // one Open and one Clone each
+		c.expect("attached")
+		kids = append(kids, c)
+	}
+	checkInvariant(t, a, 5)
+	c := startChild(t, "try-open", name)
+	c.expect("full")
+	c.wait()
+	checkInvariant(t, a, 5)
+
+	kids[0].kill()
+	c = startChild(t, "try-open", name) // Open reaps the dead slot first
+	c.expect("opened")
+	c.wait()
+	checkInvariant(t, a, 3)
+	if st, _ := a.Stats(); st.MaxHolders != 3 || len(st.Holders) != 2 {
+		t.Fatalf("stats after reaping: %+v", st)
+	}
+}
+
+// Ensure that clones share their attachment's slot and count in it.
+func TestClonesShareASlot(t *testing.T) {
+	a := mustNew(t, testName(t), Counter{})
+	var clones []*Arc[Counter]
+	for i := 0; i < 4; i++ {
+		c, err := a.Clone()
+		if err != nil {
+			t.Fatal(err)
+		}
+		clones = append(clones, c)
+	}
+	checkInvariant(t, a, 5)
+	st, _ := a.Stats()
+	if len(st.Holders) != 1 || !st.Holders[0].Self || st.Holders[0].PID != os.Getpid() {
+		t.Fatalf("holders = %+v, want one slot of ours", st.Holders)
+	}
+	for _, c := range clones {
+		c.Close()
+	}
+	checkInvariant(t, a, 1)
+}
+
+// Ensure that an out-of-range holder count is refused before any system call.
+func TestMaxHoldersOption(t *testing.T) {
+	for _, n := range []int{0, -1, MaxHolders + 1} {
+		if _, err := New(testName(t), Counter{}, WithMaxHolders(n)); !errors.Is(err, ErrInvalidOption) {
+			t.Errorf("WithMaxHolders(%d) = %v, want ErrInvalidOption", n, err)
+		}
+	}
+}
