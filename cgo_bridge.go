@@ -89,6 +89,7 @@ func (s seg) lock() int              { return int(C.ipcarc_lock_h(s.h())) }
 func (s seg) trylock() int           { return int(C.ipcarc_trylock_h(s.h())) }
 func (s seg) timedlock(ns int64) int { return int(C.ipcarc_timedlock_h(s.h(), C.int64_t(ns))) }
 func (s seg) unlock() int            { return int(C.ipcarc_unlock_h(s.h())) }
+func (s seg) unlockUnchanged() int   { return int(C.ipcarc_unlock_unchanged(s.p())) }
 func (s seg) clearPoison()           { C.ipcarc_clear_poison(s.p()) }
 func (s seg) lockOwner() int         { return int(C.ipcarc_lock_owner(s.p())) }
 func (s seg) holderAlive(i int) int  { return int(C.ipcarc_holder_alive(s.p(), C.uint32_t(i))) }

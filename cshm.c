@@ -438,6 +438,15 @@ int ipcarc_unlock(ipcarc_seg *s) {
 	return rc;
 }
 
+int ipcarc_unlock_unchanged(ipcarc_seg *s) {
+	if ((mutex_word(s) & FUTEX_TID_MASK_) != (uint32_t)my_tid()) return EPERM;
+	/* Back to the even value the lock started from: nothing was written, so
+	 * a reader's snapshot taken across this section is still valid, and
+	 * waiters must not see a new version. */
+	A_STORE(&s->hdr->seq, A_LOAD(&s->hdr->seq, RLX) - 1, REL);
+	return pthread_mutex_unlock(mtx(s));
+}
+
 int ipcarc_poisoned(ipcarc_seg *s) { return (A_LOAD(&s->hdr->flags, ACQ) & IPCARC_FLAG_POISONED) != 0; }
 
 void ipcarc_clear_poison(ipcarc_seg *s) {
@@ -486,7 +495,8 @@ int ipcarc_store(ipcarc_seg *s, const void *src, size_t n) {
 		memcpy(s->data, src, n);
 		FAULT("store");
 	}
-	int urc = ipcarc_unlock(s);
+	/* A refused store changed nothing: no new version, no wake-up. */
+	int urc = poisoned ? ipcarc_unlock_unchanged(s) : ipcarc_unlock(s);
 	if (urc) return urc;
 	return poisoned ? (rc == EOWNERDEAD ? EOWNERDEAD : ENOTRECOVERABLE) : 0;
 }

@@ -196,6 +196,9 @@ int ipcarc_lock(ipcarc_seg *s);                         /* 0, EOWNERDEAD (held),
 int ipcarc_trylock(ipcarc_seg *s);                      /* 0, EOWNERDEAD (held), EBUSY */
 int ipcarc_timedlock(ipcarc_seg *s, int64_t timeout_ns); /* 0, EOWNERDEAD (held), ETIMEDOUT */
 int ipcarc_unlock(ipcarc_seg *s);                       /* 0, EPERM */
+/* Unlock after a critical section that wrote nothing: the version does not
+ * change and no waiter wakes. 0, EPERM. */
+int ipcarc_unlock_unchanged(ipcarc_seg *s);
 int ipcarc_poisoned(ipcarc_seg *s);                     /* 1 while poisoned */
 /* Call with the lock held (inside the critical section): lock-free readers
  * rely on the flag changing only while the sequence word is odd. */

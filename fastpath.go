@@ -5,6 +5,7 @@ package ipcarc
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -109,7 +110,10 @@ func (a *Arc[T]) Update(fn func(*T) error) (err error) {
 	g, err := a.Lock()
 	if err != nil {
 		if g != nil {
-			g.Unlock()
+			// Refused (poisoned): nothing written, so no new version.
+			if a.s.unlockUnchanged() == 0 {
+				runtime.UnlockOSThread()
+			}
 		}
 		return err
 	}

@@ -371,3 +371,41 @@ func TestUpdatePanicPoisons(t *testing.T) {
 		t.Fatalf("N = %d, want 14", v.N)
 	}
 }
+
+// Ensure that writes refused because the value is poisoned change nothing:
+// not the value, not the version, and no waiter wakes.
+func TestRefusedWritesKeepVersion(t *testing.T) {
+	name := testName(t)
+	a := mustNew(t, name, Counter{N: 1})
+	c := startChild(t, "hold", name)
+	c.expect("locked")
+	c.kill()
+	g, err := a.Lock()
+	if !errors.Is(err, ErrOwnerDead) {
+		t.Fatalf("Lock = %v, want ErrOwnerDead", err)
+	}
+	g.Unlock() // still poisoned
+	v := a.Version()
+	woke := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		_, err := a.Wait(ctx, v)
+		woke <- err
+	}()
+	if err := a.Store(Counter{N: 2}); !errors.Is(err, ErrPoisoned) {
+		t.Fatalf("Store = %v, want ErrPoisoned", err)
+	}
+	if err := a.Update(func(c *Counter) error { c.N = 3; return nil }); !errors.Is(err, ErrPoisoned) {
+		t.Fatalf("Update = %v, want ErrPoisoned", err)
+	}
+	if a.Version() != v {
+		t.Fatalf("version moved from %d to %d on refused writes", v, a.Version())
+	}
+	if err := <-woke; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait = %v, want no wake-up (DeadlineExceeded)", err)
+	}
+	if got, _ := a.Load(); got.N != 4242 {
+		t.Fatalf("value = %d, want the dead holder's 4242", got.N)
+	}
+}
