@@ -194,9 +194,8 @@ func readSegment(f *roFile, info *SegmentInfo) (field int, err error) {
 		info.Reason = "being created"
 		return fieldNone, nil
 	}
-	// validate() in cshm.c, check for check, except its last: the glibc
-	// mutex-kind test needs a mutex that the C library initialised to compare
-	// with, which the bridge does not offer; open and gc still apply it.
+	// validate() in cshm.c, check for check (TestInspectValidatesLikeC holds
+	// the two together); the mutex-kind test is C's own.
 	switch {
 	case h.Version != layoutVersion:
 		return fail(fieldVersion, "%d, this build reads %d", h.Version, layoutVersion)
@@ -212,6 +211,9 @@ func readSegment(f *roFile, info *SegmentInfo) (field int, err error) {
 	}
 	if info.RefCount < 0 {
 		return fail(fieldRefCount, "%d is negative", info.RefCount)
+	}
+	if !mutexKindOK(h) {
+		return fail(fieldMutex, "not a robust, process-shared, error-checking mutex")
 	}
 	// counts_check's slot test: only 0 and 1 are ever written to a slot's
 	// state, so another value is damage, not a count in motion. (Its sum

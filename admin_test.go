@@ -879,6 +879,7 @@ func TestInspectValidatesLikeC(t *testing.T) {
 		{"total_size", "layout fields", func(b []byte, h *header) []byte { h.TotalSize = 1 << 62; return b }},
 		{"file longer", "layout fields", func(b []byte, h *header) []byte { return append(b, make([]byte, 64)...) }},
 		{"negative refcount", "reference count", func(b []byte, h *header) []byte { h.RefCount = -5; return b }},
+		{"mutex kind", "mutex kind", func(b []byte, h *header) []byte { h.Mutex[16] ^= 0xff; return b }},
 		{"layout before refcount", "layout fields", func(b []byte, h *header) []byte { h.RefCount, h.MaxHolders = -1, 5000; return b }},
 	}
 	for _, c := range cases {

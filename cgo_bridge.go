@@ -155,6 +155,11 @@ func cRemove(name string, force bool) int {
 	return int(C.ipcarc_remove(cname, f))
 }
 
+// mutexKindOK applies validate's last check to a header mapped read-only.
+func mutexKindOK(h *header) bool {
+	return C.ipcarc_mutex_kind_ok((*C.ipcarc_header)(unsafe.Pointer(h))) != 0
+}
+
 func cABI() uint32 { return uint32(C.ipcarc_abi()) }
 func cTag(s string) uint64 {
 	cs := cstr(s)

@@ -272,6 +272,17 @@ static int reference_kind(void) {
 }
 #endif
 
+int ipcarc_mutex_kind_ok(const ipcarc_header *h) {
+#ifdef __GLIBC__
+	/* A mutex of another kind (or scribbled over) could make glibc block on a
+	 * live stranger or misbehave: compare the kind with one we initialise. */
+	return A_LOAD(&h->m.mutex.__data.__kind, RLX) == reference_kind();
+#else
+	(void)h;
+	return 1;
+#endif
+}
+
 /* Check a mapped header in the documented order. st_size is the file's size. */
 static int validate(const ipcarc_header *h, uint64_t st_size, const ipcarc_spec *sp, int *field) {
 #define FAIL(code, f)          \
@@ -299,11 +310,7 @@ static int validate(const ipcarc_header *h, uint64_t st_size, const ipcarc_spec 
 	}
 	int64_t rc = A_LOAD(&h->refcount, RLX);
 	if (rc < 0) FAIL(EBADMSG, IPCARC_FIELD_REFCOUNT);
-#ifdef __GLIBC__
-	/* A mutex of another kind (or scribbled over) could make glibc block on a
-	 * live stranger or misbehave: compare the kind with one we initialise. */
-	if (A_LOAD(&h->m.mutex.__data.__kind, RLX) != reference_kind()) FAIL(EBADMSG, IPCARC_FIELD_MUTEX);
-#endif
+	if (!ipcarc_mutex_kind_ok(h)) FAIL(EBADMSG, IPCARC_FIELD_MUTEX);
 	return 0;
 #undef FAIL
 }

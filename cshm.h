@@ -148,6 +148,10 @@ enum ipcarc_field {
 	IPCARC_FIELD_MUTEX,       /* the mutex is not a robust pshared error-checking one (glibc) */
 };
 const char *ipcarc_field_name(int field);
+/* 1 if the header's mutex is of the kind ipcarc creates (robust, process-shared,
+ * error-checking; compared on glibc, always 1 elsewhere). For readers that
+ * validate a header without attaching, such as `ipcarc inspect`. */
+int ipcarc_mutex_kind_ok(const ipcarc_header *h);
 
 /* ---- Creating and attaching --------------------------------------------- */
 
