@@ -5,7 +5,9 @@ package ipcarc
 import (
 	"errors"
 	"os"
+	"runtime"
 	"testing"
+	"time"
 )
 
 func init() {
@@ -95,5 +97,53 @@ func TestMaxHoldersOption(t *testing.T) {
 		if _, err := New(testName(t), Counter{}, WithMaxHolders(n)); !errors.Is(err, ErrInvalidOption) {
 			t.Errorf("WithMaxHolders(%d) = %v, want ErrInvalidOption", n, err)
 		}
+	}
+}
+
+// Ensure that a handle dropped without Close gives its reference back when
+// the garbage collector finds it (the safety net), and that Close stops the
+// net so no reference is given back twice.
+func TestDroppedHandleReleased(t *testing.T) {
+	name := testName(t)
+	a := mustNew(t, name, Counter{})
+	func() {
+		for i := 0; i < 3; i++ {
+			if _, err := a.Clone(); err != nil { // dropped on purpose
+				t.Fatal(err)
+			}
+		}
+		c, _ := a.Clone()
+		c.Close()
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		runtime.GC()
+		if n, _ := a.RefCount(); n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			n, _ := a.RefCount()
+			t.Fatalf("refcount %d 10s after dropping 3 clones, want 1", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	checkInvariant(t, a, 1)
+}
+
+// Ensure that a zero-size T works (a pure lock and version).
+func TestZeroSizeValue(t *testing.T) {
+	name := testName(t)
+	a := mustNew(t, name, struct{}{})
+	b, err := Open[struct{}](name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	v := b.Version()
+	if err := a.Store(struct{}{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Load(); err != nil || b.Version() == v {
+		t.Fatalf("Load = %v, version %d -> %d", err, v, b.Version())
 	}
 }
