@@ -427,6 +427,9 @@ func TestTypeMismatch(t *testing.T) {
 	if _, err := Open[[3]uint64](name); !errors.Is(err, ErrTypeMismatch) || !strings.Contains(err.Error(), "value size") {
 		t.Fatalf("Open with other size = %v, want ErrTypeMismatch on value size", err)
 	}
+	if _, err := Open[[64]byte](name); !errors.Is(err, ErrTypeMismatch) || !strings.Contains(err.Error(), "value alignment") {
+		t.Fatalf("Open with same size, other alignment = %v, want ErrTypeMismatch on value alignment", err)
+	}
 	type sameSize struct {
 		F [8]float64
 	}
