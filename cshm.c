@@ -810,6 +810,7 @@ static int probe(ipcarc_seg *s, const ipcarc_spec *sp, int *field) {
 		return EBADMSG;
 	}
 	int creating = ofd_locked(s->fd, IPCARC_INIT_LOCK_OFFSET);
+	if (creating < 0) return -creating;
 	if (creating == 1 || (st.st_size == 0 && young(&st))) return PROBE_WAIT;
 	if ((uint64_t)st.st_size < IPCARC_HEADER_SIZE) {
 		if (field) *field = IPCARC_FIELD_SIZE;

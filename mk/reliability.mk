@@ -17,6 +17,6 @@ fuzz:
 # 8 processes, random operations, random SIGKILLs, for SOAK (make test runs a
 # 10 s slice through TestSoak's default).
 soak:
-	IPCARC_SOAK=$(SOAK) $(GO) test -count=1 -run 'TestSoak' -v -timeout 30m . | grep -E 'soak:|^(ok|FAIL|---)'
+	set -o pipefail; IPCARC_SOAK=$(SOAK) $(GO) test -count=1 -run 'TestSoak' -v -timeout 30m . | grep -E 'soak:|^(ok|FAIL|---)'
 
 TEST_EXTRA += test-faults
