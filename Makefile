@@ -23,12 +23,17 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
+# The !cgo build must keep the same API (its constructors return
+# ErrUnsupported): vet it and build the commands against it.
 vet:
 	$(GO) vet $(PKGS)
 	CGO_ENABLED=0 $(GO) vet $(PKGS)
+	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/...
+	GOOS=darwin CGO_ENABLED=0 $(GO) build -o /dev/null .
 
 gotest:
 	$(GO) test -race -count=1 $(PKGS)
+	CGO_ENABLED=0 $(GO) test -count=1 -run TestUnsupportedBuild .
 
 # cgocheck2 checks every pointer store against cgo's rules; a toolchain that
 # does not know the experiment says so and the pass is skipped with that reason.

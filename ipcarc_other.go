@@ -51,6 +51,8 @@ func (a *Arc[T]) TryLock() (*Guard[T], error)                    { return nil, u
 func (a *Arc[T]) LockContext(context.Context) (*Guard[T], error) { return nil, unsupported("lock", "") }
 func (a *Arc[T]) Load() (T, error)                               { var v T; return v, unsupported("load", "") }
 func (a *Arc[T]) Store(T) error                                  { return unsupported("store", "") }
+func (a *Arc[T]) StoreFrom(*T) error                             { return unsupported("store", "") }
+func (a *Arc[T]) LoadInto(*T) error                              { return unsupported("load", "") }
 func (a *Arc[T]) Update(func(*T) error) error                    { return unsupported("update", "") }
 func (a *Arc[T]) Version() uint64                                { return 0 }
 func (a *Arc[T]) Wait(context.Context, uint64) (uint64, error)   { return 0, unsupported("wait", "") }
