@@ -27,23 +27,6 @@ import (
 )
 
 func init() {
-	// admin-own NAME CLONES: create the segment, take CLONES more handles,
-	// say so, and wait to be killed.
-	childRoles["admin-own"] = func(args []string) error {
-		a, err := New(args[0], Counter{N: 1})
-		if err != nil {
-			return err
-		}
-		n, _ := strconv.Atoi(args[1])
-		for i := 0; i < n; i++ {
-			if _, err := a.Clone(); err != nil {
-				return err
-			}
-		}
-		os.Stdout.WriteString("created\n")
-		time.Sleep(time.Hour)
-		return nil
-	}
 	// admin-churn NAME: attach, then Clone and Close in a loop on a thread of
 	// its own (whose tid it prints) until killed. That thread is never the
 	// thread-group leader: the parent traces it, and a traced leader's stops
@@ -358,8 +341,8 @@ func TestCLIGCRemovesSegmentOfKilledHolders(t *testing.T) {
 	exe := ipcarcCommand(t)
 	name := testName(t)
 	t.Cleanup(func() { removeSegment(name) })
-	owner := startChild(t, "admin-own", name, "1")
-	owner.expect("created")
+	owner := startChild(t, "attach", name, "1", "create")
+	owner.expect("attached")
 	other := startChild(t, "attach", name, "0")
 	other.expect("attached")
 
@@ -775,8 +758,8 @@ func TestCLIRmRefusesLiveHolders(t *testing.T) {
 	exe := ipcarcCommand(t)
 	name := testName(t)
 	t.Cleanup(func() { removeSegment(name) })
-	c := startChild(t, "admin-own", name, "0")
-	c.expect("created")
+	c := startChild(t, "attach", name, "0", "create")
+	c.expect("attached")
 
 	if err := Remove(name, false); !errors.Is(err, ErrBusy) {
 		t.Fatalf("Remove = %v, want ErrBusy", err)

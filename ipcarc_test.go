@@ -56,9 +56,16 @@ func init() {
 		time.Sleep(time.Hour)
 		return nil
 	}
-	// attach: take a handle (and optionally clones), say so, wait to be killed.
+	// attach NAME EXTRA [create]: take a handle (creating the segment with
+	// "create") and EXTRA clones, say so, wait to be killed.
 	childRoles["attach"] = func(args []string) error {
-		a, err := Open[Counter](args[0])
+		var a *Arc[Counter]
+		var err error
+		if len(args) > 2 && args[2] == "create" {
+			a, err = New(args[0], Counter{N: 1})
+		} else {
+			a, err = Open[Counter](args[0])
+		}
 		if err != nil {
 			return err
 		}
