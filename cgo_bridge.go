@@ -190,7 +190,8 @@ func cLayout() map[string]uintptr {
 		"Reserved": unsafe.Offsetof(h.reserved), "Mutex": unsafe.Offsetof(h.m),
 		"Holder.Handles": unsafe.Offsetof(s.handles), "Holder.State": unsafe.Offsetof(s.state),
 		"Holder.PID": unsafe.Offsetof(s.pid), "Holder.StartTime": unsafe.Offsetof(s.start_time),
-		"HEADER_SIZE": C.IPCARC_HEADER_SIZE, "HOLDER_SIZE": C.IPCARC_HOLDER_SIZE,
+		"Holder.Waiters": unsafe.Offsetof(s.waiters),
+		"HEADER_SIZE":    C.IPCARC_HEADER_SIZE, "HOLDER_SIZE": C.IPCARC_HOLDER_SIZE,
 		"MUTEX_OFFSET": C.IPCARC_MUTEX_OFFSET, "sizeof(pthread_mutex_t)": unsafe.Sizeof(C.pthread_mutex_t{}),
 	}
 }

@@ -542,7 +542,13 @@ int ipcarc_load(ipcarc_seg *s, void *dst, size_t n) {
 
 int ipcarc_wait(ipcarc_seg *s, uint32_t since, int64_t timeout_ns, uint32_t *now) {
 	ipcarc_header *h = s->hdr;
+	/* The slot keeps this attachment's share of the count, so that a reaper
+	 * can take back what a holder killed in here left behind. Global first on
+	 * the way in and last on the way out: a death in between can only leave
+	 * the global count too high (a needless wake-up), never too low (a lost one). */
+	uint32_t *mine = s->slot == NO_SLOT ? NULL : &holders(s)[s->slot].waiters;
 	__atomic_fetch_add(&h->waiters, 1, SEQ);
+	if (mine) __atomic_fetch_add(mine, 1, SEQ);
 	uint32_t raw = A_LOAD(&h->seq, SEQ);
 	int rc = 0;
 	if ((raw >> 1) == since) {
@@ -559,6 +565,7 @@ int ipcarc_wait(ipcarc_seg *s, uint32_t since, int64_t timeout_ns, uint32_t *now
 		raw = A_LOAD(&h->seq, ACQ);
 		if (rc == 0 && (raw >> 1) == since) rc = EINTR;
 	}
+	if (mine) __atomic_fetch_sub(mine, 1, SEQ);
 	__atomic_fetch_sub(&h->waiters, 1, SEQ);
 	if (now) *now = raw >> 1;
 	return rc;
@@ -583,6 +590,11 @@ static int reap_locked(ipcarc_seg *s) {
 		if (ofd_locked(s->fd, ipcarc_slot_lock_offset(i)) != 0) continue; /* alive, or unknown */
 		s->hdr->bookkeeping = 1;
 		uint32_t n = ht[i].handles;
+		/* A holder killed inside ipcarc_wait left its share of the waiter
+		 * count raised: take it back (the dead cannot change it any more). */
+		uint32_t w = A_LOAD(&ht[i].waiters, SEQ);
+		if (w) __atomic_fetch_sub(&s->hdr->waiters, w, SEQ);
+		A_STORE(&ht[i].waiters, 0, RLX);
 		ht[i].handles = 0;
 		ht[i].pid = 0;
 		ht[i].start_time = 0;

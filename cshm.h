@@ -115,7 +115,7 @@ typedef struct ipcarc_holder {
 	uint32_t handles;    /*  0 (lock) handles this attachment holds */
 	uint32_t state;      /*  4 (lock) IPCARC_SLOT_* */
 	int32_t pid;         /*  8 informational: pid in the holder's namespace */
-	uint32_t reserved0;  /* 12 */
+	uint32_t waiters;    /* 12 (atomic) this attachment's share of header.waiters */
 	uint64_t start_time; /* 16 informational: field 22 of /proc/PID/stat */
 	uint64_t reserved1;  /* 24 */
 } ipcarc_holder;

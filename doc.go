@@ -54,6 +54,7 @@
 //   - Open, Clone, Close and Reap change the counts under the segment's mutex,
 //     so they wait while another process holds the lock.
 //   - Version is 31 bits and wraps; Wait compares for inequality only.
-//   - A process killed while sleeping in Wait leaves the waiter count raised;
-//     every later write then makes one needless wake-up system call.
+//   - A process killed while sleeping in Wait leaves the waiter count raised
+//     until it is reaped; until then every write makes one needless wake-up
+//     system call.
 package ipcarc

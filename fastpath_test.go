@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -407,5 +408,30 @@ func TestRefusedWritesKeepVersion(t *testing.T) {
 	}
 	if got, _ := a.Load(); got.N != 4242 {
 		t.Fatalf("value = %d, want the dead holder's 4242", got.N)
+	}
+}
+
+// Ensure that a process killed while waiting does not leave the waiter count
+// raised for ever: reaping its slot takes its share back.
+func TestKilledWaiterReaped(t *testing.T) {
+	name := testName(t)
+	a := mustNew(t, name, Counter{})
+	c := startChild(t, "waiter", name, "3")
+	c.expect("waiting")
+	for end := time.Now().Add(10 * time.Second); atomic.LoadUint32(&a.hdr.Waiters) != 3; {
+		if time.Now().After(end) {
+			t.Fatalf("waiters = %d, want the child's 3 goroutines", atomic.LoadUint32(&a.hdr.Waiters))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	c.kill()
+	if w := atomic.LoadUint32(&a.hdr.Waiters); w != 3 {
+		t.Fatalf("waiters = %d right after the kill, want still 3", w)
+	}
+	if n, err := a.Reap(); err != nil || n != 1 {
+		t.Fatalf("Reap = %d, %v; want 1", n, err)
+	}
+	if w := atomic.LoadUint32(&a.hdr.Waiters); w != 0 {
+		t.Fatalf("waiters = %d after reaping the dead waiter, want 0", w)
 	}
 }

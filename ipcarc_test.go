@@ -144,6 +144,7 @@ func TestLayoutMatchesC(t *testing.T) {
 		"HEADER_SIZE": headerSize, "HOLDER_SIZE": holderSize, "MUTEX_OFFSET": mutexOffset,
 		"Holder.Handles": unsafe.Offsetof(s.Handles), "Holder.State": unsafe.Offsetof(s.State),
 		"Holder.PID": unsafe.Offsetof(s.PID), "Holder.StartTime": unsafe.Offsetof(s.StartTime),
+		"Holder.Waiters": unsafe.Offsetof(s.Waiters),
 	}
 	ht := reflect.TypeOf(h)
 	for i := 0; i < ht.NumField(); i++ {

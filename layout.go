@@ -53,7 +53,7 @@ type holder struct {
 	Handles   uint32
 	State     uint32
 	PID       int32
-	_         uint32
+	Waiters   uint32 // atomic: this attachment's share of header.Waiters
 	StartTime uint64
 	_         uint64
 }
