@@ -12,6 +12,3 @@ package ipcarc
 #include "cshm.h"
 */
 import "C"
-
-// faultsEnabled reports whether this build has fault points.
-const faultsEnabled = true
