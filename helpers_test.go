@@ -5,6 +5,7 @@ package ipcarc
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -32,6 +33,22 @@ type Counter struct {
 }
 
 var childRoles = map[string]func(args []string) error{}
+
+// lockedIncrements adds n to a's counter, one Lock/increment/Unlock each; a
+// poisoned value is counted on (the children that use this never repair).
+func lockedIncrements(a *Arc[Counter], n int) error {
+	for i := 0; i < n; i++ {
+		g, err := a.Lock()
+		if err != nil && !errors.Is(err, ErrPoisoned) {
+			return err
+		}
+		g.Get().N++
+		if err := g.Unlock(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 var nameSeq atomic.Int64
 

@@ -29,17 +29,7 @@ func init() {
 			return err
 		}
 		defer a.Close()
-		for i := 0; i < n; i++ {
-			g, err := a.Lock()
-			if err != nil && !errors.Is(err, ErrPoisoned) {
-				return err
-			}
-			g.Get().N++
-			if err := g.Unlock(); err != nil {
-				return err
-			}
-		}
-		return nil
+		return lockedIncrements(a, n)
 	}
 	// hold: attach, take the lock, say so, and wait to be killed.
 	childRoles["hold"] = func(args []string) error {

@@ -38,15 +38,8 @@ func init() {
 			os.Stdout.WriteString("ready\n")
 			bufio.NewReader(os.Stdin).ReadString('\n')
 		}
-		for i := 0; i < n; i++ {
-			g, err := a.Lock()
-			if err != nil && !errors.Is(err, ErrPoisoned) {
-				return err
-			}
-			g.Get().N++
-			if err := g.Unlock(); err != nil {
-				return err
-			}
+		if err := lockedIncrements(a, n); err != nil {
+			return err
 		}
 		if err := a.Close(); err != nil {
 			return err
