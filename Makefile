@@ -9,6 +9,9 @@ all: test
 # Fragments by concept (peers, bench, fuzz, cli) add their own targets and
 # append to TEST_EXTRA the checks that belong in `make test`.
 TEST_EXTRA :=
+# The C layer, split by protocol (see cshm_internal.h); every C build links all of it.
+CSRC    := cshm.c table.c liveness.c valuelock.c
+CHDR    := cshm.h cshm_internal.h
 -include mk/*.mk
 
 .PHONY: all test shm-before check-tools fmt-check vet gotest gotest-cgocheck2 demo bench clean

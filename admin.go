@@ -14,9 +14,10 @@ import (
 	"unsafe"
 )
 
-// gcLockBound is how long GC waits for a segment's lock. Reaping needs the
-// lock; a live process that holds it longer is working, and the segment is
-// reported busy rather than waited on.
+// gcLockBound is how long GC waits for a segment's holder table lock, which
+// library code holds for a few instructions: a process that holds it longer
+// is stopped, and the segment is reported busy rather than waited on. GC
+// never takes the value's lock.
 const gcLockBound = 100 * time.Millisecond
 
 // Limits of the layout that cshm.c's validate checks and that layout.go does
@@ -121,18 +122,24 @@ func readSegment(f *roFile, info *SegmentInfo) (field int, err error) {
 		}
 	}()
 
-	// Like probe: a creator holding the init lock owns the file until it is
-	// ready, and nothing in it is checked before then.
-	creating, err := f.byteLocked(initLockOffset)
-	if err != nil {
-		return fieldNone, err
+	// Like probe: only a file that is not (yet) a ready segment may belong to
+	// a creator at work (the fallback path's init lock on byte 0); a ready
+	// one never costs a byte-lock test.
+	var hb [headerSize]byte
+	short := f.size < headerSize || f.readAt(hb[:], 0) != nil
+	hp := (*header)(unsafe.Pointer(&hb[0]))
+	creating := false
+	if short || hp.Magic != magic || hp.State == stateInit {
+		if creating, err = f.byteLocked(initLockOffset); err != nil {
+			return fieldNone, err
+		}
 	}
 	fail := func(fl int, format string, a ...any) (int, error) {
 		info.Corrupt = true
 		info.Reason = fieldName(fl) + ": " + fmt.Sprintf(format, a...)
 		return fl, nil
 	}
-	if f.size < headerSize {
+	if short {
 		if creating {
 			info.State, info.Reason = "init", "being created"
 			return fieldNone, nil
@@ -140,28 +147,34 @@ func readSegment(f *roFile, info *SegmentInfo) (field int, err error) {
 		return fail(fieldSize, "%d bytes, smaller than the %d-byte header", f.size, headerSize)
 	}
 	// The header and at most the largest holder table: the value is not ours
-	// to read.
+	// to read. Sizes and bounds come from the private copy hp; the mapping is
+	// read for the words that move (state, flags, counts, liveness).
 	if err := f.mapPrefix(int(min(f.size, headerSize+MaxHolders*holderSize))); err != nil {
 		return fieldNone, err
 	}
 	h := (*header)(unsafe.Pointer(&f.mem[0]))
+	if hp.Magic == magicV1 {
+		return fail(fieldVersion, "layout 1 (its magic is layout 1's); this build reads layout %d", layoutVersion)
+	}
 	state := atomic.LoadUint32(&h.State)
 	flags := atomic.LoadUint32(&h.Flags)
 	owner := atomic.LoadUint32((*uint32)(unsafe.Pointer(&h.Mutex[0]))) & futexTIDMask
 	*info = SegmentInfo{
-		Name: info.Name, TotalSize: h.TotalSize, ValueSize: h.ValueSize, ValueAlign: h.ValueAlign,
-		TypeTag: fmt.Sprintf("0x%016x", h.TypeTag), RefCount: atomic.LoadInt64(&h.RefCount),
-		MaxHolders: int(h.MaxHolders), Holders: []SegmentHolder{}, State: stateName(state),
+		Name: info.Name, TotalSize: hp.TotalSize, ValueSize: hp.ValueSize, ValueAlign: hp.ValueAlign,
+		TypeTag: fmt.Sprintf("0x%016x", hp.TypeTag), RefCount: atomic.LoadInt64(&h.RefCount),
+		MaxHolders: int(hp.MaxHolders), Holders: []SegmentHolder{}, State: stateName(state),
 		Locked: owner != 0, LockOwnerTID: int(owner), Poisoned: flags&flagPoisoned != 0,
-		Version: uint64(atomic.LoadUint32(&h.Seq) >> 1), CreatorPID: int(h.CreatorPID),
+		Version: uint64(atomic.LoadUint32(&h.Seq) >> 1), CreatorPID: int(hp.CreatorPID),
+		Lifetime: Lifetime(hp.Lifetime).String(), Waiters: int(atomic.LoadUint32(&h.Waiters)),
+		TableLockOwnerTID: int(atomic.LoadUint32((*uint32)(unsafe.Pointer(&h.TableMutex[0]))) & futexTIDMask),
 	}
-	if h.CreatedNs != 0 {
-		info.Created = time.Unix(0, int64(h.CreatedNs)).UTC()
+	if hp.CreatedNs != 0 {
+		info.Created = time.Unix(0, int64(hp.CreatedNs)).UTC()
 	}
 
 	// The holder table, as far as the file holds it: a corrupt max_holders
 	// must not make us read past the mapping.
-	slots := min(int(h.MaxHolders), (len(f.mem)-headerSize)/holderSize)
+	slots := min(int(hp.MaxHolders), (len(f.mem)-headerSize)/holderSize)
 	ht := unsafe.Slice((*holder)(unsafe.Pointer(&f.mem[headerSize])), slots)
 	badSlot := -1
 	for i := range ht {
@@ -175,10 +188,7 @@ func readSegment(f *roFile, info *SegmentInfo) (field int, err error) {
 			}
 			continue
 		}
-		alive, err := f.byteLocked(headerSize + int64(i)*holderSize)
-		if err != nil {
-			return fieldNone, err
-		}
+		alive := liveWordAlive(atomic.LoadUint32(&ht[i].Live))
 		info.Holders = append(info.Holders, SegmentHolder{
 			Slot: i, PID: int(ht[i].PID), StartTime: ht[i].StartTime,
 			Handles: int(atomic.LoadUint32(&ht[i].Handles)), Alive: alive,
@@ -197,29 +207,29 @@ func readSegment(f *roFile, info *SegmentInfo) (field int, err error) {
 	// validate() in cshm.c, check for check (TestInspectValidatesLikeC holds
 	// the two together); the mutex-kind test is C's own.
 	switch {
-	case h.Version != layoutVersion:
-		return fail(fieldVersion, "%d, this build reads %d", h.Version, layoutVersion)
-	case h.ABI != cABI():
-		return fail(fieldABI, "0x%08x, this build's is 0x%08x", h.ABI, cABI())
+	case hp.Version != layoutVersion:
+		return fail(fieldVersion, "layout %d, this build reads layout %d", hp.Version, layoutVersion)
+	case hp.ABI != cABI():
+		return fail(fieldABI, "0x%08x, this build's is 0x%08x", hp.ABI, cABI())
 	case state == stateInit:
 		return fail(fieldState, "half-made: its creator died before making it ready")
 	case state != stateReady && state != stateDead:
 		return fail(fieldState, "unknown value %d", state)
 	}
-	if why := layoutProblem(h, f.size); why != "" {
+	if why := layoutProblem(hp, f.size); why != "" {
 		return fail(fieldLayout, "%s", why)
 	}
-	if info.RefCount < 0 {
-		return fail(fieldRefCount, "%d is negative", info.RefCount)
+	if hp.Lifetime > lifetimeUntilRemoved {
+		return fail(fieldLifetime, "unknown value %d", hp.Lifetime)
 	}
-	if !mutexKindOK(h) {
+	if !mutexKindOK(hp) {
 		return fail(fieldMutex, "not a robust, process-shared, error-checking mutex")
 	}
-	// counts_check's slot test: only 0 and 1 are ever written to a slot's
-	// state, so another value is damage, not a count in motion. (Its sum
-	// test needs the lock: without it a count in motion looks wrong.)
+	// Only 0 and 1 are ever written to a slot's state; another value is
+	// damage. It does not stop anyone attaching (the next table rebuild mends
+	// it), so it is reported, not called corrupt.
 	if badSlot >= 0 {
-		return fail(fieldHolders, "slot %d has state %d", badSlot, ht[badSlot].State)
+		info.Reason = fmt.Sprintf("slot %d has state %d; the next reap mends it", badSlot, ht[badSlot].State)
 	}
 	if state == stateDead {
 		info.Reason = "dead: its count reached zero; gc removes the name"
@@ -305,7 +315,7 @@ func GCName(name string, dryRun bool) (GCResult, error) {
 	r, rc := cGC(n, gcLockBound.Nanoseconds(), dryRun)
 	res := GCResult{
 		Name: n, DryRun: dryRun, ReapedHandles: r.ReapedHandles, LiveHolders: r.LiveHolders,
-		Removed: r.Unlinked, Busy: r.Busy, HalfMade: r.HalfMade,
+		Removed: r.Unlinked, Busy: r.Busy, HalfMade: r.HalfMade, Kept: r.Kept,
 	}
 	// ipcarc_gc reports unlinked=0 for a half-made segment in a dry run,
 	// where for every other case it reports what a real run would do.

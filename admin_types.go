@@ -55,6 +55,15 @@ type SegmentInfo struct {
 	Poisoned bool `json:"poisoned"`
 	// Version counts completed writes of the value.
 	Version uint64 `json:"version"`
+	// Lifetime is "last-close" (removed when the count reaches zero) or
+	// "until-removed" (kept at zero until `ipcarc rm`).
+	Lifetime string `json:"lifetime"`
+	// Waiters counts threads asleep in Wait on the segment, over all processes.
+	Waiters int `json:"waiters"`
+	// TableLockOwnerTID is the thread holding the holder table's lock (0 when
+	// free): library code holds it for a few instructions, so a value that
+	// stays nonzero names a stopped or wedged process.
+	TableLockOwnerTID int `json:"table_lock_owner_tid"`
 	// CreatorPID is the creating process's pid (in its pid namespace).
 	CreatorPID int `json:"creator_pid"`
 	// Created is when the segment was created, in UTC (zero when the header
@@ -75,7 +84,7 @@ type SegmentHolder struct {
 	PID       int    `json:"pid"`        // in the holder's pid namespace; informational only
 	StartTime uint64 `json:"start_time"` // field 22 of /proc/PID/stat; informational only
 	Handles   int    `json:"handles"`
-	Alive     bool   `json:"alive"` // the holder keeps its slot's byte lock
+	Alive     bool   `json:"alive"` // the holder's liveness word holds its keeper's thread id
 }
 
 // GCResult is what GC or GCName did to one segment (or, in a dry run, would
@@ -97,6 +106,9 @@ type GCResult struct {
 	Busy bool `json:"busy"`
 	// HalfMade reports that the segment's creator died before making it ready.
 	HalfMade bool `json:"half_made"`
+	// Kept reports a segment created with WithLifetime(UntilRemoved): gc
+	// reaps its dead holders but never removes it.
+	Kept bool `json:"kept"`
 	// Err is why the segment could not be collected (corrupt, permission, ...).
 	Err error `json:"-"`
 }

@@ -149,9 +149,8 @@ func TestBadSegments(t *testing.T) {
 		{"value size overflowing", func(b []byte) []byte { h(b).ValueSize = math.MaxUint64 - 100; return b }, ErrCorrupt, "layout"},
 		{"alignment not a power of two", func(b []byte) []byte { h(b).ValueAlign = 24; return b }, ErrCorrupt, "layout"},
 		{"holder count beyond the table", func(b []byte) []byte { h(b).MaxHolders = 1 << 16; return b }, ErrCorrupt, "layout"},
-		{"refcount beyond the holders", func(b []byte) []byte { h(b).RefCount = 3; return b }, ErrCorrupt, "reference count"},
-		{"refcount negative", func(b []byte) []byte { h(b).RefCount = -1; return b }, ErrCorrupt, "reference count"},
-		{"slot used without handles", func(b []byte) []byte { holderTable(h(b))[5].State = slotUsed; return b }, ErrCorrupt, "holder table"},
+		{"layout 1's magic", func(b []byte) []byte { h(b).Magic = magicV1; return b }, ErrIncompatible, "layout version"},
+		{"unknown lifetime", func(b []byte) []byte { h(b).Lifetime = 9; return b }, ErrCorrupt, "lifetime"},
 		{"unknown state", func(b []byte) []byte { h(b).State = 3; return b }, ErrCorrupt, "state"},
 		{"mutex of another kind", func(b []byte) []byte { h(b).Mutex[16] ^= 0xff; return b }, ErrCorrupt, "mutex"},
 	}

@@ -36,6 +36,7 @@ type spec struct {
 	maxHolders  uint32
 	tag         uint64
 	mode        uint32
+	lifetime    uint32
 	openTimeout int64
 }
 
@@ -46,6 +47,7 @@ func (s *spec) c() C.ipcarc_spec {
 		max_holders:     C.uint32_t(s.maxHolders),
 		type_tag:        C.uint64_t(s.tag),
 		mode:            C.uint32_t(s.mode),
+		lifetime:        C.uint32_t(s.lifetime),
 		open_timeout_ns: C.int64_t(s.openTimeout),
 	}
 }
@@ -94,6 +96,12 @@ func (s seg) clearPoison()           { C.ipcarc_clear_poison(s.p()) }
 func (s seg) lockOwner() int         { return int(C.ipcarc_lock_owner(s.p())) }
 func (s seg) holderAlive(i int) int  { return int(C.ipcarc_holder_alive(s.p(), C.uint32_t(i))) }
 func (s seg) wakeAll()               { C.ipcarc_wake_all(s.p()) }
+func (s seg) waitBit() uint32        { return uint32(C.ipcarc_wait_bit(s.p())) }
+func (s seg) wakeBits(b uint32)      { C.ipcarc_wake_bits(s.p(), C.uint32_t(b)) }
+func (s seg) tableOwner() int        { return int(C.ipcarc_table_owner(s.p())) }
+func (s seg) timeout() int64         { return int64(C.ipcarc_timeout(s.p())) }
+func (s seg) lifetime() uint32       { return uint32(C.ipcarc_lifetime(s.p())) }
+func (s seg) maxHolders() int        { return int(C.ipcarc_hdr_max_holders(s.p())) }
 func noop(s seg) int                 { return int(C.ipcarc_noop_h(s.h())) }
 
 func (s seg) reap() (int, int) {
@@ -127,9 +135,23 @@ func (s seg) wait(since uint32, timeoutNs int64) (uint32, int) {
 	return uint32(now), int(rc)
 }
 
+// waitBits sleeps as ipcarc_wait does, with a futex bitset: wakeBits(bits)
+// wakes it without waking other sleepers.
+func (s seg) waitBits(since uint32, timeoutNs int64, bits uint32) (uint32, int) {
+	var now C.uint32_t
+	rc := C.ipcarc_wait_bits(s.p(), C.uint32_t(since), C.int64_t(timeoutNs), C.uint32_t(bits), &now)
+	return uint32(now), int(rc)
+}
+
+// loadLocked is Load's locked fallback with a bound on the wait for the lock.
+func (s seg) loadLocked(dst unsafe.Pointer, n uintptr, timeoutNs int64) int {
+	rc := C.ipcarc_load_locked(s.p(), dst, C.size_t(n), C.int64_t(timeoutNs))
+	return int(rc)
+}
+
 type gcResult struct {
 	ReapedHandles, LiveHolders, Field int
-	Unlinked, Busy, HalfMade          bool
+	Unlinked, Busy, HalfMade, Kept    bool
 }
 
 func cGC(name string, lockTimeoutNs int64, dryRun bool) (gcResult, int) {
@@ -142,7 +164,7 @@ func cGC(name string, lockTimeoutNs int64, dryRun bool) (gcResult, int) {
 	rc := C.ipcarc_gc(cname, C.int64_t(lockTimeoutNs), dr, &r)
 	return gcResult{
 		ReapedHandles: int(r.reaped_handles), LiveHolders: int(r.live_holders), Field: int(r.field),
-		Unlinked: r.unlinked != 0, Busy: r.busy != 0, HalfMade: r.half_made != 0,
+		Unlinked: r.unlinked != 0, Busy: r.busy != 0, HalfMade: r.half_made != 0, Kept: r.kept != 0,
 	}, int(rc)
 }
 
@@ -184,14 +206,27 @@ func cLayout() map[string]uintptr {
 		"ValueSize": unsafe.Offsetof(h.value_size), "ValueAlign": unsafe.Offsetof(h.value_align),
 		"MaxHolders": unsafe.Offsetof(h.max_holders), "TypeTag": unsafe.Offsetof(h.type_tag),
 		"ValueOff": unsafe.Offsetof(h.value_off), "HoldersOff": unsafe.Offsetof(h.holders_off),
-		"RefCount": unsafe.Offsetof(h.refcount), "Seq": unsafe.Offsetof(h.seq),
-		"Waiters": unsafe.Offsetof(h.waiters), "Bookkeeping": unsafe.Offsetof(h.bookkeeping),
-		"CreatorPID": unsafe.Offsetof(h.creator_pid), "CreatedNs": unsafe.Offsetof(h.created_ns),
-		"Reserved": unsafe.Offsetof(h.reserved), "Mutex": unsafe.Offsetof(h.m),
-		"Holder.Handles": unsafe.Offsetof(s.handles), "Holder.State": unsafe.Offsetof(s.state),
-		"Holder.PID": unsafe.Offsetof(s.pid), "Holder.StartTime": unsafe.Offsetof(s.start_time),
-		"Holder.Waiters": unsafe.Offsetof(s.waiters),
-		"HEADER_SIZE":    C.IPCARC_HEADER_SIZE, "HOLDER_SIZE": C.IPCARC_HOLDER_SIZE,
-		"MUTEX_OFFSET": C.IPCARC_MUTEX_OFFSET, "sizeof(pthread_mutex_t)": unsafe.Sizeof(C.pthread_mutex_t{}),
+		"Seq": unsafe.Offsetof(h.seq), "Waiters": unsafe.Offsetof(h.waiters),
+		"Lifetime": unsafe.Offsetof(h.lifetime), "CreatorPID": unsafe.Offsetof(h.creator_pid),
+		"CreatedNs": unsafe.Offsetof(h.created_ns), "Reserved1": unsafe.Offsetof(h.reserved1),
+		"Mutex": unsafe.Offsetof(h.m), "RefCount": unsafe.Offsetof(h.refcount),
+		"UsedCount": unsafe.Offsetof(h.used_count), "FreeHead": unsafe.Offsetof(h.free_head),
+		"UsedHead": unsafe.Offsetof(h.used_head), "UsedTail": unsafe.Offsetof(h.used_tail),
+		"Repairs": unsafe.Offsetof(h.repairs), "Reserved2": unsafe.Offsetof(h.reserved2),
+		"Reserved3": unsafe.Offsetof(h.reserved3), "TableMutex": unsafe.Offsetof(h.t),
+		"Reserved4":    unsafe.Offsetof(h.reserved4),
+		"Holder.State": unsafe.Offsetof(s.state), "Holder.Handles": unsafe.Offsetof(s.handles),
+		"Holder.Live": unsafe.Offsetof(s.live), "Holder.Waiters": unsafe.Offsetof(s.waiters),
+		"Holder.RobustNext": unsafe.Offsetof(s.robust_next), "Holder.Prev": unsafe.Offsetof(s.prev),
+		"Holder.Next": unsafe.Offsetof(s.next), "Holder.PID": unsafe.Offsetof(s.pid),
+		"Holder.Reserved1": unsafe.Offsetof(s.reserved1), "Holder.StartTime": unsafe.Offsetof(s.start_time),
+		"Holder.AttachedNs": unsafe.Offsetof(s.attached_ns), "Holder.Reserved2": unsafe.Offsetof(s.reserved2),
+		"Holder.Reserved3": unsafe.Offsetof(s.reserved3),
+		"HEADER_SIZE":      C.IPCARC_HEADER_SIZE, "HOLDER_SIZE": C.IPCARC_HOLDER_SIZE,
+		"MUTEX_OFFSET": C.IPCARC_MUTEX_OFFSET, "TABLE_MUTEX_OFFSET": C.IPCARC_TABLE_MUTEX_OFFSET,
+		"sizeof(pthread_mutex_t)": unsafe.Sizeof(C.pthread_mutex_t{}),
+		"MAGIC_LO":                uintptr(C.IPCARC_MAGIC & 0xffffffff), "MAGIC_HI": uintptr(C.IPCARC_MAGIC >> 32),
+		"LAYOUT_VERSION": C.IPCARC_LAYOUT_VERSION, "MAX_HANDLES": C.IPCARC_MAX_HANDLES,
+		"LIVE_TID_MASK": C.IPCARC_LIVE_TID_MASK, "LIVE_OWNER_DIED": C.IPCARC_LIVE_OWNER_DIED,
 	}
 }

@@ -14,8 +14,11 @@
  *       EBADMSG          the segment is corrupt or not an ipcarc segment; *field says which check
  *       EPROTONOSUPPORT  layout version or ABI word differ (another build / architecture)
  *       EPROTOTYPE       value size, alignment or type tag differ; *field says which
- *       ETIMEDOUT        open: creator still initialising, or the lock stayed held, past the timeout
- *       EUSERS           the holder table is full even after reaping dead holders
+ *       ETIMEDOUT        a creator stayed initialising, or the holder table's lock stayed held,
+ *                        past the open timeout (*field or ipcarc_table_owner says which)
+ *       EUSERS           the holder table is full even after reaping dead holders, or clone
+ *                        past IPCARC_MAX_HANDLES handles
+ *       ECHILD           a handle inherited through fork (the child holds no attachment)
  *       EOWNERDEAD       lock: acquired, but the previous owner died inside its critical section;
  *                        the value is now poisoned (see ipcarc_poisoned)
  *       ENOTRECOVERABLE  store: refused because the value is poisoned
@@ -28,8 +31,9 @@
  *     mapping, one slot in the holder table. ipcarc_clone adds a handle to the same
  *     attachment; ipcarc_close removes one and frees the attachment with its last.
  *   - Locking belongs to the calling thread (pthread semantics).
- *   - Not async-signal-safe. A process must not fork while holding handles and use
- *     them in the child (the child holds no slot lock).
+ *   - Not async-signal-safe. A child forked without exec inherits no handle: every
+ *     call on an inherited handle returns ECHILD, except ipcarc_close, which frees
+ *     the child's private copy only. The child never keeps its parent's holder alive.
  */
 #ifndef IPCARC_CSHM_H
 #define IPCARC_CSHM_H
@@ -44,18 +48,23 @@ extern "C" {
 
 /* ---- Layout (LAYOUT.md is the byte-level reference) -------------------- */
 
-#define IPCARC_MAGIC 0x0000636172637069ULL /* "ipcarc\0\0" little-endian */
-#define IPCARC_LAYOUT_VERSION 1u
-#define IPCARC_HEADER_SIZE 192u
-#define IPCARC_MUTEX_OFFSET 128u
+#define IPCARC_MAGIC 0x0000637261637069ULL    /* the bytes "ipcarc\0\0" on a little-endian host */
+#define IPCARC_MAGIC_V1 0x0000636172637069ULL /* layout 1's magic (its bytes read "ipcrac\0\0") */
+#define IPCARC_LAYOUT_VERSION 2u
+#define IPCARC_HEADER_SIZE 512u
+#define IPCARC_MUTEX_OFFSET 128u       /* the value's mutex */
+#define IPCARC_TABLE_MUTEX_OFFSET 256u /* the holder table's mutex */
 #define IPCARC_MUTEX_ROOM 64u
-#define IPCARC_HOLDER_SIZE 32u
+#define IPCARC_HOLDER_SIZE 128u
 #define IPCARC_DEFAULT_HOLDERS 64u
 #define IPCARC_MAX_HOLDERS 4096u
+#define IPCARC_MAX_HANDLES (1u << 30) /* handles one attachment may hold */
 #define IPCARC_MAX_ALIGN 4096u
 #define IPCARC_NAME_MAX 200u
 /* The value never starts before this alignment: keeps it off the header's cache line. */
 #define IPCARC_MIN_VALUE_ALIGN 64u
+/* "no slot" in the table's list links and heads */
+#define IPCARC_NIL 0xffffffffu
 
 /* state word */
 #define IPCARC_STATE_INIT 0u  /* creator is initialising (the file starts zero-filled) */
@@ -66,9 +75,20 @@ extern "C" {
 #define IPCARC_FLAG_POISONED 1u         /* an owner died inside a critical section */
 #define IPCARC_FLAG_OWNER_DEAD_UNSEEN 2u /* no user lock has reported that death yet */
 
+/* lifetime word (set at creation, never changed) */
+#define IPCARC_LIFETIME_LAST_CLOSE 0u   /* removed when the count reaches zero (Arc) */
+#define IPCARC_LIFETIME_UNTIL_REMOVED 1u /* stays at zero, until ipcarc_remove */
+
 /* holder slot state */
 #define IPCARC_SLOT_FREE 0u
 #define IPCARC_SLOT_USED 1u
+
+/* The liveness word of a slot is a robust futex word (the kernel's robust-futex
+ * ABI): the holder's keeper thread id in the low 30 bits while the holder lives;
+ * the kernel replaces it with IPCARC_LIVE_OWNER_DIED when that thread dies. */
+#define IPCARC_LIVE_TID_MASK 0x3fffffffu
+#define IPCARC_LIVE_OWNER_DIED 0x40000000u
+#define IPCARC_LIVE_WAITERS 0x80000000u
 
 /* Arch codes used in the ABI word. */
 #define IPCARC_ARCH_UNKNOWN 0u
@@ -81,10 +101,12 @@ extern "C" {
 #define IPCARC_ARCH_S390X 7u
 
 /*
- * The header: 192 bytes at offset 0. Fields marked (atomic) are only accessed
- * with atomic operations. Fields marked (lock) change only under the mutex.
+ * The header: 512 bytes at offset 0. (atomic): only accessed with atomic
+ * operations. (table): changed only under the table mutex. (value): changed
+ * only under the value mutex.
  */
 typedef struct ipcarc_header {
+	/* line 0: fixed at creation, plus state and flags */
 	uint64_t magic;        /*   0 IPCARC_MAGIC */
 	uint32_t version;      /*   8 IPCARC_LAYOUT_VERSION */
 	uint32_t abi;          /*  12 arch<<24 | sizeof(void*)<<16 | sizeof(pthread_mutex_t) */
@@ -96,39 +118,62 @@ typedef struct ipcarc_header {
 	uint32_t max_holders;  /*  44 slots in the holder table */
 	uint64_t type_tag;     /*  48 64-bit tag of T (ipcarc_tag or the Go layout hash) */
 	uint64_t value_off;    /*  56 offset of T */
+	/* line 1: the seqlock word and informational fields */
 	uint64_t holders_off;  /*  64 offset of the holder table (= IPCARC_HEADER_SIZE) */
-	int64_t refcount;      /*  72 (atomic, lock) handles alive = sum of slot handles */
-	uint32_t seq;          /*  80 (atomic) seqlock and futex word: odd while a writer is inside */
-	uint32_t waiters;      /*  84 (atomic) processes sleeping in ipcarc_wait */
-	uint32_t bookkeeping;  /*  88 (lock) nonzero while counts are being changed */
-	uint32_t creator_pid;  /*  92 informational */
-	uint64_t created_ns;   /*  96 CLOCK_REALTIME at creation, informational */
-	uint8_t reserved[24];  /* 104 zero; room for later fields */
-	union {                /* 128 the robust, process-shared, error-checking mutex */
+	uint32_t seq;          /*  72 (atomic, value) seqlock and futex word: odd while a writer is inside */
+	uint32_t waiters;      /*  76 (atomic) threads sleeping in ipcarc_wait */
+	uint32_t lifetime;     /*  80 IPCARC_LIFETIME_* */
+	uint32_t creator_pid;  /*  84 informational */
+	uint64_t created_ns;   /*  88 CLOCK_REALTIME at creation, informational */
+	uint8_t reserved1[32]; /*  96 zero */
+	union {                /* 128 the value's robust, process-shared, error-checking mutex */
 		pthread_mutex_t mutex;
 		uint8_t room[IPCARC_MUTEX_ROOM];
 	} m;
-} ipcarc_header; /* 192 */
+	/* line 3: the holder table's bookkeeping, apart from the value's lines */
+	int64_t refcount;      /* 192 (atomic, table) handles alive = sum of used slots' handles */
+	uint32_t used_count;   /* 200 (table) used slots */
+	uint32_t free_head;    /* 204 (table) first free slot, IPCARC_NIL when none */
+	uint32_t used_head;    /* 208 (table) oldest used slot, IPCARC_NIL when none */
+	uint32_t used_tail;    /* 212 (table) newest used slot, IPCARC_NIL when none */
+	uint32_t repairs;      /* 216 (table) times the table was rebuilt; informational */
+	uint32_t reserved2;    /* 220 zero */
+	uint8_t reserved3[32]; /* 224 zero */
+	union {                /* 256 the holder table's robust, process-shared, error-checking mutex */
+		pthread_mutex_t mutex;
+		uint8_t room[IPCARC_MUTEX_ROOM];
+	} t;
+	uint8_t reserved4[192]; /* 320 zero; room for segment-wide counters */
+} ipcarc_header; /* 512 */
 
-/* One holder slot: 32 bytes, table at holders_off, max_holders of them. */
+/* One holder slot: 128 bytes, table at holders_off, max_holders of them. */
 typedef struct ipcarc_holder {
-	uint32_t handles;    /*  0 (lock) handles this attachment holds */
-	uint32_t state;      /*  4 (lock) IPCARC_SLOT_* */
-	int32_t pid;         /*  8 informational: pid in the holder's namespace */
-	uint32_t waiters;    /* 12 (atomic) this attachment's share of header.waiters */
-	uint64_t start_time; /* 16 informational: field 22 of /proc/PID/stat */
-	uint64_t reserved1;  /* 24 */
+	uint32_t state;       /*   0 (table) IPCARC_SLOT_* */
+	uint32_t handles;     /*   4 (table) handles this attachment holds, 1..IPCARC_MAX_HANDLES while used */
+	uint32_t live;        /*   8 (atomic) liveness: robust futex word of the holder's keeper thread */
+	uint32_t waiters;     /*  12 (atomic) this attachment's share of header.waiters */
+	uint64_t robust_next; /*  16 the holder's robust-list entry: a pointer in its own address space */
+	uint32_t prev;        /*  24 (table) previous used slot / unused while free */
+	uint32_t next;        /*  28 (table) next used slot, or next free slot */
+	int32_t pid;          /*  32 informational: pid in the holder's namespace */
+	uint32_t reserved1;   /*  36 zero */
+	uint64_t start_time;  /*  40 informational: field 22 of /proc/PID/stat */
+	uint64_t attached_ns; /*  48 informational: CLOCK_REALTIME when the slot was claimed */
+	uint64_t reserved2;   /*  56 zero */
+	uint8_t reserved3[64]; /* 64 zero; room for this attachment's counters */
 } ipcarc_holder;
 
+/* 1 if the slot's liveness word says its holder lives. */
+static inline int ipcarc_live_word_alive(uint32_t w) {
+	return (w & IPCARC_LIVE_TID_MASK) != 0 && (w & IPCARC_LIVE_OWNER_DIED) == 0;
+}
+
 /*
- * Liveness: a holder keeps an open-file-description write lock (F_OFD_SETLK) on
- * the byte of the segment file at ipcarc_slot_lock_offset(slot) for as long as
- * it holds a handle. The creator holds one on byte 0 until the state is READY.
+ * The init lock: a creator on the fallback path (no O_TMPFILE) holds an
+ * open-file-description write lock (F_OFD_SETLK) on byte 0 of the file until
+ * the state is READY.
  */
 #define IPCARC_INIT_LOCK_OFFSET 0
-static inline uint64_t ipcarc_slot_lock_offset(uint32_t slot) {
-	return (uint64_t)IPCARC_HEADER_SIZE + (uint64_t)slot * IPCARC_HOLDER_SIZE;
-}
 
 /* Which validation check failed (out-parameter of open). */
 enum ipcarc_field {
@@ -146,6 +191,11 @@ enum ipcarc_field {
 	IPCARC_FIELD_REFCOUNT,    /* refcount negative or not the sum of slot handles */
 	IPCARC_FIELD_HOLDERS,     /* a holder slot is malformed */
 	IPCARC_FIELD_MUTEX,       /* the mutex is not a robust pshared error-checking one (glibc) */
+	IPCARC_FIELD_TABLE_LOCK,  /* ETIMEDOUT: the holder table's lock stayed held */
+	IPCARC_FIELD_VALUE_LOCK,  /* ETIMEDOUT: the value's lock stayed held */
+	IPCARC_FIELD_INIT,        /* ETIMEDOUT: a creator stayed initialising */
+	IPCARC_FIELD_LIFETIME,    /* lifetime word unknown */
+	IPCARC_FIELD_HANDLES,     /* EUSERS from clone: the attachment holds IPCARC_MAX_HANDLES */
 };
 const char *ipcarc_field_name(int field);
 /* 1 if the header's mutex is of the kind ipcarc creates (robust, process-shared,
@@ -163,8 +213,8 @@ typedef struct ipcarc_spec {
 	uint32_t max_holders;    /* create: 0 means IPCARC_DEFAULT_HOLDERS */
 	uint64_t type_tag;       /* expected / created tag */
 	uint32_t mode;           /* create: permission bits, exactly (umask does not apply) */
-	uint32_t reserved;
-	int64_t open_timeout_ns; /* open: how long to wait for READY or the mutex; <=0: 1 second */
+	uint32_t lifetime;       /* create: IPCARC_LIFETIME_* */
+	int64_t open_timeout_ns; /* bound on every wait for a creator or the table lock; <=0: 1 second */
 } ipcarc_spec;
 
 /* The tag WithTypeTag(s) uses: FNV-1a 64 over the bytes of s. */
@@ -182,11 +232,23 @@ int ipcarc_open(const char *name, const ipcarc_spec *spec, ipcarc_seg **out, int
  * segment whose creator died before READY. */
 int ipcarc_open_or_create(const char *name, const ipcarc_spec *spec, const void *init,
                           ipcarc_seg **out, int *created, int *field);
-/* One more handle on the same attachment (refcount +1). */
+/* One more handle on the same attachment (refcount +1). ETIMEDOUT if the table
+ * lock stays held past the open timeout; EUSERS past IPCARC_MAX_HANDLES. */
 int ipcarc_clone(ipcarc_seg *s);
 /* One handle less; the attachment is freed (unmapped, slot released) with its last
- * handle, and the segment unlinked when the reference count reaches zero. */
+ * handle, and the segment unlinked when the reference count reaches zero (unless
+ * its lifetime is IPCARC_LIFETIME_UNTIL_REMOVED). ETIMEDOUT: the table lock stayed
+ * held past the open timeout; the handle is released all the same (the slot's
+ * counts are taken back by the next reap). ECHILD: a handle inherited through
+ * fork; only its private memory is freed. */
 int ipcarc_close(ipcarc_seg *s);
+/* The bound on waits for the table lock (the spec's open timeout). */
+int64_t ipcarc_timeout(ipcarc_seg *s);
+uint32_t ipcarc_lifetime(ipcarc_seg *s);
+/* The table size validated at attach (the private copy, never re-read). */
+uint32_t ipcarc_hdr_max_holders(ipcarc_seg *s);
+/* Thread id of the table lock's owner, 0 when free (for error messages). */
+int ipcarc_table_owner(ipcarc_seg *s);
 
 void *ipcarc_data(ipcarc_seg *s);
 ipcarc_header *ipcarc_hdr(ipcarc_seg *s);
@@ -215,6 +277,9 @@ int ipcarc_lock_owner(ipcarc_seg *s);
 /* Copy the value out without the mutex (seqlock); falls back to the lock when a
  * writer stays inside too long. Returns 0, EOWNERDEAD or ENOTRECOVERABLE (copied, poisoned). */
 int ipcarc_load(ipcarc_seg *s, void *dst, size_t n);
+/* ipcarc_load's locked fallback alone, waiting at most timeout_ns (<0: forever)
+ * for the value's lock: ETIMEDOUT when it stays held. */
+int ipcarc_load_locked(ipcarc_seg *s, void *dst, size_t n, int64_t timeout_ns);
 /* Lock, copy n bytes in, bump the version, unlock: 0, ENOTRECOVERABLE (poisoned: not
  * written; EOWNERDEAD when this call is the first to see the death). */
 int ipcarc_store(ipcarc_seg *s, const void *src, size_t n);
@@ -223,27 +288,36 @@ uint32_t ipcarc_version(ipcarc_seg *s);
 /* Sleep until the version differs from since or timeout_ns passes (<0: forever).
  * 0 with *now set, ETIMEDOUT, or EINTR (woken for no change: call again). */
 int ipcarc_wait(ipcarc_seg *s, uint32_t since, int64_t timeout_ns, uint32_t *now);
-/* Wake every waiter of the segment (used to cancel a wait). */
+/* ipcarc_wait that sleeps with a futex bitset (FUTEX_WAIT_BITSET): writers wake
+ * every bit; ipcarc_wake_bits(s, bits) wakes only sleepers whose bits intersect. */
+int ipcarc_wait_bits(ipcarc_seg *s, uint32_t since, int64_t timeout_ns, uint32_t bits, uint32_t *now);
+void ipcarc_wake_bits(ipcarc_seg *s, uint32_t bits);
+/* This attachment's own bit: 1 << (1 + slot % 31). */
+uint32_t ipcarc_wait_bit(ipcarc_seg *s);
+/* Wake every waiter of the segment. */
 void ipcarc_wake_all(ipcarc_seg *s);
 
 /* ---- Holders, reaping, garbage collection -------------------------------- */
 
-/* 1 if the slot's byte lock is held by a live holder, 0 if not, -errno on error. */
+/* 1 if the slot is used by a live holder, 0 if not, -EINVAL past the table. */
 int ipcarc_holder_alive(ipcarc_seg *s, uint32_t slot);
-/* Remove dead holders' counts; *reaped = handles removed. (The caller's own
- * handle keeps the count above zero: only ipcarc_gc and closes unlink.) */
+/* Remove dead holders' counts and mend the table; *reaped = handles removed.
+ * (The caller's own handle keeps the count above zero: only ipcarc_gc and
+ * closes unlink.) ETIMEDOUT if the table lock stays held. */
 int ipcarc_reap(ipcarc_seg *s, int *reaped);
 
 typedef struct ipcarc_gc_result {
 	int reaped_handles; /* handles of dead holders removed */
 	int unlinked;       /* 1 if the segment was removed */
-	int busy;           /* 1 if the lock stayed held past the bound */
+	int busy;           /* 1 if the table lock stayed held past the bound, or a creator is at work */
 	int half_made;      /* 1 if the creator died before READY */
 	int live_holders;   /* slots held by live processes after reaping */
 	int field;          /* validation field when the result was EBADMSG etc. */
+	int kept;           /* 1 if the segment's lifetime is IPCARC_LIFETIME_UNTIL_REMOVED */
 } ipcarc_gc_result;
 /* Reap one segment by name without holding a handle; dry_run reports only.
- * Never waits on the lock longer than lock_timeout_ns. */
+ * Never waits on the table lock longer than lock_timeout_ns, and never takes
+ * the value's lock. */
 int ipcarc_gc(const char *name, int64_t lock_timeout_ns, int dry_run, ipcarc_gc_result *res);
 /* Unlink by name; refuses while live holders exist (EBUSY) or a creator is
  * still initialising it (EINPROGRESS), unless force. */
@@ -261,7 +335,8 @@ int ipcarc_load_h(uintptr_t h, uintptr_t dst, size_t n);
 int ipcarc_noop_h(uintptr_t h); /* empty call: the cgo floor in benchmarks */
 
 /* ---- Test-only fault points (compiled in with -DIPCARC_FAULTS) ------------ */
-/* Arms phase: when the named point is reached the process raises SIGKILL. */
+/* Arms phase: when the named point is reached the process raises SIGKILL
+ * ("phase"), or SIGSTOP ("phase:stop"). */
 void ipcarc_fault_arm(const char *phase);
 
 #ifdef __cplusplus

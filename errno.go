@@ -32,6 +32,8 @@ func fromErrno(op, name string, rc int, field int) error {
 		err = errList{ErrTimeout, en}
 	case syscall.EUSERS:
 		err = ErrTooManyHolders
+	case syscall.ECHILD:
+		err = ErrForked
 	case syscall.EOWNERDEAD:
 		err = errOwnerDead
 	case syscall.ENOTRECOVERABLE:
@@ -52,6 +54,16 @@ func fromErrno(op, name string, rc int, field int) error {
 	e := &Error{Op: op, Name: name, Err: err}
 	if field != 0 {
 		e.Field = fieldName(field)
+	}
+	switch field {
+	case fieldVersion:
+		if (op == "open" || op == "open or new") && name != "" {
+			e.Detail = versionDetail(name)
+		}
+	case fieldTableLock, fieldValueLock:
+		e.Detail = "waited for the " + fieldName(field) + "; its holder may be stopped"
+	case fieldInit:
+		e.Detail = "waited for its creator to finish initialising it"
 	}
 	return e
 }

@@ -31,7 +31,10 @@ type Error struct {
 	Op    string // "open", "lock", ...
 	Name  string // segment name, without the leading slash
 	Field string // for validation errors: the header field that failed
-	Err   error  // what happened: one or more sentinels and/or a syscall.Errno
+	// Detail says more in words: what was waited for and how long, the two
+	// values that differ. Printed instead of "<Field> differs" when set.
+	Detail string
+	Err    error // what happened: one or more sentinels and/or a syscall.Errno
 }
 
 func (e *Error) Error() string {
@@ -42,7 +45,10 @@ func (e *Error) Error() string {
 		b.WriteString(" ")
 		b.WriteString(`"` + e.Name + `"`)
 	}
-	if e.Field != "" {
+	switch {
+	case e.Detail != "":
+		b.WriteString(": " + e.Detail)
+	case e.Field != "":
 		b.WriteString(": " + e.Field + " differs")
 	}
 	b.WriteString(": ")
@@ -77,3 +83,10 @@ var errOwnerDead = errList{ErrOwnerDead, ErrPoisoned}
 var ErrInvalidOption = errors.New("ipcarc: invalid option")
 
 var errMaxHolders = errors.New("max holders must be between 1 and 4096")
+
+var errLifetime = errors.New("lifetime must be LastClose or UntilRemoved")
+
+// ErrForked reports a handle used in a child process that inherited it
+// through fork without exec: the attachment belongs to the parent, and the
+// child may do nothing with it but Close, which frees the child's copy only.
+var ErrForked = errors.New("ipcarc: handle was inherited through fork")

@@ -96,7 +96,10 @@ func fuzzSeeds(tb testing.TB) [][]byte {
 	seeds := [][]byte{
 		valid, {}, valid[:8], valid[:headerSize-1], valid[:headerSize], append(append([]byte(nil), valid...), 0),
 		set(unsafe.Offsetof(hh.Magic), 0, 8),
-		set(unsafe.Offsetof(hh.Version), 2, 4),
+		set(unsafe.Offsetof(hh.Version), 1, 4),
+		set(unsafe.Offsetof(hh.Version), 3, 4),
+		set(unsafe.Offsetof(hh.Magic), magicV1, 8),
+		set(unsafe.Offsetof(hh.Lifetime), 7, 4),
 		set(unsafe.Offsetof(hh.ABI), 0, 4),
 		set(unsafe.Offsetof(hh.State), stateInit, 4),
 		set(unsafe.Offsetof(hh.State), stateDead, 4),
@@ -114,7 +117,8 @@ func fuzzSeeds(tb testing.TB) [][]byte {
 		set(unsafe.Offsetof(hh.RefCount), 5, 8),
 		set(unsafe.Offsetof(hh.Seq), 1, 4),
 		set(unsafe.Offsetof(hh.Waiters), 3, 4),
-		set(unsafe.Offsetof(hh.Bookkeeping), 1, 4),
+		set(unsafe.Offsetof(hh.FreeHead), 4096, 4),
+		set(unsafe.Offsetof(hh.UsedHead), 0, 4),
 		set(unsafe.Offsetof(hh.Mutex), 1, 4),              // locked by pid 1
 		set(unsafe.Offsetof(hh.Mutex)+16, 0, 4),           // mutex kind
 		set(headerSize+unsafe.Offsetof(hd.State), 1, 4),   // used slot without handles

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // Tests run real processes: the test binary re-executes itself with
@@ -25,6 +26,9 @@ import (
 // to the parent in lines on stdout.
 
 const childEnv = "IPCARC_CHILD"
+
+// cSources is the C layer, as the Makefile's CSRC lists it.
+var cSources = []string{"cshm.c", "table.c", "liveness.c", "valuelock.c"}
 
 // Counter is the value most tests share.
 type Counter struct {
@@ -264,4 +268,10 @@ func within(t testing.TB, d time.Duration, what string, f func()) {
 	case <-time.After(d):
 		t.Fatalf("%s did not finish within %v", what, d)
 	}
+}
+
+// holderTable views the slots that follow a header, sized by the header's own
+// max_holders (tests only: the library never trusts that field after attach).
+func holderTable(h *header) []holder {
+	return unsafe.Slice((*holder)(unsafe.Add(unsafe.Pointer(h), headerSize)), h.MaxHolders)
 }

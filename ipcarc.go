@@ -3,9 +3,12 @@
 package ipcarc
 
 import (
+	"fmt"
 	"reflect"
 	"runtime"
 	"sync/atomic"
+	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -37,6 +40,7 @@ func newSpec[T any](o *options) (spec, error) {
 		align:       uint32(t.Align()),
 		tag:         layoutTag(t),
 		mode:        uint32(o.mode.Perm()),
+		lifetime:    uint32(o.lifetime),
 		openTimeout: int64(o.openTimeout),
 	}
 	if o.tagSet {
@@ -46,6 +50,9 @@ func newSpec[T any](o *options) (spec, error) {
 		return spec{}, &Error{Op: "options", Err: errList{ErrInvalidOption, errMaxHolders}}
 	}
 	sp.maxHolders = uint32(o.maxHolders)
+	if o.lifetime != LastClose && o.lifetime != UntilRemoved {
+		return spec{}, &Error{Op: "options", Err: errList{ErrInvalidOption, errLifetime}}
+	}
 	if sp.openTimeout <= 0 {
 		sp.openTimeout = 1 // C treats <=0 as its default; a non-positive Go timeout means "do not wait"
 	}
@@ -67,6 +74,16 @@ func prepare[T any](op, name string, opts []Option) (string, spec, error) {
 
 // New creates the segment name holding value, exclusively: ErrExist if the
 // name is taken. The caller holds the first reference.
+//
+// By default the segment lives while any handle on it is open, in any
+// process, as a value behind Rust's Arc does: the Close that takes the count
+// to zero removes it, so a publisher that creates a value and exits leaves
+// nothing for a reader started after it. WithLifetime(UntilRemoved) keeps
+// the segment at a count of zero, until Remove or `ipcarc rm` takes it away.
+//
+// A handle dropped without Close gives its reference back when the garbage
+// collector finds it unreachable (a runtime.AddCleanup safety net, as
+// os.File has): do not rely on that timing, and call Close.
 func New[T any](name string, value T, opts ...Option) (*Arc[T], error) {
 	n, sp, err := prepare[T]("new", name, opts)
 	if err != nil {
@@ -128,24 +145,46 @@ func (a *Arc[T]) Clone() (*Arc[T], error) {
 		return nil, opErr("clone", a.name, ErrClosed)
 	}
 	if rc := a.s.clone(); rc != 0 {
+		if rc == int(syscall.ETIMEDOUT) {
+			return nil, tableTimeout("clone", a.name, a.s.timeout(), a.s.tableOwner(), "")
+		}
+		if rc == int(syscall.EUSERS) {
+			return nil, &Error{Op: "clone", Name: a.name, Detail: fmt.Sprintf("an attachment holds at most %d handles", maxHandles), Err: ErrTooManyHolders}
+		}
 		return nil, fromErrno("clone", a.name, rc, 0)
 	}
 	return wrap[T](a.name, a.s), nil
 }
 
 // Close gives the handle's reference back. The Close that takes the count to
-// zero, in whatever process, unlinks the segment. A second Close returns
-// ErrClosed. Closing the last handle of a mapping while this goroutine holds
-// its lock returns ErrDeadlock and leaves the handle open.
+// zero, in whatever process, unlinks the segment (unless it was created with
+// WithLifetime(UntilRemoved)). A second Close returns ErrClosed. Closing the
+// last handle of a mapping while this goroutine holds its lock returns
+// ErrDeadlock and leaves the handle open.
+//
+// Close never waits on the value's lock. It waits at most the open timeout
+// for the holder table's lock, which library code holds only for a few
+// instructions; if a process stopped (SIGSTOP, a debugger) while holding it,
+// Close returns an error matching ErrTimeout, and the handle is released all
+// the same: its count is taken back by the next reap.
 func (a *Arc[T]) Close() error {
 	if !a.closed.CompareAndSwap(false, true) {
 		return opErr("close", a.name, ErrClosed)
 	}
-	if rc := a.s.close(); rc != 0 {
+	owner := a.s.tableOwner()
+	timeout := a.s.timeout()
+	rc := a.s.close()
+	if rc == int(syscall.EDEADLK) {
 		a.closed.Store(false)
 		return fromErrno("close", a.name, rc, 0)
 	}
 	a.cleanup.Stop()
+	if rc == int(syscall.ETIMEDOUT) {
+		return tableTimeout("close", a.name, timeout, owner, "the handle is released; the next reap takes its count back")
+	}
+	if rc != 0 {
+		return fromErrno("close", a.name, rc, 0)
+	}
 	return nil
 }
 
@@ -156,4 +195,16 @@ func (a *Arc[T]) RefCount() (int, error) {
 		return 0, opErr("refcount", a.name, ErrClosed)
 	}
 	return int(atomic.LoadInt64(&a.hdr.RefCount)), nil
+}
+
+// tableTimeout is the error of a bounded wait for the holder table's lock.
+func tableTimeout(op, name string, timeout int64, owner int, after string) error {
+	d := fmt.Sprintf("waited %v for the holder table lock", time.Duration(timeout))
+	if owner != 0 {
+		d += fmt.Sprintf(", held by thread %d", owner)
+	}
+	if after != "" {
+		d += "; " + after
+	}
+	return &Error{Op: op, Name: name, Detail: d, Err: errList{ErrTimeout, syscall.ETIMEDOUT}}
 }

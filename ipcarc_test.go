@@ -132,13 +132,17 @@ func TestLayoutMatchesC(t *testing.T) {
 	goView := map[string]uintptr{
 		"header.size": unsafe.Sizeof(h), "holder.size": unsafe.Sizeof(s),
 		"HEADER_SIZE": headerSize, "HOLDER_SIZE": holderSize, "MUTEX_OFFSET": mutexOffset,
-		"Holder.Handles": unsafe.Offsetof(s.Handles), "Holder.State": unsafe.Offsetof(s.State),
-		"Holder.PID": unsafe.Offsetof(s.PID), "Holder.StartTime": unsafe.Offsetof(s.StartTime),
-		"Holder.Waiters": unsafe.Offsetof(s.Waiters),
+		"TABLE_MUTEX_OFFSET": tableMutexOff,
+		"MAGIC_LO":           magic & 0xffffffff, "MAGIC_HI": magic >> 32, "LAYOUT_VERSION": layoutVersion,
+		"MAX_HANDLES": maxHandles, "LIVE_TID_MASK": liveTIDMask, "LIVE_OWNER_DIED": liveOwnerDied,
 	}
 	ht := reflect.TypeOf(h)
 	for i := 0; i < ht.NumField(); i++ {
 		goView[ht.Field(i).Name] = ht.Field(i).Offset
+	}
+	st := reflect.TypeOf(s)
+	for i := 0; i < st.NumField(); i++ {
+		goView["Holder."+st.Field(i).Name] = st.Field(i).Offset
 	}
 	cView := cLayout()
 	if cView["sizeof(pthread_mutex_t)"] > 64 {
@@ -488,7 +492,7 @@ func TestCorruptSegments(t *testing.T) {
 		{"absurd size field", func(_ string, h *header) { h.TotalSize = 1 << 62 }, ErrCorrupt, "layout"},
 		{"bad alignment", func(_ string, h *header) { h.ValueAlign = 3 }, ErrCorrupt, "layout"},
 		{"unknown state", func(_ string, h *header) { h.State = 77 }, ErrCorrupt, "state"},
-		{"negative refcount", func(_ string, h *header) { h.RefCount = -5 }, ErrCorrupt, "reference count"},
+		{"layout 1", func(_ string, h *header) { h.Magic, h.Version = magicV1, 1 }, ErrIncompatible, "layout 1, this build reads layout 2"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -7,11 +7,15 @@ import "unsafe"
 // LAYOUT.md is the byte-level reference.
 
 const (
-	magic         = 0x0000636172637069 // "ipcarc\0\0" little-endian
-	layoutVersion = 1
-	headerSize    = 192
-	holderSize    = 32
+	magic         = 0x0000637261637069 // the bytes "ipcarc\0\0" little-endian
+	magicV1       = 0x0000636172637069 // layout 1's magic (its bytes read "ipcrac\0\0")
+	layoutVersion = 2
+	headerSize    = 512
+	holderSize    = 128
 	mutexOffset   = 128
+	tableMutexOff = 256
+	maxHandles    = 1 << 30
+	nilSlot       = 0xffffffff
 
 	stateInit  = 0
 	stateReady = 1
@@ -20,43 +24,69 @@ const (
 	flagPoisoned        = 1
 	flagOwnerDeadUnseen = 2
 
+	lifetimeLastClose    = 0
+	lifetimeUntilRemoved = 1
+
 	slotFree = 0
 	slotUsed = 1
+
+	liveTIDMask   = 0x3fffffff
+	liveOwnerDied = 0x40000000
 )
 
-// header is the first 192 bytes of every segment.
+// header is the first 512 bytes of every segment.
 type header struct {
-	Magic       uint64
-	Version     uint32
-	ABI         uint32 // arch<<24 | pointer size<<16 | sizeof(pthread_mutex_t)
-	State       uint32 // atomic
-	Flags       uint32 // atomic
-	TotalSize   uint64
-	ValueSize   uint64
-	ValueAlign  uint32
-	MaxHolders  uint32
-	TypeTag     uint64
-	ValueOff    uint64
-	HoldersOff  uint64
-	RefCount    int64  // atomic
-	Seq         uint32 // atomic: seqlock and futex word
-	Waiters     uint32 // atomic
-	Bookkeeping uint32
-	CreatorPID  uint32
-	CreatedNs   uint64
-	Reserved    [24]byte
-	Mutex       [64]byte // pthread_mutex_t; its first int is the robust futex word (owner tid)
+	Magic      uint64
+	Version    uint32
+	ABI        uint32 // arch<<24 | pointer size<<16 | sizeof(pthread_mutex_t)
+	State      uint32 // atomic
+	Flags      uint32 // atomic
+	TotalSize  uint64
+	ValueSize  uint64
+	ValueAlign uint32
+	MaxHolders uint32
+	TypeTag    uint64
+	ValueOff   uint64
+	HoldersOff uint64
+	Seq        uint32 // atomic: seqlock and futex word
+	Waiters    uint32 // atomic
+	Lifetime   uint32
+	CreatorPID uint32
+	CreatedNs  uint64
+	Reserved1  [32]byte
+	Mutex      [64]byte // the value's pthread_mutex_t; its first int is the robust futex word (owner tid)
+	RefCount   int64    // atomic; changed under the table mutex
+	UsedCount  uint32
+	FreeHead   uint32
+	UsedHead   uint32
+	UsedTail   uint32
+	Repairs    uint32
+	Reserved2  uint32
+	Reserved3  [32]byte
+	TableMutex [64]byte // the holder table's pthread_mutex_t
+	Reserved4  [192]byte
 }
 
 // holder is one slot of the holder table at HoldersOff.
 type holder struct {
-	Handles   uint32
-	State     uint32
-	PID       int32
-	Waiters   uint32 // atomic: this attachment's share of header.Waiters
-	StartTime uint64
-	_         uint64
+	State      uint32
+	Handles    uint32
+	Live       uint32 // atomic: robust futex word of the holder's keeper thread
+	Waiters    uint32 // atomic: this attachment's share of header.Waiters
+	RobustNext uint64 // the holder's robust-list entry (a pointer in its address space)
+	Prev       uint32
+	Next       uint32
+	PID        int32
+	Reserved1  uint32
+	StartTime  uint64
+	AttachedNs uint64
+	Reserved2  uint64
+	Reserved3  [64]byte
 }
+
+// alive reports whether a liveness word says its holder lives: the keeper's
+// thread id is there and the kernel has not marked it dead.
+func liveWordAlive(w uint32) bool { return w&liveTIDMask != 0 && w&liveOwnerDied == 0 }
 
 var (
 	_ [headerSize - unsafe.Sizeof(header{})]byte
@@ -64,6 +94,7 @@ var (
 	_ [holderSize - unsafe.Sizeof(holder{})]byte
 	_ [unsafe.Sizeof(holder{}) - holderSize]byte
 	_ [mutexOffset - unsafe.Offsetof(header{}.Mutex)]byte
+	_ [tableMutexOff - unsafe.Offsetof(header{}.TableMutex)]byte
 )
 
 // Field codes reported by the C layer (enum ipcarc_field).
@@ -82,6 +113,11 @@ const (
 	fieldRefCount
 	fieldHolders
 	fieldMutex
+	fieldTableLock
+	fieldValueLock
+	fieldInit
+	fieldLifetime
+	fieldHandles
 )
 
 func fieldName(f int) string {
@@ -112,6 +148,16 @@ func fieldName(f int) string {
 		return "holder table"
 	case fieldMutex:
 		return "mutex kind"
+	case fieldTableLock:
+		return "holder table lock"
+	case fieldValueLock:
+		return "value lock"
+	case fieldInit:
+		return "creator still initialising"
+	case fieldLifetime:
+		return "lifetime"
+	case fieldHandles:
+		return "handles per attachment"
 	}
 	return ""
 }

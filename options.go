@@ -1,6 +1,7 @@
 package ipcarc
 
 import (
+	"fmt"
 	"os"
 	"time"
 )
@@ -14,6 +15,7 @@ type options struct {
 	tagSet      bool
 	openTimeout time.Duration
 	maxHolders  int
+	lifetime    Lifetime
 }
 
 const (
@@ -47,14 +49,45 @@ func WithTypeTag(s string) Option {
 }
 
 // WithOpenTimeout bounds how long Open and OpenOrNew wait for a creator to
-// finish initialising a segment, and for the segment's lock while attaching.
-// Default 5s.
+// finish initialising a segment, and how long Open, OpenOrNew, Clone, Close
+// and Reap wait for the holder table's lock (which library code holds only
+// for a few instructions; a wait ends only if its holder stopped). None of
+// them waits on the value's lock. Default 5s.
 func WithOpenTimeout(d time.Duration) Option { return func(o *options) { o.openTimeout = d } }
 
 // WithMaxHolders sets how many attachments (processes, or separate Opens in one
 // process) can hold the segment at once. Default 64, at most 4096. Only New
 // and the creating OpenOrNew use it.
 func WithMaxHolders(n int) Option { return func(o *options) { o.maxHolders = n } }
+
+// Lifetime says when a segment goes away.
+type Lifetime uint32
+
+const (
+	// LastClose removes the segment when its count of handles reaches zero,
+	// in whatever process: the last Close, or the reaping of the last dead
+	// holder. The default, as with Rust's Arc.
+	LastClose Lifetime = 0
+	// UntilRemoved keeps the segment, and the value in it, at a count of
+	// zero, until Remove (`ipcarc rm`) takes it away, as POSIX shared memory
+	// and Boost.Interprocess do. gc never removes such a segment while it is
+	// healthy.
+	UntilRemoved Lifetime = 1
+)
+
+func (l Lifetime) String() string {
+	switch l {
+	case LastClose:
+		return "last-close"
+	case UntilRemoved:
+		return "until-removed"
+	}
+	return fmt.Sprintf("Lifetime(%d)", uint32(l))
+}
+
+// WithLifetime sets when a created segment goes away (default LastClose).
+// Only New and the creating OpenOrNew use it.
+func WithLifetime(l Lifetime) Option { return func(o *options) { o.lifetime = l } }
 
 // Tag is the 64-bit type tag for a string: FNV-1a 64 over its bytes, as
 // ipcarc_tag computes it in C.

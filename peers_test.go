@@ -77,7 +77,11 @@ func buildCPeer() (string, error) {
 	// Build under a private name and rename: a concurrent `go test` or make
 	// may be running the previous binary.
 	tmp := fmt.Sprintf("%s.tmp-%d", out, os.Getpid())
-	cmd := exec.Command("cc", "-O2", "-Wall", "-I../..", "cpeer.c", "../../cshm.c", "-lpthread", "-o", tmp)
+	args := []string{"-O2", "-Wall", "-I../..", "cpeer.c"}
+	for _, f := range cSources {
+		args = append(args, "../../"+f)
+	}
+	cmd := exec.Command("cc", append(args, "-lpthread", "-o", tmp)...)
 	cmd.Dir = dir
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		os.Remove(tmp)

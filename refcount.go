@@ -4,18 +4,24 @@ package ipcarc
 
 import (
 	"sync/atomic"
+	"syscall"
 	"unsafe"
 )
 
 // Reap removes the references of holders that died without closing (killed,
-// crashed): a holder is alive exactly while the kernel keeps its lock on its
-// slot's byte of the segment file, which it drops when the process dies. It
-// returns the number of handles removed. Open and OpenOrNew reap too.
+// crashed): a holder is alive exactly while its keeper thread's id is in its
+// slot's liveness word, a robust futex word that the kernel marks when the
+// process dies. It returns the number of handles removed, and mends the
+// holder table and the reference count from the slots. It never waits on the
+// value's lock. Open, OpenOrNew and the last Close reap as they go.
 func (a *Arc[T]) Reap() (int, error) {
 	if a.closed.Load() {
 		return 0, opErr("reap", a.name, ErrClosed)
 	}
 	n, rc := a.s.reap()
+	if rc == int(syscall.ETIMEDOUT) {
+		return 0, tableTimeout("reap", a.name, a.s.timeout(), a.s.tableOwner(), "")
+	}
 	if rc != 0 {
 		return 0, fromErrno("reap", a.name, rc, 0)
 	}
@@ -48,10 +54,14 @@ type Stats struct {
 	LockOwner  int      `json:"lock_owner_tid"` // Linux tid of the lock owner, 0 when free
 	Version    uint64   `json:"version"`
 	CreatorPID int      `json:"creator_pid"`
+	Lifetime   Lifetime `json:"lifetime"`
+	Waiters    int      `json:"waiters"` // threads asleep in Wait, over all processes
 }
 
-// Stats reads the header and holder table. It takes no lock: counts may be in
-// motion while it reads.
+// Stats reads the header and holder table. It takes no lock (neither the
+// value's nor the table's): counts may be in motion while it reads. Liveness
+// is one load per slot, so Stats costs O(max holders) memory reads and no
+// system call per slot.
 func (a *Arc[T]) Stats() (Stats, error) {
 	if a.closed.Load() {
 		return Stats{}, opErr("stats", a.name, ErrClosed)
@@ -59,27 +69,32 @@ func (a *Arc[T]) Stats() (Stats, error) {
 	h := a.hdr
 	st := Stats{
 		Name: a.name, TotalSize: h.TotalSize, ValueSize: h.ValueSize, ValueAlign: h.ValueAlign,
-		TypeTag: h.TypeTag, RefCount: atomic.LoadInt64(&h.RefCount), MaxHolders: int(h.MaxHolders),
+		TypeTag: h.TypeTag, RefCount: atomic.LoadInt64(&h.RefCount), MaxHolders: a.s.maxHolders(),
 		Poisoned:   atomic.LoadUint32(&h.Flags)&flagPoisoned != 0,
 		LockOwner:  a.s.lockOwner(),
 		Version:    uint64(atomic.LoadUint32(&h.Seq) >> 1),
 		CreatorPID: int(h.CreatorPID),
+		Lifetime:   Lifetime(a.s.lifetime()),
+		Waiters:    int(atomic.LoadUint32(&h.Waiters)),
 	}
 	st.Locked = st.LockOwner != 0
 	self := a.s.slot()
-	for i, hd := range holderTable(h) {
+	for i := range a.slots() {
+		hd := &a.slots()[i]
 		if atomic.LoadUint32(&hd.State) != slotUsed {
 			continue
 		}
+		n := atomic.LoadUint32(&hd.Handles)
 		st.Holders = append(st.Holders, Holder{
-			Slot: i, PID: int(hd.PID), StartTime: hd.StartTime, Handles: int(atomic.LoadUint32(&hd.Handles)),
-			Alive: a.s.holderAlive(i) == 1, Self: i == self,
+			Slot: i, PID: int(hd.PID), StartTime: hd.StartTime, Handles: int(n),
+			Alive: liveWordAlive(atomic.LoadUint32(&hd.Live)), Self: i == self,
 		})
 	}
 	return st, nil
 }
 
-// holderTable views the slots that follow the header.
-func holderTable(h *header) []holder {
-	return unsafe.Slice((*holder)(unsafe.Add(unsafe.Pointer(h), headerSize)), h.MaxHolders)
+// slots views the holder table through the bound taken at attach, never
+// through the header's own (shared, writable) max_holders.
+func (a *Arc[T]) slots() []holder {
+	return unsafe.Slice((*holder)(unsafe.Add(unsafe.Pointer(a.hdr), headerSize)), a.s.maxHolders())
 }

@@ -3,6 +3,8 @@
 package ipcarc
 
 import (
+	"encoding/binary"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -89,4 +91,23 @@ func (f *roFile) close() {
 		f.mem = nil
 	}
 	unix.Close(f.fd)
+}
+
+// versionDetail reads a segment's magic and version (pread, no mapping) to
+// say which layout it is, for the error that refuses it.
+func versionDetail(name string) string {
+	f, err := openRO(name)
+	if err != nil {
+		return ""
+	}
+	defer f.close()
+	var b [16]byte
+	if f.readAt(b[:], 0) != nil {
+		return ""
+	}
+	v := binary.NativeEndian.Uint32(b[8:])
+	if binary.NativeEndian.Uint64(b[:8]) == magicV1 {
+		v = 1
+	}
+	return fmt.Sprintf("layout version differs: the segment is layout %d, this build reads layout %d", v, layoutVersion)
 }

@@ -16,8 +16,8 @@ CBASE      := bench/cbase
 .PHONY: bench bench-smoke
 
 # The C baselines link the same cshm.c the library uses.
-$(CBASE): bench/cbase.c cshm.c cshm.h
-	cd bench && $(CC) -O2 -Wall -I.. -o cbase cbase.c ../cshm.c -lpthread
+$(CBASE): bench/cbase.c $(CSRC) $(CHDR)
+	cd bench && $(CC) -O2 -Wall -I.. -o cbase cbase.c $(addprefix ../,$(CSRC)) -lpthread
 
 bench: check-tools $(CBASE)
 	$(GO) run ./cmd/benchreport -cbase $(CBASE) -count $(BENCHCOUNT) -benchtime $(BENCHTIME) $(if $(BENCHOUT),-o $(BENCHOUT))

@@ -6,9 +6,9 @@ SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fra
 ctest: build/cshm_test
 	ASAN_OPTIONS=detect_leaks=1 ./build/cshm_test
 
-build/cshm_test: ctest/cshm_test.c cshm.c cshm.h
+build/cshm_test: ctest/cshm_test.c $(CSRC) $(CHDR)
 	@mkdir -p build
-	$(CC) -std=c11 -Wall -Wextra -Werror $(SANFLAGS) -o $@ ctest/cshm_test.c cshm.c -lpthread
+	$(CC) -std=c11 -Wall -Wextra -Werror $(SANFLAGS) -o $@ ctest/cshm_test.c $(CSRC) -lpthread
 
 TEST_EXTRA += ctest
 
@@ -18,8 +18,8 @@ TEST_EXTRA += ctest
 cpeer-asan: build/cpeer-asan
 	set -o pipefail; ASAN_OPTIONS=detect_leaks=1 ./build/cpeer-asan incr ipcarc-test-cpeer-asan-$$$$ 1000 | grep -qx done
 
-build/cpeer-asan: examples/cpeer/cpeer.c cshm.c cshm.h
+build/cpeer-asan: examples/cpeer/cpeer.c $(CSRC) $(CHDR)
 	@mkdir -p build
-	$(CC) -std=c11 -Wall -Wextra $(SANFLAGS) -I. -o $@ examples/cpeer/cpeer.c cshm.c -lpthread
+	$(CC) -std=c11 -Wall -Wextra $(SANFLAGS) -I. -o $@ examples/cpeer/cpeer.c $(CSRC) -lpthread
 
 TEST_EXTRA += cpeer-asan

@@ -14,9 +14,9 @@ peers: cpeer rustpeer
 
 # Exactly the documented command, run from the peer's directory.
 cpeer: $(CPEER)
-$(CPEER): examples/cpeer/cpeer.c cshm.c cshm.h
+$(CPEER): examples/cpeer/cpeer.c $(CSRC) $(CHDR)
 	@command -v $(PEER_CC) >/dev/null || { echo "make: $(PEER_CC) is required to build the C peer (set PEER_CC to another C compiler)"; exit 1; }
-	cd examples/cpeer && $(PEER_CC) -O2 -Wall -I../.. cpeer.c ../../cshm.c -lpthread -o cpeer
+	cd examples/cpeer && $(PEER_CC) -O2 -Wall -I../.. cpeer.c $(addprefix ../../,$(CSRC)) -lpthread -o cpeer
 
 # cargo decides what is stale; CARGO_TARGET_DIR is pinned so the binary is
 # where the tests look even if the environment sets another.

@@ -1,0 +1,109 @@
+/*
+ * cshm_internal.h - what the C files of the protocol share and nobody else
+ * sees: the private handle, atomics, fault points, and the entry points each
+ * file offers the others. The protocol is split by concept:
+ *
+ *   cshm.c       names, validation, create, open, close, gc, remove
+ *   table.c      the holder table: its lock, claim, release, reap, rebuild
+ *   liveness.c   keeper threads and the robust-futex liveness words
+ *   valuelock.c  the value's lock, the seqlock, store/load, waiting
+ */
+#ifndef IPCARC_CSHM_INTERNAL_H
+#define IPCARC_CSHM_INTERNAL_H
+
+#include "cshm.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <time.h>
+
+#define A_LOAD(p, mo) __atomic_load_n((p), (mo))
+#define A_STORE(p, v, mo) __atomic_store_n((p), (v), (mo))
+#define ACQ __ATOMIC_ACQUIRE
+#define REL __ATOMIC_RELEASE
+#define RLX __ATOMIC_RELAXED
+#define SEQ __ATOMIC_SEQ_CST
+
+#define NO_SLOT UINT32_MAX
+#define FUTEX_TID_MASK_ 0x3fffffffu
+
+/* One registration of a slot's liveness word with a keeper thread (liveness.c).
+ * The kernel's robust list threads through the slots; this private mirror is
+ * what the process follows, so it never reads a list pointer out of shared
+ * memory. */
+struct keeper;
+typedef struct live_reg {
+	struct keeper *k;
+	struct live_reg *prev, *next; /* private mirror of the keeper's list */
+	ipcarc_holder *slot;          /* NULL when not registered */
+} live_reg;
+
+struct ipcarc_seg {
+	ipcarc_header *hdr;
+	void *data;
+	size_t map_size;
+	int fd;
+	uint32_t slot;    /* our slot; NO_SLOT when none (gc) */
+	uint32_t handles; /* handles on this attachment: the truth the slot's count is mended from */
+	/* Bounds, validated once at attach and never read from the mapping again. */
+	uint32_t max_holders;
+	uint32_t lifetime;
+	uint64_t value_size;
+	uint64_t value_off;
+	int64_t timeout_ns; /* bound on every wait for the table lock */
+	unsigned gen;       /* fork generation at attach (liveness.c) */
+	live_reg reg;
+	char name[IPCARC_NAME_MAX + 2];
+};
+
+/* ---- fault points (cshm.c) ---- */
+#ifdef IPCARC_FAULTS
+void ipcarc_fault_hit(const char *phase);
+#define FAULT(p) ipcarc_fault_hit(p)
+#else
+#define FAULT(p) ((void)0)
+#endif
+
+/* ---- shared helpers (cshm.c) ---- */
+int64_t ipcarc_now_ns(clockid_t c);
+struct timespec ipcarc_abs_after(int64_t ns);
+uint64_t ipcarc_start_time(void);
+void ipcarc_unlink_if_same(ipcarc_seg *s);
+
+static inline ipcarc_holder *slots_of(ipcarc_seg *s) {
+	return (ipcarc_holder *)((char *)s->hdr + IPCARC_HEADER_SIZE);
+}
+static inline pthread_mutex_t *value_mtx(ipcarc_seg *s) { return &s->hdr->m.mutex; }
+static inline pthread_mutex_t *table_mtx(ipcarc_seg *s) { return &s->hdr->t.mutex; }
+static inline uint32_t mutex_word_of(pthread_mutex_t *m) { return A_LOAD((uint32_t *)(void *)m, RLX); }
+
+/* ---- liveness.c ---- */
+/* Register the slot's liveness word with a keeper thread of this process:
+ * the word holds the keeper's tid until unregistered or the process dies. */
+int live_register(live_reg *r, ipcarc_holder *slot);
+void live_unregister(live_reg *r);
+/* 1 if the segment handle was made before a fork in an ancestor process. */
+int live_forked(const ipcarc_seg *s);
+unsigned live_generation(void);
+static inline int slot_alive(const ipcarc_holder *h) {
+	return ipcarc_live_word_alive(A_LOAD(&h->live, ACQ));
+}
+
+/* ---- table.c ---- */
+int table_lock(ipcarc_seg *s, int64_t timeout_ns);
+void table_unlock(ipcarc_seg *s);
+/* Under the table lock. */
+int table_claim(ipcarc_seg *s);                 /* 0 or EUSERS; sets s->slot, s->handles */
+void table_release(ipcarc_seg *s);              /* frees our slot (last handle) */
+int table_set_handles(ipcarc_seg *s, uint32_t n); /* our slot's count becomes n */
+int table_reap_all(ipcarc_seg *s);              /* reap every dead holder, rebuild; handles removed */
+int table_find_live(ipcarc_seg *s);             /* 1 if another live holder exists (reaps dead ones on the way) */
+int table_live_holders(ipcarc_seg *s);          /* used slots with a live holder (lock-free read) */
+void table_rebuild(ipcarc_seg *s);              /* recompute lists and counts from the slots */
+void table_init(ipcarc_seg *s);                 /* creator: an empty table */
+
+/* ---- valuelock.c ---- */
+void ipcarc_mutex_attr(pthread_mutexattr_t *at);
+int ipcarc_value_lock_mine(ipcarc_seg *s); /* this thread holds the value lock */
+
+#endif

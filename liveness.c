@@ -1,0 +1,183 @@
+/*
+ * liveness.c - who is alive, in O(1) and without a system call.
+ *
+ * Each holder slot has a liveness word that is a robust futex word in the
+ * kernel's sense. A process keeps one "keeper" thread per 1,000 slots it
+ * holds; the keeper registers a robust list of its own (set_robust_list) and
+ * then sleeps forever with every signal blocked. Attaching writes the keeper's
+ * thread id into the slot's word and links the slot into the keeper's list;
+ * when the process dies (killed, crashed, exec), the kernel walks that list and
+ * replaces each word that still holds the keeper's id with FUTEX_OWNER_DIED.
+ * Any process then tells a live holder from a dead one by reading one word.
+ *
+ * The list's links live in the slots (shared memory), because the kernel finds
+ * each word at a fixed offset from its entry. This process only ever writes
+ * those links; it follows its own private mirror of the list, so a peer that
+ * scribbles on a link cannot make this process read or write through it.
+ *
+ * A keeper never exits while the process lives, so its list outlives any
+ * thread of the caller's (Go threads come and go). A child forked without exec
+ * has no keeper: it holds no slot, and its parent's slots die with the parent.
+ */
+#define _GNU_SOURCE
+#include "cshm_internal.h"
+
+#include <linux/futex.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* The kernel walks at most ROBUST_LIST_LIMIT (2048) entries of one list. */
+#define KEEPER_SLOTS 1000
+
+struct keeper {
+	struct robust_list_head head; /* read by the kernel when the keeper dies */
+	pid_t tid;
+	int count;
+	int err;
+	live_reg *first; /* private mirror of head's list, same order */
+	struct keeper *next_keeper;
+	sem_t ready;
+	uint32_t never; /* the keeper sleeps on this word forever */
+};
+
+static pthread_mutex_t keepers_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct keeper *keepers;
+static unsigned generation = 1; /* bumped in every forked child */
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void before_fork(void) { pthread_mutex_lock(&keepers_mu); }
+static void after_fork_parent(void) { pthread_mutex_unlock(&keepers_mu); }
+static void after_fork_child(void) {
+	/* The keepers were not copied: the child starts with none, and every
+	 * handle it inherited belongs to an older generation. The keeper structs
+	 * are left allocated (the parent's lists still thread through them). */
+	pthread_mutex_init(&keepers_mu, NULL);
+	keepers = NULL;
+	generation++;
+}
+static void register_atfork(void) { pthread_atfork(before_fork, after_fork_parent, after_fork_child); }
+
+unsigned live_generation(void) {
+	pthread_once(&atfork_once, register_atfork);
+	return __atomic_load_n(&generation, RLX);
+}
+
+int live_forked(const ipcarc_seg *s) { return s->gen != live_generation(); }
+
+static void *keeper_main(void *arg) {
+	struct keeper *k = arg;
+	k->tid = (pid_t)syscall(SYS_gettid);
+	/* Replaces glibc's list for this thread: the keeper takes no pthread
+	 * mutex, robust or not, so nothing of glibc's is lost. */
+	if (syscall(SYS_set_robust_list, &k->head, sizeof k->head) != 0) k->err = errno ? errno : ENOSYS;
+	sem_post(&k->ready);
+	for (;;) syscall(SYS_futex, &k->never, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+	return NULL;
+}
+
+static int keeper_start(struct keeper **out) {
+	struct keeper *k = calloc(1, sizeof *k);
+	if (!k) return ENOMEM;
+	k->head.list.next = &k->head.list; /* empty: the list ends where it points at its head */
+	k->head.futex_offset = (long)offsetof(ipcarc_holder, live) - (long)offsetof(ipcarc_holder, robust_next);
+	k->head.list_op_pending = NULL;
+	sem_init(&k->ready, 0, 0);
+	pthread_attr_t at;
+	pthread_attr_init(&at);
+	pthread_attr_setstacksize(&at, 64 * 1024);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	/* Every signal blocked: the keeper never runs a handler (a Go program's
+	 * handlers expect Go threads) and is never stopped by one alone. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_t th;
+	int rc = pthread_create(&th, &at, keeper_main, k);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&at);
+	if (rc) {
+		sem_destroy(&k->ready);
+		free(k);
+		return rc;
+	}
+	while (sem_wait(&k->ready) == -1 && errno == EINTR) {
+	}
+	if (k->err) {
+		/* The thread sleeps on; it holds nothing. */
+		return k->err;
+	}
+	*out = k;
+	return 0;
+}
+
+static inline struct robust_list *entry_of(ipcarc_holder *h) {
+	return (struct robust_list *)(void *)&h->robust_next;
+}
+
+static inline void store_link(struct robust_list *e, struct robust_list *next) {
+	__atomic_store_n(&e->next, next, REL);
+}
+
+int live_register(live_reg *r, ipcarc_holder *slot) {
+	pthread_once(&atfork_once, register_atfork);
+	pthread_mutex_lock(&keepers_mu);
+	struct keeper *k = keepers;
+	while (k && k->count >= KEEPER_SLOTS) k = k->next_keeper;
+	if (!k) {
+		int rc = keeper_start(&k);
+		if (rc) {
+			pthread_mutex_unlock(&keepers_mu);
+			return rc;
+		}
+		k->next_keeper = keepers;
+		keepers = k;
+	}
+	struct robust_list *e = entry_of(slot);
+	/* The kernel's protocol for a list change: name the entry in
+	 * list_op_pending first, so a death in the middle still marks its word. */
+	__atomic_store_n(&k->head.list_op_pending, e, SEQ);
+	struct robust_list *first = k->first ? entry_of(k->first->slot) : &k->head.list;
+	store_link(e, first);
+	A_STORE(&slot->live, (uint32_t)k->tid, SEQ);
+	__atomic_store_n(&k->head.list.next, e, SEQ);
+	__atomic_store_n(&k->head.list_op_pending, NULL, SEQ);
+	r->k = k;
+	r->slot = slot;
+	r->prev = NULL;
+	r->next = k->first;
+	if (k->first) k->first->prev = r;
+	k->first = r;
+	k->count++;
+	pthread_mutex_unlock(&keepers_mu);
+	return 0;
+}
+
+void live_unregister(live_reg *r) {
+	if (!r->slot) return;
+	pthread_mutex_lock(&keepers_mu);
+	struct keeper *k = r->k;
+	ipcarc_holder *slot = r->slot;
+	struct robust_list *e = entry_of(slot);
+	__atomic_store_n(&k->head.list_op_pending, e, SEQ);
+	struct robust_list *after = r->next ? entry_of(r->next->slot) : &k->head.list;
+	if (r->prev)
+		store_link(entry_of(r->prev->slot), after);
+	else
+		__atomic_store_n(&k->head.list.next, after, SEQ);
+	/* Clear the word only while it is still ours: a peer may have reused a
+	 * slot it wrongly thought dead. */
+	uint32_t mine = (uint32_t)k->tid;
+	__atomic_compare_exchange_n(&slot->live, &mine, 0, 0, SEQ, RLX);
+	__atomic_store_n(&k->head.list_op_pending, NULL, SEQ);
+	if (r->prev) r->prev->next = r->next;
+	else k->first = r->next;
+	if (r->next) r->next->prev = r->prev;
+	k->count--;
+	pthread_mutex_unlock(&keepers_mu);
+	memset(r, 0, sizeof *r);
+}

@@ -1,0 +1,299 @@
+/*
+ * table.c - the holder table: who holds how many handles.
+ *
+ * Everything here runs under the table mutex (header.t), a robust,
+ * process-shared, error-checking pthread mutex that only library code takes,
+ * for a bounded number of instructions, and never while waiting for anything
+ * else. It is apart from the value's mutex: attaching, cloning, closing and
+ * reaping never wait behind a user's critical section.
+ *
+ * The truth is in each slot: `state`, `handles` and the liveness word. The
+ * rest (refcount, used_count, the free list and the used list) is derived,
+ * kept up to date in O(1) per change, and rebuilt from the slots in O(n)
+ * whenever the table mutex comes back EOWNERDEAD (a bookkeeper died at some
+ * store) or any derived field is found inconsistent (a link out of range, a
+ * list through a slot of the wrong state). So a death after any store, or a
+ * peer's stray write to a derived field, costs one rebuild, never a segment
+ * refused as corrupt.
+ *
+ * Bounds come from the handle's private copy (s->max_holders); every index
+ * read from the mapping is checked against it before use.
+ */
+#define _GNU_SOURCE
+#include "cshm_internal.h"
+
+#include <string.h>
+#include <unistd.h>
+
+static inline int idx_ok(ipcarc_seg *s, uint32_t i) { return i < s->max_holders; }
+
+int ipcarc_table_owner(ipcarc_seg *s) { return (int)(mutex_word_of(table_mtx(s)) & FUTEX_TID_MASK_); }
+
+int table_lock(ipcarc_seg *s, int64_t timeout_ns) {
+	int rc;
+	if (timeout_ns < 0) {
+		rc = pthread_mutex_lock(table_mtx(s));
+	} else {
+		struct timespec ts = ipcarc_abs_after(timeout_ns);
+		rc = pthread_mutex_clocklock(table_mtx(s), CLOCK_MONOTONIC, &ts);
+	}
+	if (rc == EOWNERDEAD) {
+		/* A bookkeeper died at some store of a table protocol: rebuild
+		 * from the slots, then mark the mutex usable again. */
+		table_rebuild(s);
+		pthread_mutex_consistent(table_mtx(s));
+		rc = 0;
+	}
+	return rc;
+}
+
+void table_unlock(ipcarc_seg *s) { pthread_mutex_unlock(table_mtx(s)); }
+
+void table_init(ipcarc_seg *s) {
+	ipcarc_header *h = s->hdr;
+	ipcarc_holder *ht = slots_of(s);
+	for (uint32_t i = 0; i < s->max_holders; i++) ht[i].next = i + 1 < s->max_holders ? i + 1 : IPCARC_NIL;
+	h->free_head = 0;
+	h->used_head = h->used_tail = IPCARC_NIL;
+	h->used_count = 0;
+	A_STORE(&h->refcount, 0, RLX);
+}
+
+static uint32_t clamp_handles(uint32_t n) {
+	if (n == 0) return 1;
+	return n > IPCARC_MAX_HANDLES ? IPCARC_MAX_HANDLES : n;
+}
+
+/* Recompute every derived field from the slots, mending the slots themselves:
+ * a used slot's count outside 1..IPCARC_MAX_HANDLES is clamped (its live
+ * owner overwrites it with its own count at its next clone or close), a free
+ * slot's count is zeroed, and a state that is neither FREE nor USED becomes
+ * USED if the liveness word says a holder lives, FREE otherwise. */
+void table_rebuild(ipcarc_seg *s) {
+	ipcarc_header *h = s->hdr;
+	ipcarc_holder *ht = slots_of(s);
+	uint32_t n = s->max_holders;
+	int64_t sum = 0;
+	uint32_t used = 0, head = IPCARC_NIL, tail = IPCARC_NIL, free_head = IPCARC_NIL;
+	for (uint32_t i = n; i-- > 0;) {
+		uint32_t st = ht[i].state;
+		if (st != IPCARC_SLOT_FREE && st != IPCARC_SLOT_USED) {
+			st = slot_alive(&ht[i]) ? IPCARC_SLOT_USED : IPCARC_SLOT_FREE;
+			ht[i].state = st;
+		}
+		if (st == IPCARC_SLOT_FREE) {
+			if (ht[i].handles) ht[i].handles = 0;
+			ht[i].prev = IPCARC_NIL;
+			ht[i].next = free_head; /* built from the top: the lowest free slot is first */
+			free_head = i;
+		}
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		if (ht[i].state != IPCARC_SLOT_USED) continue;
+		uint32_t c = ht[i].handles;
+		if (c == 0 || c > IPCARC_MAX_HANDLES) ht[i].handles = c = clamp_handles(c);
+		sum += c;
+		used++;
+		ht[i].prev = tail;
+		ht[i].next = IPCARC_NIL;
+		if (tail == IPCARC_NIL) head = i;
+		else ht[tail].next = i;
+		tail = i;
+	}
+	h->free_head = free_head;
+	h->used_head = head;
+	h->used_tail = tail;
+	h->used_count = used;
+	A_STORE(&h->refcount, sum, SEQ);
+	h->repairs++;
+}
+
+/* Take slot i out of the used list. 0, or -1 if the links around it are not
+ * what they must be (the caller rebuilds). */
+static int used_unlink(ipcarc_seg *s, uint32_t i) {
+	ipcarc_header *h = s->hdr;
+	ipcarc_holder *ht = slots_of(s);
+	uint32_t p = ht[i].prev, n = ht[i].next;
+	if (p == IPCARC_NIL ? h->used_head != i : (!idx_ok(s, p) || ht[p].next != i)) return -1;
+	if (n == IPCARC_NIL ? h->used_tail != i : (!idx_ok(s, n) || ht[n].prev != i)) return -1;
+	if (p == IPCARC_NIL) h->used_head = n;
+	else ht[p].next = n;
+	FAULT("table-unlink");
+	if (n == IPCARC_NIL) h->used_tail = p;
+	else ht[n].prev = p;
+	ht[i].prev = ht[i].next = IPCARC_NIL;
+	return 0;
+}
+
+static void used_append(ipcarc_seg *s, uint32_t i) {
+	ipcarc_header *h = s->hdr;
+	ipcarc_holder *ht = slots_of(s);
+	uint32_t t = h->used_tail;
+	ht[i].prev = t;
+	ht[i].next = IPCARC_NIL;
+	if (t == IPCARC_NIL) h->used_head = i;
+	else ht[t].next = i;
+	h->used_tail = i;
+}
+
+/* Free a used slot whose holder is gone (dead, or ourselves closing). Returns
+ * its handle count. Stores in order: out of the used list, state FREE, counts
+ * zero, onto the free list, refcount. A death after any of them leaves the
+ * slot's state as the truth for the rebuild. */
+static uint32_t free_slot(ipcarc_seg *s, uint32_t i, int *broken) {
+	ipcarc_header *h = s->hdr;
+	ipcarc_holder *ht = slots_of(s);
+	uint32_t n = ht[i].handles;
+	if (used_unlink(s, i) != 0) *broken = 1;
+	if (h->used_count) h->used_count--;
+	A_STORE(&ht[i].state, IPCARC_SLOT_FREE, REL);
+	FAULT("table-free-state");
+	ht[i].handles = 0;
+	ht[i].pid = 0;
+	ht[i].start_time = 0;
+	ht[i].attached_ns = 0;
+	/* A holder killed inside ipcarc_wait left its share of the waiter count
+	 * raised: take it back. Slot first, then the header: a death between
+	 * leaves the header's count too high (a needless wake-up), never too low. */
+	uint32_t w = __atomic_exchange_n(&ht[i].waiters, 0, SEQ);
+	if (w) __atomic_fetch_sub(&h->waiters, w, SEQ);
+	ht[i].next = h->free_head;
+	h->free_head = i;
+	FAULT("table-free-push");
+	if (n > IPCARC_MAX_HANDLES) {
+		*broken = 1; /* a count no holder could have: recount */
+		n = 0;
+	}
+	__atomic_fetch_sub(&h->refcount, (int64_t)n, SEQ);
+	return n;
+}
+
+int table_claim(ipcarc_seg *s) {
+	ipcarc_header *h = s->hdr;
+	ipcarc_holder *ht = slots_of(s);
+	for (int pass = 0; pass < 3; pass++) {
+		uint32_t i = h->free_head;
+		if (i == IPCARC_NIL) {
+			if (pass > 0) return EUSERS;
+			table_reap_all(s); /* full: dead holders may be hiding free slots */
+			continue;
+		}
+		if (!idx_ok(s, i) || ht[i].state != IPCARC_SLOT_FREE) {
+			table_rebuild(s); /* the free list is stale: mend it */
+			continue;
+		}
+		uint32_t nx = ht[i].next;
+		h->free_head = (nx == IPCARC_NIL || idx_ok(s, nx)) ? nx : IPCARC_NIL;
+		FAULT("claim-pop");
+		int rc = live_register(&s->reg, &ht[i]);
+		if (rc) {
+			table_rebuild(s); /* puts the slot back on the free list */
+			return rc;
+		}
+		FAULT("claim-live");
+		ht[i].pid = getpid();
+		ht[i].start_time = ipcarc_start_time();
+		ht[i].attached_ns = (uint64_t)ipcarc_now_ns(CLOCK_REALTIME);
+		A_STORE(&ht[i].waiters, 0, RLX);
+		ht[i].handles = 1;
+		A_STORE(&ht[i].state, IPCARC_SLOT_USED, REL);
+		FAULT("claim-used");
+		used_append(s, i);
+		h->used_count++;
+		FAULT("claim-listed");
+		__atomic_fetch_add(&h->refcount, 1, SEQ);
+		s->slot = i;
+		s->handles = 1;
+		return 0;
+	}
+	return EUSERS;
+}
+
+int table_set_handles(ipcarc_seg *s, uint32_t n) {
+	ipcarc_holder *me = &slots_of(s)[s->slot];
+	if (A_LOAD(&me->state, RLX) != IPCARC_SLOT_USED || A_LOAD(&me->live, RLX) == 0) {
+		/* Our slot was taken from us (a peer's write made us look dead):
+		 * keep our private count, touch nothing that is not ours. */
+		s->handles = n;
+		return 0;
+	}
+	uint32_t old = me->handles;
+	me->handles = n;
+	FAULT("handles");
+	if (old == s->handles)
+		__atomic_fetch_add(&s->hdr->refcount, (int64_t)n - (int64_t)old, SEQ);
+	else
+		table_rebuild(s); /* the slot's count was not ours: recount */
+	s->handles = n;
+	return 0;
+}
+
+void table_release(ipcarc_seg *s) {
+	ipcarc_holder *ht = slots_of(s);
+	uint32_t i = s->slot;
+	int broken = 0;
+	if (A_LOAD(&ht[i].state, RLX) == IPCARC_SLOT_USED &&
+	    (A_LOAD(&ht[i].live, RLX) & IPCARC_LIVE_TID_MASK) != 0) {
+		if (ht[i].handles != s->handles) broken = 1;
+		free_slot(s, i, &broken);
+	}
+	FAULT("release-freed");
+	live_unregister(&s->reg);
+	if (broken) table_rebuild(s);
+	s->slot = NO_SLOT;
+	s->handles = 0;
+}
+
+int table_reap_all(ipcarc_seg *s) {
+	ipcarc_holder *ht = slots_of(s);
+	int64_t before = A_LOAD(&s->hdr->refcount, RLX);
+	int reaped = 0, broken = 0;
+	for (uint32_t i = 0; i < s->max_holders; i++) {
+		if (i == s->slot || A_LOAD(&ht[i].state, ACQ) != IPCARC_SLOT_USED || slot_alive(&ht[i])) continue;
+		reaped += (int)free_slot(s, i, &broken);
+	}
+	/* One linear pass more makes every derived field the truth again, so a
+	 * full reap is also a full repair. */
+	table_rebuild(s);
+	(void)before;
+	return reaped;
+}
+
+int table_find_live(ipcarc_seg *s) {
+	ipcarc_header *h = s->hdr;
+	ipcarc_holder *ht = slots_of(s);
+	uint32_t i = h->used_head;
+	int broken = 0;
+	for (uint32_t steps = 0; i != IPCARC_NIL; steps++) {
+		if (steps > s->max_holders || !idx_ok(s, i) || A_LOAD(&ht[i].state, RLX) != IPCARC_SLOT_USED) {
+			broken = 1;
+			break;
+		}
+		uint32_t nx = ht[i].next;
+		if (i != s->slot) {
+			if (slot_alive(&ht[i])) return 1;
+			free_slot(s, i, &broken); /* dead: reap it on the way */
+			if (broken) break;
+		}
+		i = nx;
+	}
+	if (broken) {
+		table_reap_all(s);
+		return table_live_holders(s) - (s->slot != NO_SLOT) > 0;
+	}
+	return 0;
+}
+
+int table_live_holders(ipcarc_seg *s) {
+	ipcarc_holder *ht = slots_of(s);
+	int live = 0;
+	for (uint32_t i = 0; i < s->max_holders; i++)
+		if (A_LOAD(&ht[i].state, ACQ) == IPCARC_SLOT_USED && slot_alive(&ht[i])) live++;
+	return live;
+}
+
+int ipcarc_holder_alive(ipcarc_seg *s, uint32_t slot) {
+	if (slot >= s->max_holders) return -EINVAL;
+	ipcarc_holder *h = &slots_of(s)[slot];
+	return A_LOAD(&h->state, ACQ) == IPCARC_SLOT_USED && slot_alive(h);
+}

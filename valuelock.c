@@ -1,0 +1,328 @@
+/*
+ * valuelock.c - the value's lock and everything that reads or writes the
+ * value: user critical sections, owner-death recovery and poison, the seqlock
+ * (lock-free Load), Store, and waiting for a change (the futex on seq).
+ * The holder table never takes this lock (table.c has its own).
+ */
+#define _GNU_SOURCE
+#include "cshm_internal.h"
+
+#include <limits.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* The calling thread's kernel tid, cached: gettid is a system call and the
+ * ownership check in unlock is on the hot path. A forked child's only thread
+ * has a new tid: the atfork handler forgets the cached one. */
+static __thread pid_t tls_tid;
+static pthread_once_t tid_once = PTHREAD_ONCE_INIT;
+static void reset_tid_after_fork(void) { tls_tid = 0; }
+static void register_tid_atfork(void) { pthread_atfork(NULL, NULL, reset_tid_after_fork); }
+static inline pid_t my_tid(void) {
+	if (__builtin_expect(tls_tid == 0, 0)) {
+		pthread_once(&tid_once, register_tid_atfork);
+		tls_tid = (pid_t)syscall(SYS_gettid);
+	}
+	return tls_tid;
+}
+
+static inline uint32_t mutex_word(ipcarc_seg *s) { return mutex_word_of(value_mtx(s)); }
+
+static long futex(uint32_t *uaddr, int op, uint32_t val, const struct timespec *ts, uint32_t bits) {
+	return syscall(SYS_futex, uaddr, op, val, ts, NULL, bits);
+}
+
+void ipcarc_mutex_attr(pthread_mutexattr_t *at) {
+	pthread_mutexattr_init(at);
+	pthread_mutexattr_setpshared(at, PTHREAD_PROCESS_SHARED);
+	pthread_mutexattr_setrobust(at, PTHREAD_MUTEX_ROBUST);
+	/* Error-checking: a relock by the owner thread is EDEADLK, never a hang. */
+	pthread_mutexattr_settype(at, PTHREAD_MUTEX_ERRORCHECK);
+}
+
+static void wake_all(ipcarc_seg *s) { futex(&s->hdr->seq, FUTEX_WAKE, INT_MAX, NULL, 0); }
+
+/* The value's mutex came back EOWNERDEAD. If seq is odd, the dead owner was
+ * inside a user critical section and the value may be half written: poison
+ * it, and make seq even so Load stops spinning and falls through to this
+ * lock. Then the mutex is marked consistent: it is never left unrecoverable. */
+static void recover(ipcarc_seg *s) {
+	ipcarc_header *h = s->hdr;
+	uint32_t seq = A_LOAD(&h->seq, RLX);
+	if (seq & 1) {
+		__atomic_or_fetch(&h->flags, IPCARC_FLAG_POISONED | IPCARC_FLAG_OWNER_DEAD_UNSEEN, SEQ);
+		A_STORE(&h->seq, seq + 1, SEQ);
+		if (A_LOAD(&h->waiters, SEQ)) wake_all(s);
+	}
+	pthread_mutex_consistent(value_mtx(s));
+}
+
+/* After the pthread lock succeeded (rc 0 or EOWNERDEAD): recover if needed and
+ * enter the user critical section (seq odd). */
+static inline int enter(ipcarc_seg *s, int rc) {
+	if (__builtin_expect(rc != 0, 0)) {
+		if (rc != EOWNERDEAD) return rc;
+		recover(s);
+	}
+	ipcarc_header *h = s->hdr;
+	uint32_t seq = A_LOAD(&h->seq, RLX);
+	if (__builtin_expect(seq & 1, 0)) {
+		/* Odd with nobody inside: a peer wrote the word (no owner died, or
+		 * recovery would have made it even). A reader may have accepted a
+		 * torn copy across the flipped parity: poison the value, so that
+		 * no reader trusts it again before a holder checks it, and make
+		 * the parity right again. */
+		__atomic_or_fetch(&h->flags, IPCARC_FLAG_POISONED, SEQ);
+		seq++;
+		A_STORE(&h->seq, seq, SEQ);
+	}
+	A_STORE(&h->seq, seq + 1, RLX);
+	/* The odd seq must be visible before any store to the value (seqlock writer). */
+	__atomic_thread_fence(REL);
+	FAULT("lock");
+	if (__builtin_expect(A_LOAD(&h->flags, RLX) & IPCARC_FLAG_OWNER_DEAD_UNSEEN, 0)) {
+		__atomic_and_fetch(&h->flags, ~IPCARC_FLAG_OWNER_DEAD_UNSEEN, SEQ);
+		return EOWNERDEAD;
+	}
+	return 0;
+}
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/* How long a locker spins before it sleeps in the kernel. A critical section
+ * is usually shorter than a futex wait and wake; between processes, sleeping
+ * at once turns nearly every contended acquisition into a hand-off through
+ * the kernel. Bounded, so a holder that is descheduled costs little. */
+#define LOCK_SPINS 200
+
+static int __attribute__((noinline)) lock_contended(ipcarc_seg *s) {
+	for (int i = 0; i < LOCK_SPINS; i++) {
+		cpu_relax();
+		if ((mutex_word(s) & FUTEX_TID_MASK_) == 0) {
+			int rc = pthread_mutex_trylock(value_mtx(s));
+			if (rc != EBUSY) return rc;
+		}
+	}
+	return pthread_mutex_lock(value_mtx(s));
+}
+
+int ipcarc_lock(ipcarc_seg *s) {
+	int rc = pthread_mutex_trylock(value_mtx(s));
+	if (__builtin_expect(rc == EBUSY, 0)) rc = lock_contended(s);
+	return enter(s, rc);
+}
+
+int ipcarc_trylock(ipcarc_seg *s) { return enter(s, pthread_mutex_trylock(value_mtx(s))); }
+
+int ipcarc_timedlock(ipcarc_seg *s, int64_t timeout_ns) {
+	struct timespec ts = ipcarc_abs_after(timeout_ns);
+	return enter(s, pthread_mutex_clocklock(value_mtx(s), CLOCK_MONOTONIC, &ts));
+}
+
+int ipcarc_unlock(ipcarc_seg *s) {
+	/* Check ownership before touching seq: an unlock from the wrong thread must
+	 * change nothing. */
+	if ((mutex_word(s) & FUTEX_TID_MASK_) != (uint32_t)my_tid()) return EPERM;
+	FAULT("unlock");
+	ipcarc_header *h = s->hdr;
+	uint32_t seq = A_LOAD(&h->seq, RLX);
+	/* Release: the value's stores are visible before the even seq. */
+	A_STORE(&h->seq, seq + 1, REL);
+	int rc = pthread_mutex_unlock(value_mtx(s));
+	/* Waiter handshake (Dekker): the waiter increments waiters then reads seq;
+	 * we store seq then read waiters. One full barrier on each side makes at
+	 * least one of us see the other. On x86 the locked instruction inside
+	 * pthread_mutex_unlock is that barrier; elsewhere we need the fence. */
+#if !defined(__x86_64__) && !defined(__i386__)
+	__atomic_thread_fence(SEQ);
+#endif
+	if (__builtin_expect(A_LOAD(&h->waiters, RLX) != 0, 0)) wake_all(s);
+	return rc;
+}
+
+int ipcarc_unlock_unchanged(ipcarc_seg *s) {
+	if ((mutex_word(s) & FUTEX_TID_MASK_) != (uint32_t)my_tid()) return EPERM;
+	/* Back to the even value the lock started from: nothing was written, so
+	 * a reader's snapshot taken across this section is still valid, and
+	 * waiters must not see a new version. */
+	A_STORE(&s->hdr->seq, A_LOAD(&s->hdr->seq, RLX) - 1, REL);
+	return pthread_mutex_unlock(value_mtx(s));
+}
+
+int ipcarc_poisoned(ipcarc_seg *s) { return (A_LOAD(&s->hdr->flags, ACQ) & IPCARC_FLAG_POISONED) != 0; }
+
+void ipcarc_clear_poison(ipcarc_seg *s) {
+	__atomic_and_fetch(&s->hdr->flags, ~(IPCARC_FLAG_POISONED | IPCARC_FLAG_OWNER_DEAD_UNSEEN), SEQ);
+}
+
+int ipcarc_lock_owner(ipcarc_seg *s) { return (int)(mutex_word(s) & FUTEX_TID_MASK_); }
+
+/* The value's lock for a read (Load's fallback): recovers a dead owner like a
+ * user lock, but leaves seq alone. *nested is set when this thread already
+ * holds it in a user critical section: the read then happens inside it. */
+static int read_lock(ipcarc_seg *s, int64_t timeout_ns, int *nested) {
+	*nested = 0;
+	int rc;
+	if (timeout_ns < 0) {
+		rc = pthread_mutex_lock(value_mtx(s));
+	} else {
+		struct timespec ts = ipcarc_abs_after(timeout_ns);
+		rc = pthread_mutex_clocklock(value_mtx(s), CLOCK_MONOTONIC, &ts);
+	}
+	if (rc == EDEADLK) {
+		*nested = 1;
+		return 0;
+	}
+	if (rc == EOWNERDEAD) {
+		recover(s);
+		rc = 0;
+	}
+	return rc;
+}
+
+/* ---- fast paths and waiting ----------------------------------------------- */
+
+uint32_t ipcarc_version(ipcarc_seg *s) { return A_LOAD(&s->hdr->seq, ACQ) >> 1; }
+
+int ipcarc_store(ipcarc_seg *s, const void *src, size_t n) {
+	if (n != s->value_size) return EINVAL;
+	int rc = ipcarc_lock(s);
+	if (rc != 0 && rc != EOWNERDEAD) return rc;
+	int poisoned = ipcarc_poisoned(s);
+	if (!poisoned) {
+		memcpy(s->data, src, n);
+		FAULT("store");
+	}
+	/* A refused store changed nothing: no new version, no wake-up. */
+	int urc = poisoned ? ipcarc_unlock_unchanged(s) : ipcarc_unlock(s);
+	if (urc) return urc;
+	return poisoned ? (rc == EOWNERDEAD ? EOWNERDEAD : ENOTRECOVERABLE) : 0;
+}
+
+int ipcarc_load_locked(ipcarc_seg *s, void *dst, size_t n, int64_t timeout_ns) {
+	if (n != s->value_size) return EINVAL;
+	ipcarc_header *h = s->hdr;
+	int nested;
+	int rc = read_lock(s, timeout_ns, &nested);
+	if (rc) return rc;
+	int dead = 0;
+	if (A_LOAD(&h->flags, RLX) & IPCARC_FLAG_OWNER_DEAD_UNSEEN) {
+		__atomic_and_fetch(&h->flags, ~IPCARC_FLAG_OWNER_DEAD_UNSEEN, SEQ);
+		dead = 1;
+	}
+	memcpy(dst, s->data, n);
+	int poisoned = ipcarc_poisoned(s);
+	if (!nested) pthread_mutex_unlock(value_mtx(s));
+	if (dead) return EOWNERDEAD;
+	return poisoned ? ENOTRECOVERABLE : 0;
+}
+
+int ipcarc_load(ipcarc_seg *s, void *dst, size_t n) {
+	ipcarc_header *h = s->hdr;
+	if (n != s->value_size) return EINVAL;
+	for (int spin = 0; spin < 1000; spin++) {
+		uint32_t a = A_LOAD(&h->seq, ACQ);
+		if (!(a & 1)) {
+			memcpy(dst, s->data, n);
+			/* The poison flag is part of the snapshot: read it inside the window
+			 * (it changes only while seq is odd, or just before seq moves). */
+			uint32_t flags = A_LOAD(&h->flags, RLX);
+			/* The copy's loads complete before the re-read (smp_rmb). */
+			__atomic_thread_fence(ACQ);
+			if (A_LOAD(&h->seq, RLX) == a) return (flags & IPCARC_FLAG_POISONED) ? ENOTRECOVERABLE : 0;
+		}
+		if (spin > 100) sched_yield();
+	}
+	/* A writer stays inside (or died inside): take the lock, which also handles
+	 * owner death. A read changes nothing, so seq is left alone. */
+	return ipcarc_load_locked(s, dst, n, -1);
+}
+
+static int wait_impl(ipcarc_seg *s, uint32_t since, int64_t timeout_ns, uint32_t bits, uint32_t *now) {
+	if (live_forked(s)) return ECHILD;
+	ipcarc_header *h = s->hdr;
+	/* The slot keeps this attachment's share of the count, so that a reaper
+	 * can take back what a holder killed in here left behind. Global first on
+	 * the way in and last on the way out: a death in between can only leave
+	 * the global count too high (a needless wake-up), never too low (a lost one). */
+	uint32_t *mine = s->slot == NO_SLOT ? NULL : &slots_of(s)[s->slot].waiters;
+	__atomic_fetch_add(&h->waiters, 1, SEQ);
+	if (mine) __atomic_fetch_add(mine, 1, SEQ);
+	uint32_t raw = A_LOAD(&h->seq, SEQ);
+	int rc = 0;
+	if ((raw >> 1) == since) {
+		long r;
+		if (bits == FUTEX_BITSET_MATCH_ANY) {
+			struct timespec rel, *tp = NULL;
+			if (timeout_ns >= 0) {
+				rel.tv_sec = timeout_ns / 1000000000LL;
+				rel.tv_nsec = timeout_ns % 1000000000LL;
+				tp = &rel;
+			}
+			/* Shared (not FUTEX_PRIVATE) wait: the word lives in a shared mapping. */
+			r = futex(&h->seq, FUTEX_WAIT, raw, tp, 0);
+		} else {
+			/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time. */
+			struct timespec abs, *tp = NULL;
+			if (timeout_ns >= 0) {
+				abs = ipcarc_abs_after(timeout_ns);
+				tp = &abs;
+			}
+			r = futex(&h->seq, FUTEX_WAIT_BITSET, raw, tp, bits);
+		}
+		if (r == -1 && errno == ETIMEDOUT) rc = ETIMEDOUT;
+		raw = A_LOAD(&h->seq, ACQ);
+		if (rc == 0 && (raw >> 1) == since) rc = EINTR;
+	}
+	if (mine) __atomic_fetch_sub(mine, 1, SEQ);
+	__atomic_fetch_sub(&h->waiters, 1, SEQ);
+	if (now) *now = raw >> 1;
+	return rc;
+}
+
+int ipcarc_wait(ipcarc_seg *s, uint32_t since, int64_t timeout_ns, uint32_t *now) {
+	return wait_impl(s, since, timeout_ns, FUTEX_BITSET_MATCH_ANY, now);
+}
+
+int ipcarc_wait_bits(ipcarc_seg *s, uint32_t since, int64_t timeout_ns, uint32_t bits, uint32_t *now) {
+	if (bits == 0) return EINVAL;
+	return wait_impl(s, since, timeout_ns, bits, now);
+}
+
+uint32_t ipcarc_wait_bit(ipcarc_seg *s) { return 1u << (1 + (s->slot == NO_SLOT ? 0 : s->slot % 31)); }
+
+void ipcarc_wake_bits(ipcarc_seg *s, uint32_t bits) {
+	futex(&s->hdr->seq, FUTEX_WAKE_BITSET, INT_MAX, NULL, bits);
+}
+
+void ipcarc_wake_all(ipcarc_seg *s) { wake_all(s); }
+
+/* ---- Go bridge entry points -------------------------------------------------------- */
+
+int ipcarc_lock_h(uintptr_t h) { return ipcarc_lock((ipcarc_seg *)h); }
+int ipcarc_trylock_h(uintptr_t h) { return ipcarc_trylock((ipcarc_seg *)h); }
+int ipcarc_timedlock_h(uintptr_t h, int64_t ns) { return ipcarc_timedlock((ipcarc_seg *)h, ns); }
+int ipcarc_unlock_h(uintptr_t h) { return ipcarc_unlock((ipcarc_seg *)h); }
+int ipcarc_store_h(uintptr_t h, uintptr_t src, size_t n) {
+	return ipcarc_store((ipcarc_seg *)h, (const void *)src, n);
+}
+int ipcarc_load_h(uintptr_t h, uintptr_t dst, size_t n) {
+	return ipcarc_load((ipcarc_seg *)h, (void *)dst, n);
+}
+int ipcarc_noop_h(uintptr_t h) {
+	(void)h;
+	return 0;
+}
+
+int ipcarc_value_lock_mine(ipcarc_seg *s) {
+	return (mutex_word(s) & FUTEX_TID_MASK_) == (uint32_t)my_tid();
+}
