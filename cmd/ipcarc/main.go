@@ -34,16 +34,21 @@ Usage:
   ipcarc inspect NAME [--json]         show a segment's header and holder table
   ipcarc gc [--dry-run] [NAME|PATTERN...]
                                        reap dead holders' handles; remove segments with no
-                                       live holder and half-made ones (creator died before
-                                       ready); report segments whose lock stays held as busy
+                                       live holder (unless kept until removed) and half-made
+                                       ones (creator died before ready); report segments whose
+                                       holder table lock stays held as busy
   ipcarc rm NAME [--force]             remove a segment; refused while it has live holders
                                        unless --force (a file that is not an ipcarc segment
                                        is never removed)
   ipcarc help                          this text
 
 Files in /dev/shm that are not ipcarc segments are skipped, never changed.
-ls and inspect take no lock and attach to nothing; gc waits at most 100ms for
-a segment's lock. Flags may come before or after names; "--" ends flags.
+No subcommand ever takes or waits on a segment's value lock. ls and inspect
+take no lock and attach to nothing; gc waits at most 100ms for a segment's
+holder table lock, which library code holds only for a few instructions.
+A segment created with WithLifetime(UntilRemoved) shows LIFETIME
+until-removed: gc reaps its dead holders but only rm removes it.
+Flags may come before or after names; "--" ends flags.
 
 Exit codes:
   0  success
@@ -186,13 +191,20 @@ func cmdLs(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	w := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(w, "NAME\tSTATE\tREFCOUNT\tLIVE\tDEAD\tSIZE\tLOCK\tCREATED\tNOTE")
+	fmt.Fprintln(w, "NAME\tSTATE\tREFCOUNT\tLIVE\tDEAD\tSIZE\tLIFETIME\tLOCK\tCREATED\tNOTE")
 	for _, s := range segs {
-		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", s.Name, s.State, s.RefCount,
-			s.LiveHolders, s.DeadHolders, s.TotalSize, lockText(s), createdText(s.Created), note(s))
+		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", s.Name, s.State, s.RefCount,
+			s.LiveHolders, s.DeadHolders, s.TotalSize, lifetimeText(s.Lifetime), lockText(s), createdText(s.Created), note(s))
 	}
 	w.Flush()
 	return exitOK
+}
+
+func lifetimeText(l string) string {
+	if l == "" {
+		return "-"
+	}
+	return l
 }
 
 func lockText(s ipcarc.SegmentInfo) string {
@@ -218,6 +230,9 @@ func note(s ipcarc.SegmentInfo) string {
 	}
 	if s.Poisoned {
 		parts = append(parts, "poisoned")
+	}
+	if s.TableLockOwnerTID != 0 {
+		parts = append(parts, "table lock held by tid "+strconv.Itoa(s.TableLockOwnerTID))
 	}
 	if len(parts) == 0 {
 		return "-"
@@ -266,8 +281,9 @@ func cmdInspect(args []string, stdout, stderr io.Writer) int {
 		{"name", s.Name}, {"state", s.State}, {"corrupt", yes(s.Corrupt)}, {"reason", reason},
 		{"refcount", strconv.FormatInt(s.RefCount, 10)},
 		{"live_holders", strconv.Itoa(s.LiveHolders)}, {"dead_holders", strconv.Itoa(s.DeadHolders)},
-		{"max_holders", strconv.Itoa(s.MaxHolders)},
+		{"max_holders", strconv.Itoa(s.MaxHolders)}, {"lifetime", lifetimeText(s.Lifetime)},
 		{"locked", yes(s.Locked)}, {"lock_owner_tid", strconv.Itoa(s.LockOwnerTID)},
+		{"table_lock_owner_tid", strconv.Itoa(s.TableLockOwnerTID)}, {"waiters", strconv.Itoa(s.Waiters)},
 		{"poisoned", yes(s.Poisoned)}, {"version", strconv.FormatUint(s.Version, 10)},
 		{"total_size", strconv.FormatUint(s.TotalSize, 10)},
 		{"value_size", strconv.FormatUint(s.ValueSize, 10)},
@@ -360,7 +376,9 @@ func gcText(r ipcarc.GCResult) string {
 	}
 	switch {
 	case r.Busy:
-		return "busy: lock held or creator at work; left alone"
+		return "busy: holder table lock held (a process stopped in bookkeeping) or creator at work; left alone"
+	case r.Kept && r.ReapedHandles > 0:
+		return fmt.Sprintf("%d dead handles %sreaped; kept until removed", r.ReapedHandles, would)
 	case r.HalfMade && r.Removed:
 		return "half-made (creator died before ready): " + would + "removed"
 	case r.HalfMade:
