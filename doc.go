@@ -26,9 +26,16 @@
 // and ErrPoisoned. The library makes the mutex consistent itself; the poison
 // flag stays set in the segment, and every Lock returns ErrPoisoned with its
 // guard, until a holder checks the value and calls Guard.ClearPoison. A
-// process that dies holding handles (not the lock) loses its slot's
-// open-file-description lock with its life; Reap, Open and Close then remove
-// its count, so a killed process never leaks the segment.
+// process that dies holding handles (not the lock) is seen dead through its
+// slot's liveness word, a robust futex word that the kernel marks when the
+// process dies; Reap, Open and Close then remove its count, so a killed
+// process never leaks the segment.
+//
+// # Lifetime
+//
+// By default a segment lives while any handle is open, in any process (Arc's
+// rule): a publisher that creates a value and exits takes it with it.
+// WithLifetime(UntilRemoved) keeps it at a count of zero until Remove.
 //
 // # Caveats
 //
@@ -51,8 +58,13 @@
 //     other goroutines off the main thread.
 //   - Close must not race with other calls on the same handle; give each
 //     goroutine its own Clone.
-//   - Open, Clone, Close and Reap change the counts under the segment's mutex,
-//     so they wait while another process holds the lock.
+//   - Open, Clone, Close and Reap never wait on the value's lock. They take
+//     the holder table's lock, which library code holds for a few
+//     instructions; if a process is stopped (SIGSTOP, a debugger) inside
+//     them, the others wait at most WithOpenTimeout and get ErrTimeout.
+//   - A child forked without exec inherits no handle: calls on an inherited
+//     handle return ErrForked, and the child never keeps its parent's holder
+//     alive.
 //   - Version is 31 bits and wraps; Wait compares for inequality only.
 //   - A process killed while sleeping in Wait leaves the waiter count raised
 //     until it is reaped; until then every write makes one needless wake-up

@@ -45,7 +45,7 @@ struct IpcarcSpec {
     max_holders: u32,
     type_tag: u64,
     mode: u32,
-    reserved: u32,
+    lifetime: u32, // IPCARC_LIFETIME_*: 0 = removed at the last close
     open_timeout_ns: i64,
 }
 const _: () = assert!(std::mem::size_of::<IpcarcSpec>() == 40);
@@ -186,7 +186,7 @@ fn counter_spec() -> IpcarcSpec {
         max_holders: 0,
         type_tag: tag(COUNTER_TAG),
         mode: 0o600,
-        reserved: 0,
+        lifetime: 0,
         // Attaching takes the segment mutex; under a busy lock the 1s default
         // can be short.
         open_timeout_ns: 5_000_000_000,
