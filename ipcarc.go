@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -106,7 +107,7 @@ func Open[T any](name string, opts ...Option) (*Arc[T], error) {
 	}
 	s, rc, field := cOpen(n, &sp)
 	if rc != 0 {
-		return nil, fromErrno("open", n, rc, field)
+		return nil, openErr("open", n, rc, field, sp.openTimeout)
 	}
 	return wrap[T](n, s), nil
 }
@@ -121,7 +122,7 @@ func OpenOrNew[T any](name string, value T, opts ...Option) (a *Arc[T], created 
 	s, created, rc, field := cOpenOrCreate(n, &sp, unsafe.Pointer(&value))
 	runtime.KeepAlive(&value)
 	if rc != 0 {
-		return nil, false, fromErrno("open or new", n, rc, field)
+		return nil, false, openErr("open or new", n, rc, field, sp.openTimeout)
 	}
 	return wrap[T](n, s), created, nil
 }
@@ -195,6 +196,19 @@ func (a *Arc[T]) RefCount() (int, error) {
 		return 0, opErr("refcount", a.name, ErrClosed)
 	}
 	return int(atomic.LoadInt64(&a.hdr.RefCount)), nil
+}
+
+// openErr is fromErrno for Open and OpenOrNew, saying how long a timed-out
+// open waited.
+func openErr(op, name string, rc, field int, timeout int64) error {
+	err := fromErrno(op, name, rc, field)
+	if e, ok := err.(*Error); ok && rc == int(syscall.ETIMEDOUT) {
+		if e.Detail == "" {
+			e.Detail = "waited for the segment"
+		}
+		e.Detail = strings.Replace(e.Detail, "waited ", fmt.Sprintf("waited %v ", time.Duration(timeout)), 1)
+	}
+	return err
 }
 
 // tableTimeout is the error of a bounded wait for the holder table's lock.
