@@ -58,7 +58,8 @@ type SegmentInfo struct {
 	// Lifetime is "last-close" (removed when the count reaches zero) or
 	// "until-removed" (kept at zero until `ipcarc rm`).
 	Lifetime string `json:"lifetime"`
-	// Waiters counts threads asleep in Wait on the segment, over all processes.
+	// Waiters counts threads asleep on the segment's futex, over all
+	// processes: one per attachment whose goroutines wait (Go fans out).
 	Waiters int `json:"waiters"`
 	// TableLockOwnerTID is the thread holding the holder table's lock (0 when
 	// free): library code holds it for a few instructions, so a value that

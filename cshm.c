@@ -214,9 +214,11 @@ static int spec_check(const ipcarc_spec *sp) {
 	return 0;
 }
 
+int ipcarc_kind_cache = -1;
+
 #ifdef __GLIBC__
 static int reference_kind(void) {
-	static int kind = -1;
+	int kind = A_LOAD(&ipcarc_kind_cache, RLX);
 	if (kind == -1) {
 		pthread_mutexattr_t at;
 		pthread_mutex_t m;
@@ -225,6 +227,7 @@ static int reference_kind(void) {
 		pthread_mutexattr_destroy(&at);
 		kind = m.__data.__kind;
 		pthread_mutex_destroy(&m);
+		A_STORE(&ipcarc_kind_cache, kind, RLX);
 	}
 	return kind;
 }
@@ -441,6 +444,9 @@ static int create(const char *name, const ipcarc_spec *sp, const void *init, ipc
 	h->created_ns = (uint64_t)ipcarc_now_ns(CLOCK_REALTIME);
 	FAULT("create-init");
 	if ((rc = init_mutex(value_mtx(s))) || (rc = init_mutex(table_mtx(s)))) goto fail;
+#ifdef __GLIBC__
+	(void)reference_kind(); /* every later lock compares against it */
+#endif
 	keep_bounds(s, h);
 	if (init && sp->value_size) memcpy(s->data, init, sp->value_size);
 	/* The table and our own slot: nobody else can touch them before READY. */
@@ -680,7 +686,7 @@ int ipcarc_close(ipcarc_seg *s) {
 		/* A bookkeeper stopped (or wedged) holding the table lock. Release the
 		 * handle anyway: the last one stops our liveness word, so our slot
 		 * reads as dead and the next reap takes its counts back. */
-		if (--s->handles == 0) {
+		if (__atomic_sub_fetch(&s->handles, 1, SEQ) == 0) {
 			live_unregister(&s->reg);
 			seg_free(s);
 		}

@@ -102,6 +102,20 @@ int table_live_holders(ipcarc_seg *s);          /* used slots with a live holder
 void table_rebuild(ipcarc_seg *s);              /* recompute lists and counts from the slots */
 void table_init(ipcarc_seg *s);                 /* creator: an empty table */
 
+/* The kind of mutex ipcarc creates (glibc's __kind of a robust, pshared,
+ * error-checking mutex), set before any handle exists (cshm.c). A mutex
+ * whose kind a peer changed would send glibc down another protocol (PI
+ * futexes, asserts): every lock and unlock checks it first. */
+extern int ipcarc_kind_cache;
+static inline int mutex_kind_ok(pthread_mutex_t *m) {
+#ifdef __GLIBC__
+	return __builtin_expect(A_LOAD(&m->__data.__kind, RLX) == ipcarc_kind_cache, 1);
+#else
+	(void)m;
+	return 1;
+#endif
+}
+
 /* ---- valuelock.c ---- */
 void ipcarc_mutex_attr(pthread_mutexattr_t *at);
 int ipcarc_value_lock_mine(ipcarc_seg *s); /* this thread holds the value lock */

@@ -84,6 +84,10 @@ var ErrInvalidOption = errors.New("ipcarc: invalid option")
 
 var errMaxHolders = errors.New("max holders must be between 1 and 4096")
 
+var errWorldWritable = errors.New("mode must not let others write the segment: " +
+	"whoever can write a segment can corrupt the memory of every process attached to it " +
+	"(its robust mutexes keep glibc's robust-list pointers in the segment); use a group (0o660) for processes that trust each other")
+
 var errLifetime = errors.New("lifetime must be LastClose or UntilRemoved")
 
 // ErrForked reports a handle used in a child process that inherited it

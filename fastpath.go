@@ -49,6 +49,15 @@ func (a *Arc[T]) LoadInto(dst *T) error {
 	if a.closed.Load() {
 		return opErr("load", a.name, ErrClosed)
 	}
+	if ok, err := a.loadSeq(dst); ok {
+		return err
+	}
+	return a.loadLocked(dst)
+}
+
+// loadSeq is the seqlock read: ok is false when a writer stayed inside for
+// all of loadSpins tries (*dst then holds a possibly torn copy).
+func (a *Arc[T]) loadSeq(dst *T) (ok bool, err error) {
 	seq := &a.hdr.Seq
 	for i := 0; i < loadSpins; i++ {
 		s1 := atomic.LoadUint32(seq)
@@ -64,12 +73,53 @@ func (a *Arc[T]) LoadInto(dst *T) error {
 		loadFence()
 		if atomic.LoadUint32(seq) == s1 {
 			if flags&flagPoisoned != 0 {
-				return opErr("load", a.name, ErrPoisoned)
+				return true, opErr("load", a.name, ErrPoisoned)
 			}
-			return nil
+			return true, nil
 		}
 	}
-	return a.loadLocked(dst)
+	return false, nil
+}
+
+// loadSlice is how long LoadContext waits for the value's lock between looks
+// at ctx: it bounds how late a cancellation is noticed.
+const loadSlice = 2 * time.Millisecond
+
+// LoadContext is Load that gives up when ctx is done. The seqlock read does
+// not block; only when a writer stays inside its critical section (stopped,
+// descheduled for long, or dead there) does Load fall back to the value's
+// lock, and there LoadContext waits in slices of about 2ms, returning the
+// zero T and ctx.Err() within about 2ms of ctx being done. A ctx already done
+// returns ctx.Err() at once. Otherwise the results are Load's: a writer that
+// died inside is reported with an error matching ErrOwnerDead (and
+// ErrPoisoned), alongside the value it left.
+func (a *Arc[T]) LoadContext(ctx context.Context) (v T, err error) {
+	if ctx.Done() == nil {
+		return a.Load()
+	}
+	if err := ctx.Err(); err != nil {
+		return v, err
+	}
+	if a.closed.Load() {
+		return v, opErr("load", a.name, ErrClosed)
+	}
+	if ok, err := a.loadSeq(&v); ok {
+		return v, err
+	}
+	// The destination goes to C as a pointer: give it its own heap copy,
+	// so that v stays on the stack on the fast path.
+	dst := new(T)
+	for {
+		rc := a.s.loadLocked(unsafe.Pointer(dst), unsafe.Sizeof(*dst), int64(loadSlice))
+		if rc != int(syscall.ETIMEDOUT) {
+			v = *dst
+			return v, fromErrno("load", a.name, rc, 0)
+		}
+		if err := ctx.Err(); err != nil {
+			var zero T
+			return zero, err
+		}
+	}
 }
 
 // loadLocked is the slow path: a writer stayed inside, or died there. C takes
@@ -139,41 +189,4 @@ func (a *Arc[T]) Update(fn func(*T) error) (err error) {
 // Guard, Store, Update), modulo 2^31. It changes exactly when a write ends.
 func (a *Arc[T]) Version() uint64 {
 	return uint64(atomic.LoadUint32(&a.hdr.Seq) >> 1)
-}
-
-// Wait blocks until the version differs from since and returns the new one.
-// It sleeps in the kernel on the segment's sequence word (a shared futex), so
-// a write in any process wakes every waiter in every process. It returns
-// ctx.Err() promptly when ctx is done.
-func (a *Arc[T]) Wait(ctx context.Context, since uint64) (uint64, error) {
-	if a.closed.Load() {
-		return 0, opErr("wait", a.name, ErrClosed)
-	}
-	since32 := uint32(since) & (1<<31 - 1)
-	for {
-		if v := a.Version(); v != uint64(since32) {
-			return v, nil
-		}
-		if err := ctx.Err(); err != nil {
-			return 0, err
-		}
-		timeout := int64(-1)
-		if dl, ok := ctx.Deadline(); ok {
-			timeout = int64(time.Until(dl))
-			if timeout <= 0 {
-				return 0, context.DeadlineExceeded
-			}
-		}
-		// Cancellation wakes the futex; the other sleepers it wakes recheck
-		// the version and sleep again.
-		stop := context.AfterFunc(ctx, a.s.wakeAll)
-		now, rc := a.s.wait(since32, timeout)
-		stop()
-		if rc == 0 {
-			return uint64(now), nil
-		}
-		if rc != int(syscall.EINTR) && rc != int(syscall.ETIMEDOUT) {
-			return 0, fromErrno("wait", a.name, rc, 0)
-		}
-	}
 }

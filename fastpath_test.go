@@ -412,21 +412,27 @@ func TestRefusedWritesKeepVersion(t *testing.T) {
 }
 
 // Ensure that a process killed while waiting does not leave the waiter count
-// raised for ever: reaping its slot takes its share back.
+// raised for ever: reaping its slot takes its share back. The count is of
+// sleepers in C: one per attachment, however many goroutines wait through it.
 func TestKilledWaiterReaped(t *testing.T) {
 	name := testName(t)
 	a := mustNew(t, name, Counter{})
 	c := startChild(t, "waiter", name, "3")
 	c.expect("waiting")
-	for end := time.Now().Add(10 * time.Second); atomic.LoadUint32(&a.hdr.Waiters) != 3; {
+	for end := time.Now().Add(10 * time.Second); atomic.LoadUint32(&a.hdr.Waiters) != 1; {
 		if time.Now().After(end) {
-			t.Fatalf("waiters = %d, want the child's 3 goroutines", atomic.LoadUint32(&a.hdr.Waiters))
+			t.Fatalf("waiters = %d, want 1: the child's sleeper for its 3 goroutines", atomic.LoadUint32(&a.hdr.Waiters))
 		}
 		time.Sleep(time.Millisecond)
 	}
+	// Its 3 goroutines must not each sleep in C.
+	time.Sleep(50 * time.Millisecond)
+	if w := atomic.LoadUint32(&a.hdr.Waiters); w != 1 {
+		t.Fatalf("waiters = %d, want 1 sleeper for the child's 3 goroutines", w)
+	}
 	c.kill()
-	if w := atomic.LoadUint32(&a.hdr.Waiters); w != 3 {
-		t.Fatalf("waiters = %d right after the kill, want still 3", w)
+	if w := atomic.LoadUint32(&a.hdr.Waiters); w != 1 {
+		t.Fatalf("waiters = %d right after the kill, want still 1", w)
 	}
 	if n, err := a.Reap(); err != nil || n != 1 {
 		t.Fatalf("Reap = %d, %v; want 1", n, err)

@@ -47,6 +47,9 @@ func newSpec[T any](o *options) (spec, error) {
 	if o.tagSet {
 		sp.tag = o.tag
 	}
+	if o.mode&0o002 != 0 {
+		return spec{}, &Error{Op: "options", Err: errList{ErrInvalidOption, errWorldWritable}}
+	}
 	if o.maxHolders < 1 || o.maxHolders > MaxHolders {
 		return spec{}, &Error{Op: "options", Err: errList{ErrInvalidOption, errMaxHolders}}
 	}
@@ -174,6 +177,7 @@ func (a *Arc[T]) Close() error {
 	}
 	owner := a.s.tableOwner()
 	timeout := a.s.timeout()
+	waitHubRelease(a.s)
 	rc := a.s.close()
 	if rc == int(syscall.EDEADLK) {
 		a.closed.Store(false)

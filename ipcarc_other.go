@@ -50,6 +50,7 @@ func (a *Arc[T]) Lock() (*Guard[T], error)                       { return nil, u
 func (a *Arc[T]) TryLock() (*Guard[T], error)                    { return nil, unsupported("lock", "") }
 func (a *Arc[T]) LockContext(context.Context) (*Guard[T], error) { return nil, unsupported("lock", "") }
 func (a *Arc[T]) Load() (T, error)                               { var v T; return v, unsupported("load", "") }
+func (a *Arc[T]) LoadContext(context.Context) (T, error)         { var v T; return v, unsupported("load", "") }
 func (a *Arc[T]) Store(T) error                                  { return unsupported("store", "") }
 func (a *Arc[T]) StoreFrom(*T) error                             { return unsupported("store", "") }
 func (a *Arc[T]) LoadInto(*T) error                              { return unsupported("load", "") }

@@ -39,6 +39,12 @@ func buildOptions(opts []Option) options {
 
 // WithMode sets the permission bits of a created segment exactly (the umask
 // does not apply). Default 0600. Ignored by Open.
+//
+// A mode that lets others write (0o002) is refused with ErrInvalidOption:
+// whoever can write a segment can corrupt the memory of every process
+// attached to it, because its robust mutexes keep glibc's robust-list
+// pointers inside the segment. Group write is allowed: a group is a trust
+// decision.
 func WithMode(m os.FileMode) Option { return func(o *options) { o.mode = m.Perm() } }
 
 // WithTypeTag replaces the type tag derived from T's layout by Tag(s), so that

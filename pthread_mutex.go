@@ -87,7 +87,16 @@ func (a *Arc[T]) locked(op string, rc int) (*Guard[T], error) {
 		return &a.guard, opErr(op, a.name, errOwnerDead)
 	}
 	runtime.UnlockOSThread()
-	return nil, fromErrno(op, a.name, rc, 0)
+	return nil, fromErrno(op, a.name, rc, mutexField(rc))
+}
+
+// mutexField names the mutex kind for EBADMSG from a lock or unlock: the
+// only check they make of the segment's bytes (a peer changed the kind).
+func mutexField(rc int) int {
+	if rc == int(syscall.EBADMSG) {
+		return fieldMutex
+	}
+	return 0
 }
 
 // Get returns a pointer to the value inside the shared mapping (zero copy).
@@ -100,7 +109,7 @@ func (g *Guard[T]) Get() *T { return g.a.data }
 // changes nothing.
 func (g *Guard[T]) Unlock() error {
 	if rc := g.a.s.unlock(); rc != 0 {
-		return fromErrno("unlock", g.a.name, rc, 0)
+		return fromErrno("unlock", g.a.name, rc, mutexField(rc))
 	}
 	runtime.UnlockOSThread()
 	return nil

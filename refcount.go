@@ -3,6 +3,7 @@
 package ipcarc
 
 import (
+	"runtime/debug"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
@@ -55,23 +56,35 @@ type Stats struct {
 	Version    uint64   `json:"version"`
 	CreatorPID int      `json:"creator_pid"`
 	Lifetime   Lifetime `json:"lifetime"`
-	Waiters    int      `json:"waiters"` // threads asleep in Wait, over all processes
+	Waiters    int      `json:"waiters"` // threads asleep on the segment's futex (one per attachment with Go waiters), over all processes
 }
 
 // Stats reads the header and holder table. It takes no lock (neither the
 // value's nor the table's): counts may be in motion while it reads. Liveness
 // is one load per slot, so Stats costs O(max holders) memory reads and no
 // system call per slot.
-func (a *Arc[T]) Stats() (Stats, error) {
+func (a *Arc[T]) Stats() (st Stats, err error) {
 	if a.closed.Load() {
 		return Stats{}, opErr("stats", a.name, ErrClosed)
 	}
+	// A process that may write the file can truncate it under our mapping:
+	// a read past the new end faults. Turn that into an error.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			if _, fault := r.(interface{ Addr() uintptr }); !fault {
+				panic(r)
+			}
+			st, err = Stats{}, &Error{Op: "stats", Name: a.name, Field: fieldName(fieldSize),
+				Detail: "the segment's file was truncated under its mapping", Err: ErrCorrupt}
+		}
+	}()
 	h := a.hdr
-	st := Stats{
+	st = Stats{
 		Name: a.name, TotalSize: h.TotalSize, ValueSize: h.ValueSize, ValueAlign: h.ValueAlign,
 		TypeTag: h.TypeTag, RefCount: atomic.LoadInt64(&h.RefCount), MaxHolders: a.s.maxHolders(),
 		Poisoned:   atomic.LoadUint32(&h.Flags)&flagPoisoned != 0,
-		LockOwner:  a.s.lockOwner(),
+		LockOwner:  int(atomic.LoadUint32((*uint32)(unsafe.Pointer(&h.Mutex[0]))) & futexTIDMask),
 		Version:    uint64(atomic.LoadUint32(&h.Seq) >> 1),
 		CreatorPID: int(h.CreatorPID),
 		Lifetime:   Lifetime(a.s.lifetime()),

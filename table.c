@@ -30,6 +30,7 @@ static inline int idx_ok(ipcarc_seg *s, uint32_t i) { return i < s->max_holders;
 int ipcarc_table_owner(ipcarc_seg *s) { return (int)(mutex_word_of(table_mtx(s)) & FUTEX_TID_MASK_); }
 
 int table_lock(ipcarc_seg *s, int64_t timeout_ns) {
+	if (!mutex_kind_ok(table_mtx(s))) return EBADMSG;
 	int rc;
 	if (timeout_ns < 0) {
 		rc = pthread_mutex_lock(table_mtx(s));

@@ -116,14 +116,19 @@ static int __attribute__((noinline)) lock_contended(ipcarc_seg *s) {
 }
 
 int ipcarc_lock(ipcarc_seg *s) {
+	if (!mutex_kind_ok(value_mtx(s))) return EBADMSG;
 	int rc = pthread_mutex_trylock(value_mtx(s));
 	if (__builtin_expect(rc == EBUSY, 0)) rc = lock_contended(s);
 	return enter(s, rc);
 }
 
-int ipcarc_trylock(ipcarc_seg *s) { return enter(s, pthread_mutex_trylock(value_mtx(s))); }
+int ipcarc_trylock(ipcarc_seg *s) {
+	if (!mutex_kind_ok(value_mtx(s))) return EBADMSG;
+	return enter(s, pthread_mutex_trylock(value_mtx(s)));
+}
 
 int ipcarc_timedlock(ipcarc_seg *s, int64_t timeout_ns) {
+	if (!mutex_kind_ok(value_mtx(s))) return EBADMSG;
 	struct timespec ts = ipcarc_abs_after(timeout_ns);
 	return enter(s, pthread_mutex_clocklock(value_mtx(s), CLOCK_MONOTONIC, &ts));
 }
@@ -132,6 +137,7 @@ int ipcarc_unlock(ipcarc_seg *s) {
 	/* Check ownership before touching seq: an unlock from the wrong thread must
 	 * change nothing. */
 	if ((mutex_word(s) & FUTEX_TID_MASK_) != (uint32_t)my_tid()) return EPERM;
+	if (!mutex_kind_ok(value_mtx(s))) return EBADMSG;
 	FAULT("unlock");
 	ipcarc_header *h = s->hdr;
 	uint32_t seq = A_LOAD(&h->seq, RLX);
@@ -151,6 +157,7 @@ int ipcarc_unlock(ipcarc_seg *s) {
 
 int ipcarc_unlock_unchanged(ipcarc_seg *s) {
 	if ((mutex_word(s) & FUTEX_TID_MASK_) != (uint32_t)my_tid()) return EPERM;
+	if (!mutex_kind_ok(value_mtx(s))) return EBADMSG;
 	/* Back to the even value the lock started from: nothing was written, so
 	 * a reader's snapshot taken across this section is still valid, and
 	 * waiters must not see a new version. */
@@ -171,6 +178,7 @@ int ipcarc_lock_owner(ipcarc_seg *s) { return (int)(mutex_word(s) & FUTEX_TID_MA
  * holds it in a user critical section: the read then happens inside it. */
 static int read_lock(ipcarc_seg *s, int64_t timeout_ns, int *nested) {
 	*nested = 0;
+	if (!mutex_kind_ok(value_mtx(s))) return EBADMSG;
 	int rc;
 	if (timeout_ns < 0) {
 		rc = pthread_mutex_lock(value_mtx(s));
