@@ -7,11 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // gcLockBound is how long GC waits for a segment's holder table lock, which
@@ -290,6 +293,12 @@ func GC(dryRun bool) ([]GCResult, error) {
 	}
 	out := make([]GCResult, 0, len(segs))
 	for _, s := range segs {
+		if !mayWrite(s.Name) {
+			// Not ours to change: reported, never touched.
+			out = append(out, GCResult{Name: s.Name, DryRun: dryRun, Skipped: true,
+				LiveHolders: s.LiveHolders, Kept: s.Lifetime == UntilRemoved.String()})
+			continue
+		}
 		r, err := GCName(s.Name, dryRun)
 		if errors.Is(err, ErrNotExist) { // its last holder closed it meanwhile
 			continue
@@ -312,7 +321,10 @@ func GCName(name string, dryRun bool) (GCResult, error) {
 		err := &Error{Op: "gc", Name: name, Err: ErrInvalidName}
 		return GCResult{Name: name, DryRun: dryRun, Err: err}, err
 	}
-	r, rc := cGC(n, gcLockBound.Nanoseconds(), dryRun)
+	if dryRun {
+		return gcDryRun(n)
+	}
+	r, rc := cGC(n, gcLockBound.Nanoseconds(), false)
 	res := GCResult{
 		Name: n, DryRun: dryRun, ReapedHandles: r.ReapedHandles, LiveHolders: r.LiveHolders,
 		Removed: r.Unlinked, Busy: r.Busy, HalfMade: r.HalfMade, Kept: r.Kept,
@@ -329,6 +341,52 @@ func GCName(name string, dryRun bool) (GCResult, error) {
 	return res, nil
 }
 
+// gcDryRun says what GCName would do, from Inspect's reading of the file
+// (pure Go, no lock, guarded against a file truncated under it).
+func gcDryRun(n string) (GCResult, error) {
+	res := GCResult{Name: n, DryRun: true}
+	info, field, err := inspect(n)
+	if err != nil {
+		res.Err = err
+		return res, err
+	}
+	switch {
+	case info.State == "init" && info.Reason == "being created":
+		res.Busy = true
+	case info.Corrupt && (field == fieldState && info.State == "init" || field == fieldSize && emptyFile(n)):
+		res.HalfMade, res.Removed = true, true
+	case info.Corrupt:
+		res.Err = &Error{Op: "gc", Name: n, Field: fieldName(field), Detail: info.Reason, Err: ErrCorrupt}
+		if field == fieldVersion || field == fieldABI {
+			res.Err.(*Error).Err = ErrIncompatible
+		}
+		return res, res.Err
+	case info.State == "dead":
+		res.Removed = true
+	default:
+		res.Kept = info.Lifetime == UntilRemoved.String()
+		res.LiveHolders = info.LiveHolders
+		for _, h := range info.Holders {
+			if !h.Alive {
+				res.ReapedHandles += h.Handles
+			}
+		}
+		res.Removed = info.LiveHolders == 0 && !res.Kept
+	}
+	return res, nil
+}
+
+func emptyFile(name string) bool {
+	st, err := os.Stat(filepath.Join(shmDir, name))
+	return err == nil && st.Size() == 0
+}
+
+// mayWrite reports whether this process may open the segment's file for
+// writing (its effective ids, as open would judge).
+func mayWrite(name string) bool {
+	return unix.Faccessat(unix.AT_FDCWD, filepath.Join(shmDir, name), unix.W_OK, unix.AT_EACCESS) == nil
+}
+
 // Remove removes a segment's name. Processes attached keep their mapping and
 // go on sharing the value among themselves; new opens no longer find it.
 // Without force, Remove refuses with an error matching ErrBusy while live
@@ -339,28 +397,32 @@ func Remove(name string, force bool) error {
 	if !ok {
 		return &Error{Op: "remove", Name: name, Err: ErrInvalidName}
 	}
-	if force {
-		// ipcarc_remove unlinks any name when forced: make sure it names a
-		// segment, so that a typo cannot delete another program's memory.
-		if _, _, err := inspect(n); err != nil {
-			err.(*Error).Op = "remove"
-			return err
+	// Decide from Inspect's reading (pure Go, guarded against a file
+	// truncated under it), then unlink: ipcarc_remove with force only
+	// unlinks. Even forced, the name must name a segment, so that a typo
+	// cannot delete another program's memory.
+	info, field, err := inspect(n)
+	if err != nil {
+		err.(*Error).Op = "remove"
+		return err
+	}
+	if !force {
+		switch {
+		case info.Reason == "being created":
+			return &Error{Op: "remove", Name: n, Err: errList{ErrBusy, errBeingCreated}}
+		case info.Corrupt:
+			e := ErrCorrupt
+			if field == fieldVersion || field == fieldABI {
+				e = ErrIncompatible
+			}
+			return &Error{Op: "remove", Name: n, Field: fieldName(field), Detail: info.Reason, Err: e}
+		case info.LiveHolders > 0:
+			return &Error{Op: "remove", Name: n,
+				Detail: fmt.Sprintf("%d live holder(s)", info.LiveHolders), Err: ErrBusy}
 		}
 	}
-	rc := cRemove(n, force)
-	switch {
-	case rc == 0:
-		return nil
-	case rc == int(syscall.EBUSY):
-		return &Error{Op: "remove", Name: n, Err: ErrBusy}
-	case rc == int(syscall.EINPROGRESS):
-		// A live creator holds the init lock.
-		return &Error{Op: "remove", Name: n, Err: errList{ErrBusy, errBeingCreated}}
+	if rc := cRemove(n, true); rc != 0 {
+		return fromErrno("remove", n, rc, 0)
 	}
-	// ipcarc_remove does not say which check failed: find it ourselves.
-	field := fieldNone
-	if rc == int(syscall.EBADMSG) || rc == int(syscall.EPROTONOSUPPORT) {
-		_, field, _ = inspect(n)
-	}
-	return fromErrno("remove", n, rc, field)
+	return nil
 }

@@ -107,6 +107,10 @@ type GCResult struct {
 	Busy bool `json:"busy"`
 	// HalfMade reports that the segment's creator died before making it ready.
 	HalfMade bool `json:"half_made"`
+	// Skipped reports a segment that GC's sweep left alone because this
+	// process may not write it (permission denied): it is listed, never
+	// changed. Naming it to GCName gives the permission error.
+	Skipped bool `json:"skipped"`
 	// Kept reports a segment created with WithLifetime(UntilRemoved): gc
 	// reaps its dead holders but never removes it.
 	Kept bool `json:"kept"`

@@ -723,6 +723,9 @@ int ipcarc_reap(ipcarc_seg *s, int *reaped) {
 	if (live_forked(s)) return ECHILD;
 	int rc = table_lock(s, s->timeout_ns);
 	if (rc) return rc;
+	/* Our own slot's count first: a Close that timed out on a clone handle
+	 * lowered only our private count. */
+	if (s->slot != NO_SLOT) table_set_handles(s, s->handles);
 	int n = table_reap_all(s);
 	table_unlock(s);
 	if (reaped) *reaped = n;

@@ -170,7 +170,8 @@ func (a *Arc[T]) Clone() (*Arc[T], error) {
 // for the holder table's lock, which library code holds only for a few
 // instructions; if a process stopped (SIGSTOP, a debugger) while holding it,
 // Close returns an error matching ErrTimeout, and the handle is released all
-// the same: its count is taken back by the next reap.
+// the same: the segment's count follows at this attachment's next Clone,
+// Close or Reap, or, for its last handle, when a reaper finds its slot dead.
 func (a *Arc[T]) Close() error {
 	if !a.closed.CompareAndSwap(false, true) {
 		return opErr("close", a.name, ErrClosed)
@@ -185,7 +186,7 @@ func (a *Arc[T]) Close() error {
 	}
 	a.cleanup.Stop()
 	if rc == int(syscall.ETIMEDOUT) {
-		return tableTimeout("close", a.name, timeout, owner, "the handle is released; the next reap takes its count back")
+		return tableTimeout("close", a.name, timeout, owner, "the handle is released all the same")
 	}
 	if rc != 0 {
 		return fromErrno("close", a.name, rc, 0)

@@ -77,6 +77,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdInspect(args, stdout, stderr)
 	case "gc":
 		return cmdGC(args, stdout, stderr)
+	case gcOneCmd:
+		return runGCOne(args, stdout)
 	case "rm":
 		return cmdRm(args, stdout, stderr)
 	}
@@ -119,9 +121,12 @@ func fail(stderr io.Writer, err error, hint string) int {
 }
 
 func exitCode(err error) int {
+	var ce *codeErr
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &ce):
+		return ce.code
 	case errors.Is(err, ipcarc.ErrInvalidName):
 		return exitUsage
 	case errors.Is(err, ipcarc.ErrNotExist), errors.Is(err, ipcarc.ErrBusy):
@@ -318,9 +323,21 @@ func cmdGC(args []string, stdout, stderr io.Writer) int {
 	code := exitOK
 	var results []ipcarc.GCResult
 	if len(targets) == 0 {
-		results, err = ipcarc.GC(*dryRun)
+		// ipcarc.GC's sweep, with gcName's isolation of other users' files.
+		segs, err := ipcarc.List()
 		if err != nil {
 			return fail(stderr, err, "")
+		}
+		for _, s := range segs {
+			if !mayWrite(s.Name) {
+				results = append(results, ipcarc.GCResult{Name: s.Name, DryRun: *dryRun, Skipped: true, LiveHolders: s.LiveHolders})
+				continue
+			}
+			r, err := gcName(s.Name, *dryRun)
+			if errors.Is(err, ipcarc.ErrNotExist) {
+				continue
+			}
+			results = append(results, r)
 		}
 	} else {
 		// Names are collected as given (and an absent one is reported);
@@ -331,7 +348,7 @@ func cmdGC(args []string, stdout, stderr io.Writer) int {
 				patterns = append(patterns, t)
 				continue
 			}
-			r, _ := ipcarc.GCName(t, *dryRun)
+			r, _ := gcName(t, *dryRun)
 			results = append(results, r)
 		}
 		if len(patterns) > 0 {
@@ -343,7 +360,7 @@ func cmdGC(args []string, stdout, stderr io.Writer) int {
 				if !match(s.Name, patterns) {
 					continue
 				}
-				r, err := ipcarc.GCName(s.Name, *dryRun)
+				r, err := gcName(s.Name, *dryRun)
 				if errors.Is(err, ipcarc.ErrNotExist) { // closed by its last holder meanwhile
 					continue
 				}
@@ -375,6 +392,8 @@ func gcText(r ipcarc.GCResult) string {
 		would = "would be "
 	}
 	switch {
+	case r.Skipped:
+		return "skipped: permission denied (not writable by this user); left alone"
 	case r.Busy:
 		return "busy: holder table lock held (a process stopped in bookkeeping) or creator at work; left alone"
 	case r.Kept && r.ReapedHandles > 0:
