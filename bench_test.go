@@ -20,12 +20,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -134,6 +136,41 @@ func init() {
 			}
 		}
 		os.Stdout.WriteString("done\n")
+		return nil
+	}
+	// bench-holders NAME N opens NAME N times (N attachments, N slots of its
+	// holder table), says "ready" and waits to be killed: the other live
+	// holders of the holder-table benchmarks, all in one process so that
+	// setting up 4,095 of them costs one process start and N Opens.
+	childRoles["bench-holders"] = func(args []string) error {
+		n, err := strconv.Atoi(args[1])
+		if err != nil {
+			return err
+		}
+		// Each attachment keeps its segment fd open. Go raised the soft
+		// limit to the hard one at startup; ask for more only if needed.
+		var lim syscall.Rlimit
+		if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			return err
+		}
+		if need := uint64(n) + 64; lim.Cur < need {
+			lim.Cur = need
+			lim.Max = max(lim.Max, need) // above the hard limit needs CAP_SYS_RESOURCE
+			if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+				return fmt.Errorf("raising RLIMIT_NOFILE to %d for %d holders: %w", need, n, err)
+			}
+		}
+		held := make([]*Arc[Counter], 0, n)
+		for i := 0; i < n; i++ {
+			a, err := Open[Counter](args[0])
+			if err != nil {
+				return fmt.Errorf("open %d of %d: %w", i+1, n, err)
+			}
+			held = append(held, a)
+		}
+		os.Stdout.WriteString("ready\n")
+		time.Sleep(time.Hour)
+		runtime.KeepAlive(held) // unreachable handles would be closed by their cleanup
 		return nil
 	}
 	// bench-pong answers each Store of the parent with a Store of its own,
@@ -589,6 +626,133 @@ func BenchmarkOpenClose(b *testing.B) {
 		}
 		if err := a.Close(); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// ---- the holder table (layout 2) ---------------------------------------------
+//
+// These benchmarks show that Open+Close does not grow with the number of
+// other holders, and that Stats, Inspect and Reap grow linearly with the table
+// (memory reads, no system call per slot). The other holders are live
+// attachments of one helper process (role bench-holders). They use b.Loop, so
+// the setup (up to 4,095 Opens in the helper) runs once per benchmark and
+// -count, not once per b.N ramp step.
+
+// benchHeldSegment creates a segment of maxHolders slots whose only holders
+// are the others attachments of a helper process. It is created
+// UntilRemoved, so that it survives its creator's Close and "0 others" means
+// no holder at all; the cleanup kills the helper, then removes the segment.
+func benchHeldSegment(b *testing.B, maxHolders, others int) string {
+	b.Helper()
+	name := testName(b)
+	a, err := New(name, Counter{}, WithMaxHolders(maxHolders), WithLifetime(UntilRemoved))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Registered before startChild's kill, so it runs after it.
+	b.Cleanup(func() {
+		if err := Remove(name, true); err != nil {
+			b.Error(err)
+		}
+	})
+	if err := a.Close(); err != nil {
+		b.Fatal(err)
+	}
+	if others > 0 {
+		c := startChild(b, "bench-holders", name, strconv.Itoa(others))
+		c.expect("ready")
+	}
+	info, err := Inspect(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if info.LiveHolders != others || info.RefCount != int64(others) || info.MaxHolders != maxHolders {
+		b.Fatalf("set up %d of %d holders: live %d, refcount %d, max %d",
+			others, maxHolders, info.LiveHolders, info.RefCount, info.MaxHolders)
+	}
+	return name
+}
+
+// benchOpenCloseHolders: Open+Close of a 4,096-slot segment that others live
+// attachments of another process hold. With 4,095 others the Open takes the
+// table's last free slot.
+func benchOpenCloseHolders(b *testing.B, others int) {
+	name := benchHeldSegment(b, 4096, others)
+	b.ReportAllocs()
+	for b.Loop() {
+		a, err := Open[Counter](name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := a.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkOpenCloseHolders0(b *testing.B)    { benchOpenCloseHolders(b, 0) }
+func BenchmarkOpenCloseHolders64(b *testing.B)   { benchOpenCloseHolders(b, 64) }
+func BenchmarkOpenCloseHolders512(b *testing.B)  { benchOpenCloseHolders(b, 512) }
+func BenchmarkOpenCloseHolders4095(b *testing.B) { benchOpenCloseHolders(b, 4095) }
+
+// benchFullTable attaches this process as the last holder of a full table of
+// slots slots (the others held by a helper process).
+func benchFullTable(b *testing.B, slots int) *Arc[Counter] {
+	b.Helper()
+	name := benchHeldSegment(b, slots, slots-1)
+	a, err := Open[Counter](name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { a.Close() }) // runs first: before the kill and the Remove
+	return a
+}
+
+// benchStats: Stats of a full table, every holder listed.
+func benchStats(b *testing.B, slots int) {
+	a := benchFullTable(b, slots)
+	b.ReportAllocs()
+	for b.Loop() {
+		st, err := a.Stats()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(st.Holders) != slots {
+			b.Fatalf("Stats lists %d holders, want %d", len(st.Holders), slots)
+		}
+	}
+}
+
+func BenchmarkStatsHolders64(b *testing.B) { benchStats(b, 64) }
+func BenchmarkStatsFullTable(b *testing.B) { benchStats(b, 4096) }
+
+// BenchmarkInspect4096 is Inspect (what `ipcarc ls` shows) of a full
+// 4,096-slot table: open, read and check the file in Go, without attaching.
+func BenchmarkInspect4096(b *testing.B) {
+	a := benchFullTable(b, 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		info, err := Inspect(a.Name())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if info.LiveHolders != 4096 {
+			b.Fatalf("Inspect sees %d live holders, want 4096", info.LiveHolders)
+		}
+	}
+}
+
+// BenchmarkReap4096 is Reap of a full 4,096-slot table whose holders all
+// live: nothing to reap, but Reap checks every slot and rebuilds the table's
+// lists each time.
+func BenchmarkReap4096(b *testing.B) {
+	a := benchFullTable(b, 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		n, err := a.Reap()
+		if err != nil || n != 0 {
+			b.Fatalf("Reap = %d, %v; want 0", n, err)
 		}
 	}
 }

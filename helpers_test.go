@@ -180,7 +180,8 @@ func startChildCmd(t testing.TB, setup func(*exec.Cmd), role string, args ...str
 	}
 	cmd := exec.Command(exe, "-test.run=^$")
 	a, _ := json.Marshal(args)
-	cmd.Env = append(os.Environ(), childEnv+"="+role, childEnv+"_ARGS="+string(a))
+	// A race-built child sleeps 1 s at exit unless told not to.
+	cmd.Env = append(os.Environ(), childEnv+"="+role, childEnv+"_ARGS="+string(a), "GORACE=atexit_sleep_ms=0")
 	cmd.Stderr = os.Stderr
 	if setup != nil {
 		setup(cmd)

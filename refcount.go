@@ -91,6 +91,7 @@ func (a *Arc[T]) Stats() (st Stats, err error) {
 		Waiters:    int(atomic.LoadUint32(&h.Waiters)),
 	}
 	st.Locked = st.LockOwner != 0
+	st.Holders = make([]Holder, 0, min(int(atomic.LoadUint32(&h.UsedCount)), a.s.maxHolders()))
 	self := a.s.slot()
 	for i := range a.slots() {
 		hd := &a.slots()[i]

@@ -1,9 +1,12 @@
 # Benchmarks: `make bench` prints one Markdown table setting each ipcarc path
 # beside its physical floor (bench/cbase.c, the empty cgo call) and beside what
 # a Go program would use instead; `make bench-smoke` (part of `make test`) runs
-# every benchmark once so none of them rots.
+# every benchmark once so none of them rots. The holder-table benchmarks
+# (Open+Close beside 0-4,095 other holders, Stats, Inspect, Reap of a full
+# 4,096-slot table) start one helper process holding the other attachments;
+# their setup takes well under a second, so bench-smoke stays quick.
 #
-#   make bench                       5 repetitions of 200ms each: ~2 minutes on 2 cores
+#   make bench                       5 repetitions of 200ms each: under 2 minutes on 2 cores
 #   make bench BENCHTIME=50ms BENCHCOUNT=3     quicker, noisier
 #   make bench BENCHOUT=bench/RESULTS.md       also write the table there
 

@@ -240,6 +240,12 @@ func (a q) scale(k float64) q {
 	return a
 }
 
+// diff is a − b: the median from the medians, the bounds from the opposite
+// bounds (the widest range the two spreads allow).
+func diff(a, b q) q {
+	return q{med: a.med - b.med, lo: a.lo - b.hi, hi: a.hi - b.lo, n: min(a.n, b.n), unit: a.unit, ok: a.ok && b.ok}
+}
+
 func sum(qs ...q) q {
 	r := q{ok: true, n: math.MaxInt}
 	for _, a := range qs {
@@ -272,7 +278,7 @@ func (a q) String() string {
 		return "n/a"
 	}
 	unit := a.unit
-	if unit == "ns/op" || unit == "ns/incr" || unit == "ns/wake" {
+	if strings.HasPrefix(unit, "ns/") { // ns/op, ns/incr, ns/wake, ...
 		unit = "ns"
 	}
 	v, lo, hi := a.med, a.lo, a.hi
@@ -434,6 +440,8 @@ func report(w io.Writer, s samples) {
 			reps:  reps(openc, cshmOpen, ns("c_ipcarc_open_close")),
 			ratio: openc.med / cshmOpen.med, ratioTxt: "× syscalls", goalTxt: "report"},
 	)
+	rows = append(rows, tableRows(s, openc, cshmOpen, cflock)...)
+	rows = append(rows, fanoutRows(s, wake)...)
 
 	fmt.Fprintln(w, "| ipcarc path | ipcarc: median [min–max] | baseline(s), same run: median [min–max] | ratio (medians) | goal | result | reps |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
@@ -454,5 +462,90 @@ func report(w io.Writer, s samples) {
 	fmt.Fprintln(w, "Empty cgo call: BenchmarkCgoFloor (ipcarc_noop_h); C ipcarc_lock/unlock: BenchmarkCLockUnlockInC, the C loop timed in C from inside the same go test run.")
 	fmt.Fprintln(w, "Two-process rows count both processes' work: contended = wall time / all increments; wake-up = round trip / 2.")
 	fmt.Fprintln(w, "The C futex ping-pong on two CPUs includes waking the sleeper's idle CPU; pinned to one CPU it is a plain context switch. ipcarc runs unpinned in both rows.")
+	fmt.Fprintln(w, "Holder-table rows: the other holders are live attachments of one helper process; \"0 others\" is a segment with no holder at all (created until-removed). Per-holder and per-slot costs divide by the number of slots; a difference of two benchmarks takes its bounds from the opposite bounds.")
 	fmt.Fprintln(w, "Result is judged on medians; \"—\" rows have no goal and are shown for scale.")
+}
+
+// tableRows are the holder-table rows: Open+Close beside the number of other
+// holders (goal: 4,095 others cost at most 2× none), and Stats, Inspect and
+// Reap of a full 4,096-slot table beside a 64-slot one, per holder.
+func tableRows(s samples, openc, cshmOpen, cflock q) []row {
+	ns := func(name string) q { return s.get(name, "ns/op") }
+	oc0 := ns("BenchmarkOpenCloseHolders0")
+	rows := []row{{path: "Open+Close, 0 other holders (4,096-slot table)", ipcarc: oc0,
+		baseline: fmt.Sprintf("Open+Close of a 64-slot segment with 1 other holder (row above) = %s; C shm_open+mmap+read+munmap+close = %s",
+			openc, cshmOpen),
+		reps:  reps(oc0, openc, cshmOpen),
+		ratio: oc0.med / cshmOpen.med, ratioTxt: "× syscalls", goalTxt: "report (baseline of the next rows)"}}
+	for _, k := range []struct {
+		n     string
+		label string
+	}{{"64", "64 other holders"}, {"512", "512 other holders"}, {"4095", "4,095 other holders (full table)"}} {
+		oc := ns("BenchmarkOpenCloseHolders" + k.n)
+		goalTxt := "≤ 2× 0 others"
+		if k.n != "4095" {
+			goalTxt += " (4,095 goal, applied)"
+		}
+		rows = append(rows, row{path: "Open+Close, " + k.label, ipcarc: oc,
+			baseline: "Open+Close, 0 other holders = " + oc0.String(),
+			reps:     reps(oc, oc0), ratio: oc.med / oc0.med, ratioTxt: "× 0 others",
+			goal: 2, le: true, goalTxt: goalTxt, hasGoal: true})
+	}
+	st64, st4k := ns("BenchmarkStatsHolders64"), ns("BenchmarkStatsFullTable")
+	perHolder := diff(st4k, st64).scale(1.0 / (4096 - 64))
+	syscall1 := cflock.scale(0.5)
+	inspect, reap := ns("BenchmarkInspect4096"), ns("BenchmarkReap4096")
+	rows = append(rows,
+		row{path: "Stats, 4,096 holders (full table)", ipcarc: st4k,
+			baseline: fmt.Sprintf("Stats, 64 holders (full 64-slot table) = %s; per extra holder (4,096 − 64 slots) / 4,032 = %s (one flock(2) call, C: %s)",
+				st64, perHolder, syscall1),
+			reps:  reps(st4k, st64, cflock),
+			ratio: st4k.med / st64.med, ratioTxt: "× 64 holders", goalTxt: "report (linear: 64×)"},
+		row{path: "Inspect (`ipcarc ls`), 4,096 holders", ipcarc: inspect,
+			baseline: fmt.Sprintf("Stats of the same full table = %s; per slot: %s", st4k, inspect.scale(1.0/4096)),
+			reps:     reps(inspect, st4k), ratio: inspect.med / st4k.med, ratioTxt: "× Stats", goalTxt: "report"},
+		row{path: "Reap, 4,096 live holders (nothing to reap; rebuilds the table)", ipcarc: reap,
+			baseline: fmt.Sprintf("Stats of the same full table = %s; per slot: %s", st4k, reap.scale(1.0/4096)),
+			reps:     reps(reap, st4k), ratio: reap.med / st4k.med, ratioTxt: "× Stats", goalTxt: "report"},
+	)
+	return rows
+}
+
+// fanoutRows: one row per BenchmarkWaitFanout benchmark (or sub-benchmark),
+// only when the run has one: the time for one Store to wake every waiter
+// (ns/round, else ns/wake, else a nonzero ns/op), beside a single waiter's
+// wake-up in another process; ns/waiter, when reported, is shown as well.
+func fanoutRows(s samples, wake q) []row {
+	var names []string
+	for name := range s {
+		if name == "BenchmarkWaitFanout" || strings.HasPrefix(name, "BenchmarkWaitFanout/") {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	var rows []row
+	for _, name := range names {
+		var v q
+		for _, unit := range []string{"ns/round", "ns/wake", "ns/op"} {
+			if c := s.get(name, unit); c.ok && c.med > 0 {
+				v = c
+				break
+			}
+		}
+		if !v.ok {
+			continue
+		}
+		path := "Wait fan-out"
+		if sub := strings.TrimPrefix(name, "BenchmarkWaitFanout"); sub != "" {
+			path += " " + strings.TrimPrefix(sub, "/")
+		}
+		base := "one waiter in another process, Store → Wait returns (one way) = " + wake.String()
+		if per := s.get(name, "ns/waiter"); per.ok && per.med > 0 && v.unit != "ns/waiter" {
+			path += fmt.Sprintf(", %.0f waiters: one Store until every Wait returned", v.med/per.med)
+			base += "; fan-out per waiter = " + per.String()
+		}
+		rows = append(rows, row{path: path, ipcarc: v, baseline: base,
+			reps: reps(v, wake), ratio: v.med / wake.med, ratioTxt: "× one wake-up", goalTxt: "report"})
+	}
+	return rows
 }
