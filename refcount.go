@@ -93,8 +93,9 @@ func (a *Arc[T]) Stats() (st Stats, err error) {
 	st.Locked = st.LockOwner != 0
 	st.Holders = make([]Holder, 0, min(int(atomic.LoadUint32(&h.UsedCount)), a.s.maxHolders()))
 	self := a.s.slot()
-	for i := range a.slots() {
-		hd := &a.slots()[i]
+	slots := a.slots()
+	for i := range slots {
+		hd := &slots[i]
 		if atomic.LoadUint32(&hd.State) != slotUsed {
 			continue
 		}
