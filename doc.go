@@ -65,6 +65,16 @@
 //   - A child forked without exec inherits no handle: calls on an inherited
 //     handle return ErrForked, and the child never keeps its parent's holder
 //     alive.
+//   - Trust: whoever can write a segment can corrupt the memory of every
+//     process attached to it (its robust mutexes keep glibc's robust-list
+//     pointers inside the segment). Segments are for processes that trust
+//     each other; WithMode refuses modes that let others write. Within that,
+//     bad bytes written by a buggy peer give typed errors, never a crash:
+//     bounds come from a private copy taken at attach.
+//   - Truncation of a segment's file under live mappings (by a process that
+//     may write it) makes the next access to a lost page raise SIGBUS. Stats
+//     and the command's readers turn it into ErrCorrupt; Load, Lock and Store
+//     do not guard (it would cost Load a third of its time).
 //   - Version is 31 bits and wraps; Wait compares for inequality only.
 //   - A process killed while sleeping in Wait leaves the waiter count raised
 //     until it is reaped; until then every write makes one needless wake-up
