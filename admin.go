@@ -174,11 +174,13 @@ func readSegment(f *roFile, info *SegmentInfo) (field int, err error) {
 	if hp.CreatedNs != 0 {
 		info.Created = time.Unix(0, int64(hp.CreatedNs)).UTC()
 	}
+	info.At = time.Now()
 
 	// The holder table, as far as the file holds it: a corrupt max_holders
 	// must not make us read past the mapping.
 	slots := min(int(hp.MaxHolders), (len(f.mem)-headerSize)/holderSize)
 	ht := unsafe.Slice((*holder)(unsafe.Pointer(&f.mem[headerSize])), slots)
+	info.Counters = sumCounters(h, ht)
 	badSlot := -1
 	for i := range ht {
 		st := atomic.LoadUint32(&ht[i].State)

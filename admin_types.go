@@ -65,6 +65,10 @@ type SegmentInfo struct {
 	// free): library code holds it for a few instructions, so a value that
 	// stays nonzero names a stopped or wedged process.
 	TableLockOwnerTID int `json:"table_lock_owner_tid"`
+	// Counters say what the segment's lock has been doing (see Counters).
+	Counters Counters `json:"counters"`
+	// At is when this snapshot was read.
+	At time.Time `json:"at"`
 	// CreatorPID is the creating process's pid (in its pid namespace).
 	CreatorPID int `json:"creator_pid"`
 	// Created is when the segment was created, in UTC (zero when the header
@@ -116,4 +120,12 @@ type GCResult struct {
 	Kept bool `json:"kept"`
 	// Err is why the segment could not be collected (corrupt, permission, ...).
 	Err error `json:"-"`
+}
+
+// Rates is what the segment's lock did between prev (an earlier reading of
+// the same segment) and s.
+func (s SegmentInfo) Rates(prev SegmentInfo) Rates {
+	r := s.Counters.RatesSince(prev.Counters, s.At.Sub(prev.At))
+	r.PoisonedNow = s.Poisoned
+	return r
 }

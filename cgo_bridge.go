@@ -143,6 +143,24 @@ func (s seg) waitBits(since uint32, timeoutNs int64, bits uint32) (uint32, int) 
 	return uint32(now), int(rc)
 }
 
+// loadLockedH is Load's locked fallback, waiting as long as it takes; dst
+// goes as an integer, as in load.
+func (s seg) loadLockedH(dst unsafe.Pointer, n uintptr) int {
+	rc := C.ipcarc_load_locked_h(s.h(), C.uintptr_t(uintptr(dst)), C.size_t(n), -1)
+	runtime.KeepAlive(dst)
+	return int(rc)
+}
+
+// counters is this attachment's own counters, in its slot.
+func (s seg) counters() *counters { return (*counters)(unsafe.Pointer(C.ipcarc_my_counters(s.p()))) }
+
+// timedlockSince is timedlock for a caller waiting since sinceNs (monotonicNs).
+func (s seg) timedlockSince(ns, sinceNs int64) int {
+	return int(C.ipcarc_timedlock_since_h(s.h(), C.int64_t(ns), C.int64_t(sinceNs)))
+}
+
+func monotonicNs() int64 { return int64(C.ipcarc_monotonic_ns()) }
+
 // loadLocked is Load's locked fallback with a bound on the wait for the lock.
 func (s seg) loadLocked(dst unsafe.Pointer, n uintptr, timeoutNs int64) int {
 	rc := C.ipcarc_load_locked(s.p(), dst, C.size_t(n), C.int64_t(timeoutNs))
@@ -198,6 +216,7 @@ func faultArm(phase string) {
 func cLayout() map[string]uintptr {
 	var h C.ipcarc_header
 	var s C.ipcarc_holder
+	var c C.ipcarc_counters
 	return map[string]uintptr{
 		"header.size": unsafe.Sizeof(h), "holder.size": unsafe.Sizeof(s),
 		"Magic": unsafe.Offsetof(h.magic), "Version": unsafe.Offsetof(h.version),
@@ -214,15 +233,24 @@ func cLayout() map[string]uintptr {
 		"UsedHead": unsafe.Offsetof(h.used_head), "UsedTail": unsafe.Offsetof(h.used_tail),
 		"Repairs": unsafe.Offsetof(h.repairs), "Reserved2": unsafe.Offsetof(h.reserved2),
 		"Reserved3": unsafe.Offsetof(h.reserved3), "TableMutex": unsafe.Offsetof(h.t),
-		"Reserved4":    unsafe.Offsetof(h.reserved4),
+		"Totals":       unsafe.Offsetof(h.totals),
 		"Holder.State": unsafe.Offsetof(s.state), "Holder.Handles": unsafe.Offsetof(s.handles),
 		"Holder.Live": unsafe.Offsetof(s.live), "Holder.Waiters": unsafe.Offsetof(s.waiters),
 		"Holder.RobustNext": unsafe.Offsetof(s.robust_next), "Holder.Prev": unsafe.Offsetof(s.prev),
 		"Holder.Next": unsafe.Offsetof(s.next), "Holder.PID": unsafe.Offsetof(s.pid),
 		"Holder.Reserved1": unsafe.Offsetof(s.reserved1), "Holder.StartTime": unsafe.Offsetof(s.start_time),
 		"Holder.AttachedNs": unsafe.Offsetof(s.attached_ns), "Holder.Reserved2": unsafe.Offsetof(s.reserved2),
-		"Holder.Reserved3": unsafe.Offsetof(s.reserved3),
-		"HEADER_SIZE":      C.IPCARC_HEADER_SIZE, "HOLDER_SIZE": C.IPCARC_HOLDER_SIZE,
+		"Holder.Counters":       unsafe.Offsetof(s.counters),
+		"Counters.Acquisitions": unsafe.Offsetof(c.acquisitions), "Counters.Contended": unsafe.Offsetof(c.contended),
+		"Counters.Slept": unsafe.Offsetof(c.slept), "Counters.WaitNs": unsafe.Offsetof(c.wait_ns),
+		"Counters.WaitMaxNs": unsafe.Offsetof(c.wait_max_ns), "Counters.HoldSamples": unsafe.Offsetof(c.hold_samples),
+		"Counters.HoldNs": unsafe.Offsetof(c.hold_ns), "Counters.OwnerDeaths": unsafe.Offsetof(c.owner_deaths),
+		"Counters.Poisoned": unsafe.Offsetof(c.poisoned), "Counters.PoisonCleared": unsafe.Offsetof(c.poison_cleared),
+		"Counters.LoadRetries": unsafe.Offsetof(c.load_retries), "Counters.LoadFallbacks": unsafe.Offsetof(c.load_fallbacks),
+		"Counters.Stores": unsafe.Offsetof(c.stores), "Counters.Updates": unsafe.Offsetof(c.updates),
+		"Counters.Wakeups": unsafe.Offsetof(c.wakeups), "Counters.Reaped": unsafe.Offsetof(c.reaped),
+		"Counters.Reserved": unsafe.Offsetof(c.reserved), "HOLD_SAMPLE": C.IPCARC_HOLD_SAMPLE,
+		"HEADER_SIZE": C.IPCARC_HEADER_SIZE, "HOLDER_SIZE": C.IPCARC_HOLDER_SIZE,
 		"MUTEX_OFFSET": C.IPCARC_MUTEX_OFFSET, "TABLE_MUTEX_OFFSET": C.IPCARC_TABLE_MUTEX_OFFSET,
 		"sizeof(pthread_mutex_t)": unsafe.Sizeof(C.pthread_mutex_t{}),
 		"MAGIC_LO":                uintptr(C.IPCARC_MAGIC & 0xffffffff), "MAGIC_HI": uintptr(C.IPCARC_MAGIC >> 32),

@@ -306,6 +306,7 @@ static ipcarc_seg *seg_new(const char *name, int fd) {
 	if (!s) return NULL;
 	s->fd = fd;
 	s->slot = NO_SLOT;
+	s->ctr = &s->scratch;
 	s->gen = live_generation();
 	s->timeout_ns = 1000000000LL;
 	snprintf(s->name, sizeof s->name, "%s", name[0] == '/' ? name + 1 : name);

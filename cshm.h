@@ -55,7 +55,7 @@ extern "C" {
 #define IPCARC_MUTEX_OFFSET 128u       /* the value's mutex */
 #define IPCARC_TABLE_MUTEX_OFFSET 256u /* the holder table's mutex */
 #define IPCARC_MUTEX_ROOM 64u
-#define IPCARC_HOLDER_SIZE 128u
+#define IPCARC_HOLDER_SIZE 256u
 #define IPCARC_DEFAULT_HOLDERS 64u
 #define IPCARC_MAX_HOLDERS 4096u
 #define IPCARC_MAX_HANDLES (1u << 30) /* handles one attachment may hold */
@@ -101,6 +101,37 @@ extern "C" {
 #define IPCARC_ARCH_S390X 7u
 
 /*
+ * Counters of the value lock and its fast paths: 24 u64s (192 bytes). Each
+ * attachment counts its own work in its slot (so processes never write one
+ * cache line between them); the header keeps the counts of attachments that
+ * are gone (folded in when a slot is freed) and segment-wide events. A
+ * segment's count is the header's plus every used slot's (wait_max_ns: the
+ * largest). All are read without any lock; each is written by one writer at
+ * a time (the holder of the value lock for the acquisitions, holds, waits,
+ * stores, deaths and poison; atomic adds for the rest).
+ */
+typedef struct ipcarc_counters {
+	uint64_t acquisitions;   /*   0 value lock acquisitions (Lock, TryLock, LockContext, Store, Update) */
+	uint64_t contended;      /*   8 acquisitions that found the lock held at first try */
+	uint64_t slept;          /*  16 contended acquisitions that slept in the kernel after spinning */
+	uint64_t wait_ns;        /*  24 total time contended acquisitions waited */
+	uint64_t wait_max_ns;    /*  32 longest single wait */
+	uint64_t hold_samples;   /*  40 holds timed (one acquisition in IPCARC_HOLD_SAMPLE) */
+	uint64_t hold_ns;        /*  48 total time of the timed holds */
+	uint64_t owner_deaths;   /*  56 value lock owner deaths recovered */
+	uint64_t poisoned;       /*  64 times the value was poisoned (owner death, Update panic, odd seq) */
+	uint64_t poison_cleared; /*  72 times the poison was cleared */
+	uint64_t load_retries;   /*  80 lock-free Loads that had to retry */
+	uint64_t load_fallbacks; /*  88 Loads that fell back to the lock */
+	uint64_t stores;         /*  96 Stores that wrote */
+	uint64_t updates;        /* 104 Updates whose function returned */
+	uint64_t wakeups;        /* 112 FUTEX_WAKE calls by writers (a write that found waiters) */
+	uint64_t reaped;         /* 120 dead holders reaped (header only) */
+	uint64_t reserved[8];    /* 128 zero */
+} ipcarc_counters;
+#define IPCARC_HOLD_SAMPLE 64u /* one hold in this many is timed */
+
+/*
  * The header: 512 bytes at offset 0. (atomic): only accessed with atomic
  * operations. (table): changed only under the table mutex. (value): changed
  * only under the value mutex.
@@ -143,10 +174,10 @@ typedef struct ipcarc_header {
 		pthread_mutex_t mutex;
 		uint8_t room[IPCARC_MUTEX_ROOM];
 	} t;
-	uint8_t reserved4[192]; /* 320 zero; room for segment-wide counters */
+	ipcarc_counters totals; /* 320 counts of departed attachments, and segment-wide events */
 } ipcarc_header; /* 512 */
 
-/* One holder slot: 128 bytes, table at holders_off, max_holders of them. */
+/* One holder slot: 256 bytes, table at holders_off, max_holders of them. */
 typedef struct ipcarc_holder {
 	uint32_t state;       /*   0 (table) IPCARC_SLOT_* */
 	uint32_t handles;     /*   4 (table) handles this attachment holds, 1..IPCARC_MAX_HANDLES while used */
@@ -160,8 +191,8 @@ typedef struct ipcarc_holder {
 	uint64_t start_time;  /*  40 informational: field 22 of /proc/PID/stat */
 	uint64_t attached_ns; /*  48 informational: CLOCK_REALTIME when the slot was claimed */
 	uint64_t reserved2;   /*  56 zero */
-	uint8_t reserved3[64]; /* 64 zero; room for this attachment's counters */
-} ipcarc_holder;
+	ipcarc_counters counters; /* 64 this attachment's counts (its own cache lines) */
+} ipcarc_holder; /* 256 */
 
 /* 1 if the slot's liveness word says its holder lives. */
 static inline int ipcarc_live_word_alive(uint32_t w) {
@@ -261,6 +292,11 @@ int ipcarc_fd(ipcarc_seg *s);
 int ipcarc_lock(ipcarc_seg *s);                         /* 0, EOWNERDEAD (held), EDEADLK */
 int ipcarc_trylock(ipcarc_seg *s);                      /* 0, EOWNERDEAD (held), EBUSY */
 int ipcarc_timedlock(ipcarc_seg *s, int64_t timeout_ns); /* 0, EOWNERDEAD (held), ETIMEDOUT */
+/* ipcarc_timedlock for a caller that has been waiting since since_ns
+ * (ipcarc_monotonic_ns; 0: from now), so that a wait made of several timed
+ * slices is counted as one contended acquisition of its whole length. */
+int ipcarc_timedlock_since(ipcarc_seg *s, int64_t timeout_ns, int64_t since_ns);
+int64_t ipcarc_monotonic_ns(void);
 int ipcarc_unlock(ipcarc_seg *s);                       /* 0, EPERM */
 /* Unlock after a critical section that wrote nothing: the version does not
  * change and no waiter wakes. 0, EPERM. */
@@ -297,6 +333,16 @@ uint32_t ipcarc_wait_bit(ipcarc_seg *s);
 /* Wake every waiter of the segment. */
 void ipcarc_wake_all(ipcarc_seg *s);
 
+/* ---- Counters -------------------------------------------------------------- */
+
+/* This attachment's own counters (in its slot; a private scratch block for a
+ * handle without a slot). Its Go, C or Rust user may add to `updates` and
+ * `poisoned` while holding the value lock. */
+ipcarc_counters *ipcarc_my_counters(ipcarc_seg *s);
+/* The segment's counters: the header's totals plus every used slot's
+ * (wait_max_ns: the largest). Read without any lock: a snapshot. */
+void ipcarc_read_counters(ipcarc_seg *s, ipcarc_counters *out);
+
 /* ---- Holders, reaping, garbage collection -------------------------------- */
 
 /* 1 if the slot is used by a live holder, 0 if not, -EINVAL past the table. */
@@ -329,9 +375,11 @@ int ipcarc_remove(const char *name, int force);
 int ipcarc_lock_h(uintptr_t h);
 int ipcarc_trylock_h(uintptr_t h);
 int ipcarc_timedlock_h(uintptr_t h, int64_t timeout_ns);
+int ipcarc_timedlock_since_h(uintptr_t h, int64_t timeout_ns, int64_t since_ns);
 int ipcarc_unlock_h(uintptr_t h);
 int ipcarc_store_h(uintptr_t h, uintptr_t src, size_t n);
 int ipcarc_load_h(uintptr_t h, uintptr_t dst, size_t n);
+int ipcarc_load_locked_h(uintptr_t h, uintptr_t dst, size_t n, int64_t timeout_ns);
 int ipcarc_noop_h(uintptr_t h); /* empty call: the cgo floor in benchmarks */
 
 /* ---- Test-only fault points (compiled in with -DIPCARC_FAULTS) ------------ */

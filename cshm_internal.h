@@ -52,6 +52,10 @@ struct ipcarc_seg {
 	uint64_t value_off;
 	int64_t timeout_ns; /* bound on every wait for the table lock */
 	unsigned gen;       /* fork generation at attach (liveness.c) */
+	/* Counting (valuelock.c): our slot's counters, or scratch without a slot. */
+	ipcarc_counters *ctr;
+	int64_t hold_start; /* CLOCK_MONOTONIC ns when a sampled hold began, 0 when none */
+	ipcarc_counters scratch;
 	live_reg reg;
 	char name[IPCARC_NAME_MAX + 2];
 };
@@ -114,6 +118,15 @@ static inline int mutex_kind_ok(pthread_mutex_t *m) {
 	(void)m;
 	return 1;
 #endif
+}
+
+/* ---- counters ---- */
+static inline void ctr_inc(uint64_t *c) { A_STORE(c, A_LOAD(c, RLX) + 1, RLX); } /* one writer */
+static inline void ctr_add_atomic(uint64_t *c, uint64_t n) { __atomic_fetch_add(c, n, RLX); }
+static inline void ctr_max(uint64_t *c, uint64_t v) {
+	uint64_t cur = A_LOAD(c, RLX);
+	while (v > cur && !__atomic_compare_exchange_n(c, &cur, v, 1, RLX, RLX)) {
+	}
 }
 
 /* ---- valuelock.c ---- */

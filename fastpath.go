@@ -34,11 +34,27 @@ const loadSpins = 128
 //     acquire, so loadFence issues a full barrier (an atomic read-modify-write)
 //     between the copy and the re-read, the smp_rmb of the Linux seqlock.
 //
-// Load returns T by value, which costs Go a copy or two beyond the one out of
-// the mapping; for large values use LoadInto.
+// Load's first try is small enough to inline into the caller, so that
+// `v, err := a.Load()` copies the mapping straight into v; retries, poison
+// and the lock fallback are out of line (loadSlow). For large values
+// LoadInto avoids returning T by value.
 func (a *Arc[T]) Load() (v T, err error) {
-	// v is the named result: the mapping is copied straight into it.
-	err = a.LoadInto(&v)
+	if !a.closed.Load() {
+		h := a.hdr
+		s1 := atomic.LoadUint32(&h.Seq)
+		v = *a.data
+		f := atomic.LoadUint32(&h.Flags)
+		loadFence()
+		if atomic.LoadUint32(&h.Seq) == s1 && (s1|f)&1 == 0 { // even, and not poisoned (flag bit 0)
+			return v, nil
+		}
+	}
+	return a.loadSlow()
+}
+
+//go:noinline
+func (a *Arc[T]) loadSlow() (v T, err error) {
+	err = a.loadIntoSlow(&v)
 	return v, err
 }
 
@@ -46,6 +62,25 @@ func (a *Arc[T]) Load() (v T, err error) {
 // allocation whatever the size of T. On error *dst holds what Load would
 // have returned with it.
 func (a *Arc[T]) LoadInto(dst *T) error {
+	if !a.closed.Load() {
+		h := a.hdr
+		s1 := atomic.LoadUint32(&h.Seq)
+		*dst = *a.data
+		f := atomic.LoadUint32(&h.Flags)
+		loadFence()
+		if atomic.LoadUint32(&h.Seq) == s1 && (s1|f)&1 == 0 {
+			return nil
+		}
+	}
+	return a.loadIntoSlow(dst)
+}
+
+// loadIntoSlow: the handle is closed, the value poisoned, or a writer was
+// inside during the first try. A Load that needs another try counts one
+// retry; one that falls back to the lock, one fallback too (counted in C).
+//
+//go:noinline
+func (a *Arc[T]) loadIntoSlow(dst *T) error {
 	if a.closed.Load() {
 		return opErr("load", a.name, ErrClosed)
 	}
@@ -61,6 +96,9 @@ func (a *Arc[T]) loadSeq(dst *T) (ok bool, err error) {
 	seq := &a.hdr.Seq
 	for i := 0; i < loadSpins; i++ {
 		s1 := atomic.LoadUint32(seq)
+		if i == 1 {
+			atomic.AddUint64(&a.ctr.LoadRetries, 1)
+		}
 		if s1&1 != 0 {
 			continue
 		}
@@ -127,7 +165,7 @@ func (a *Arc[T]) LoadContext(ctx context.Context) (v T, err error) {
 // an integer, as store's src is: it may be on the goroutine stack, which does
 // not move during a cgo call.
 func (a *Arc[T]) loadLocked(dst *T) error {
-	if rc := a.s.load(unsafe.Pointer(dst), unsafe.Sizeof(*dst)); rc != 0 {
+	if rc := a.s.loadLockedH(unsafe.Pointer(dst), unsafe.Sizeof(*dst)); rc != 0 {
 		return fromErrno("load", a.name, rc, 0)
 	}
 	return nil
@@ -171,11 +209,13 @@ func (a *Arc[T]) Update(fn func(*T) error) (err error) {
 	defer func() {
 		if !done {
 			atomic.OrUint32(&a.hdr.Flags, flagPoisoned)
+			atomic.AddUint64(&a.ctr.Poisoned, 1)
 			g.Unlock()
 		}
 	}()
 	ferr := fn(a.data)
 	done = true
+	atomic.AddUint64(&a.ctr.Updates, 1)
 	if uerr := g.Unlock(); uerr != nil {
 		return uerr
 	}

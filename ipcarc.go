@@ -26,6 +26,7 @@ type Arc[T any] struct {
 	s       seg
 	hdr     *header
 	data    *T
+	ctr     *counters // this attachment's counters, in its slot
 	closed  atomic.Bool
 	guard   Guard[T]
 	cleanup runtime.Cleanup
@@ -131,7 +132,7 @@ func OpenOrNew[T any](name string, value T, opts ...Option) (a *Arc[T], created 
 }
 
 func wrap[T any](name string, s seg) *Arc[T] {
-	a := &Arc[T]{name: name, s: s, hdr: s.header(), data: (*T)(s.data())}
+	a := &Arc[T]{name: name, s: s, hdr: s.header(), data: (*T)(s.data()), ctr: s.counters()}
 	a.guard.a = a
 	// Safety net: a handle dropped without Close still gives its reference
 	// back. Close stops it, so the count is never decremented twice.

@@ -144,6 +144,11 @@ func TestLayoutMatchesC(t *testing.T) {
 	for i := 0; i < st.NumField(); i++ {
 		goView["Holder."+st.Field(i).Name] = st.Field(i).Offset
 	}
+	ct := reflect.TypeOf(counters{})
+	for i := 0; i < ct.NumField(); i++ {
+		goView["Counters."+ct.Field(i).Name] = ct.Field(i).Offset
+	}
+	goView["HOLD_SAMPLE"] = holdSample
 	cView := cLayout()
 	if cView["sizeof(pthread_mutex_t)"] > 64 {
 		t.Fatalf("pthread_mutex_t is %d bytes, more than the 64 the layout reserves", cView["sizeof(pthread_mutex_t)"])

@@ -11,7 +11,7 @@ const (
 	magicV1       = 0x0000636172637069 // layout 1's magic (its bytes read "ipcrac\0\0")
 	layoutVersion = 2
 	headerSize    = 512
-	holderSize    = 128
+	holderSize    = 256
 	mutexOffset   = 128
 	tableMutexOff = 256
 	maxHandles    = 1 << 30
@@ -29,6 +29,8 @@ const (
 
 	slotFree = 0
 	slotUsed = 1
+
+	holdSample = 64 // one hold in this many is timed (IPCARC_HOLD_SAMPLE)
 
 	liveTIDMask   = 0x3fffffff
 	liveOwnerDied = 0x40000000
@@ -64,7 +66,29 @@ type header struct {
 	Reserved2  uint32
 	Reserved3  [32]byte
 	TableMutex [64]byte // the holder table's pthread_mutex_t
-	Reserved4  [192]byte
+	Totals     counters // counts of departed attachments and segment-wide events
+}
+
+// counters is ipcarc_counters: 24 u64s, in each slot (that attachment's
+// counts) and in the header (Totals). See Counters for their meaning.
+type counters struct {
+	Acquisitions  uint64
+	Contended     uint64
+	Slept         uint64
+	WaitNs        uint64
+	WaitMaxNs     uint64
+	HoldSamples   uint64
+	HoldNs        uint64
+	OwnerDeaths   uint64
+	Poisoned      uint64
+	PoisonCleared uint64
+	LoadRetries   uint64
+	LoadFallbacks uint64
+	Stores        uint64
+	Updates       uint64
+	Wakeups       uint64
+	Reaped        uint64
+	Reserved      [8]uint64
 }
 
 // holder is one slot of the holder table at HoldersOff.
@@ -81,7 +105,7 @@ type holder struct {
 	StartTime  uint64
 	AttachedNs uint64
 	Reserved2  uint64
-	Reserved3  [64]byte
+	Counters   counters // this attachment's counts, on their own cache lines
 }
 
 // alive reports whether a liveness word says its holder lives: the keeper's
@@ -95,6 +119,8 @@ var (
 	_ [unsafe.Sizeof(holder{}) - holderSize]byte
 	_ [mutexOffset - unsafe.Offsetof(header{}.Mutex)]byte
 	_ [tableMutexOff - unsafe.Offsetof(header{}.TableMutex)]byte
+	_ [192 - unsafe.Sizeof(counters{})]byte
+	_ [unsafe.Sizeof(counters{}) - 192]byte
 )
 
 // Field codes reported by the C layer (enum ipcarc_field).

@@ -64,12 +64,16 @@ func (a *Arc[T]) LockContext(ctx context.Context) (*Guard[T], error) {
 	}
 	runtime.LockOSThread()
 	rc := a.s.trylock()
+	var since int64 // when the wait began, so that it is counted as one
 	for rc == int(syscall.EBUSY) || rc == int(syscall.ETIMEDOUT) {
 		if err := ctx.Err(); err != nil {
 			runtime.UnlockOSThread()
 			return nil, err
 		}
-		rc = a.s.timedlock(int64(lockSlice))
+		if since == 0 {
+			since = monotonicNs()
+		}
+		rc = a.s.timedlockSince(int64(lockSlice), since)
 	}
 	return a.locked("lock", rc)
 }

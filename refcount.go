@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -42,21 +43,23 @@ type Holder struct {
 
 // Stats is a snapshot of a segment's header and holder table.
 type Stats struct {
-	Name       string   `json:"name"`
-	TotalSize  uint64   `json:"total_size"`
-	ValueSize  uint64   `json:"value_size"`
-	ValueAlign uint32   `json:"value_align"`
-	TypeTag    uint64   `json:"type_tag"`
-	RefCount   int64    `json:"refcount"`
-	MaxHolders int      `json:"max_holders"`
-	Holders    []Holder `json:"holders"`
-	Poisoned   bool     `json:"poisoned"`
-	Locked     bool     `json:"locked"`
-	LockOwner  int      `json:"lock_owner_tid"` // Linux tid of the lock owner, 0 when free
-	Version    uint64   `json:"version"`
-	CreatorPID int      `json:"creator_pid"`
-	Lifetime   Lifetime `json:"lifetime"`
-	Waiters    int      `json:"waiters"` // threads asleep on the segment's futex (one per attachment with Go waiters), over all processes
+	Name       string    `json:"name"`
+	TotalSize  uint64    `json:"total_size"`
+	ValueSize  uint64    `json:"value_size"`
+	ValueAlign uint32    `json:"value_align"`
+	TypeTag    uint64    `json:"type_tag"`
+	RefCount   int64     `json:"refcount"`
+	MaxHolders int       `json:"max_holders"`
+	Holders    []Holder  `json:"holders"`
+	Poisoned   bool      `json:"poisoned"`
+	Locked     bool      `json:"locked"`
+	LockOwner  int       `json:"lock_owner_tid"` // Linux tid of the lock owner, 0 when free
+	Version    uint64    `json:"version"`
+	CreatorPID int       `json:"creator_pid"`
+	Lifetime   Lifetime  `json:"lifetime"`
+	Counters   Counters  `json:"counters"`
+	At         time.Time `json:"at"`      // when the snapshot was taken
+	Waiters    int       `json:"waiters"` // threads asleep on the segment's futex (one per attachment with Go waiters), over all processes
 }
 
 // Stats reads the header and holder table. It takes no lock (neither the
@@ -94,6 +97,8 @@ func (a *Arc[T]) Stats() (st Stats, err error) {
 	st.Holders = make([]Holder, 0, min(int(atomic.LoadUint32(&h.UsedCount)), a.s.maxHolders()))
 	self := a.s.slot()
 	slots := a.slots()
+	st.Counters = sumCounters(h, slots)
+	st.At = time.Now()
 	for i := range slots {
 		hd := &slots[i]
 		if atomic.LoadUint32(&hd.State) != slotUsed {
@@ -112,4 +117,12 @@ func (a *Arc[T]) Stats() (st Stats, err error) {
 // through the header's own (shared, writable) max_holders.
 func (a *Arc[T]) slots() []holder {
 	return unsafe.Slice((*holder)(unsafe.Add(unsafe.Pointer(a.hdr), headerSize)), a.s.maxHolders())
+}
+
+// Rates is what the lock did between prev (an earlier Stats of the same
+// segment) and s.
+func (s Stats) Rates(prev Stats) Rates {
+	r := s.Counters.RatesSince(prev.Counters, s.At.Sub(prev.At))
+	r.PoisonedNow = s.Poisoned
+	return r
 }

@@ -137,6 +137,22 @@ static void used_append(ipcarc_seg *s, uint32_t i) {
 	h->used_tail = i;
 }
 
+/* A departing attachment's counts move to the header's totals, so that a
+ * segment's counts never go down when a holder leaves or is reaped. (A
+ * reader summing in between may see them twice or not at all, once.) */
+static void fold_counters(ipcarc_header *h, ipcarc_counters *c) {
+	uint64_t *from = (uint64_t *)(void *)c, *to = (uint64_t *)(void *)&h->totals;
+	size_t n = offsetof(ipcarc_counters, reserved) / sizeof(uint64_t);
+	for (size_t k = 0; k < n; k++) {
+		uint64_t v = __atomic_exchange_n(&from[k], 0, RLX);
+		if (!v) continue;
+		if (k == offsetof(ipcarc_counters, wait_max_ns) / sizeof(uint64_t))
+			ctr_max(&to[k], v);
+		else
+			ctr_add_atomic(&to[k], v);
+	}
+}
+
 /* Free a used slot whose holder is gone (dead, or ourselves closing). Returns
  * its handle count. Stores in order: out of the used list, state FREE, counts
  * zero, onto the free list, refcount. A death after any of them leaves the
@@ -158,6 +174,7 @@ static uint32_t free_slot(ipcarc_seg *s, uint32_t i, int *broken) {
 	 * leaves the header's count too high (a needless wake-up), never too low. */
 	uint32_t w = __atomic_exchange_n(&ht[i].waiters, 0, SEQ);
 	if (w) __atomic_fetch_sub(&h->waiters, w, SEQ);
+	fold_counters(h, &ht[i].counters);
 	ht[i].next = h->free_head;
 	h->free_head = i;
 	FAULT("table-free-push");
@@ -205,6 +222,7 @@ int table_claim(ipcarc_seg *s) {
 		__atomic_fetch_add(&h->refcount, 1, SEQ);
 		s->slot = i;
 		s->handles = 1;
+		s->ctr = &ht[i].counters;
 		return 0;
 	}
 	return EUSERS;
@@ -243,6 +261,7 @@ void table_release(ipcarc_seg *s) {
 	if (broken) table_rebuild(s);
 	s->slot = NO_SLOT;
 	s->handles = 0;
+	s->ctr = &s->scratch;
 }
 
 int table_reap_all(ipcarc_seg *s) {
@@ -252,6 +271,7 @@ int table_reap_all(ipcarc_seg *s) {
 	for (uint32_t i = 0; i < s->max_holders; i++) {
 		if (i == s->slot || A_LOAD(&ht[i].state, ACQ) != IPCARC_SLOT_USED || slot_alive(&ht[i])) continue;
 		reaped += (int)free_slot(s, i, &broken);
+		ctr_add_atomic(&s->hdr->totals.reaped, 1);
 	}
 	/* One linear pass more makes every derived field the truth again, so a
 	 * full reap is also a full repair. */
@@ -274,6 +294,7 @@ int table_find_live(ipcarc_seg *s) {
 		if (i != s->slot) {
 			if (slot_alive(&ht[i])) return 1;
 			free_slot(s, i, &broken); /* dead: reap it on the way */
+			ctr_add_atomic(&h->totals.reaped, 1);
 			if (broken) break;
 		}
 		i = nx;
@@ -297,4 +318,28 @@ int ipcarc_holder_alive(ipcarc_seg *s, uint32_t slot) {
 	if (slot >= s->max_holders) return -EINVAL;
 	ipcarc_holder *h = &slots_of(s)[slot];
 	return A_LOAD(&h->state, ACQ) == IPCARC_SLOT_USED && slot_alive(h);
+}
+
+ipcarc_counters *ipcarc_my_counters(ipcarc_seg *s) { return s->ctr; }
+
+void ipcarc_read_counters(ipcarc_seg *s, ipcarc_counters *out) {
+	memset(out, 0, sizeof *out);
+	size_t n = offsetof(ipcarc_counters, reserved) / sizeof(uint64_t);
+	size_t kmax = offsetof(ipcarc_counters, wait_max_ns) / sizeof(uint64_t);
+	uint64_t *o = (uint64_t *)(void *)out;
+	const uint64_t *t = (const uint64_t *)(const void *)&s->hdr->totals;
+	for (size_t k = 0; k < n; k++) o[k] = A_LOAD(&t[k], RLX);
+	ipcarc_holder *ht = slots_of(s);
+	for (uint32_t i = 0; i < s->max_holders; i++) {
+		if (A_LOAD(&ht[i].state, RLX) != IPCARC_SLOT_USED) continue;
+		const uint64_t *c = (const uint64_t *)(const void *)&ht[i].counters;
+		for (size_t k = 0; k < n; k++) {
+			uint64_t v = A_LOAD(&c[k], RLX);
+			if (k == kmax) {
+				if (v > o[k]) o[k] = v;
+			} else {
+				o[k] += v;
+			}
+		}
+	}
 }

@@ -43,7 +43,10 @@ void ipcarc_mutex_attr(pthread_mutexattr_t *at) {
 	pthread_mutexattr_settype(at, PTHREAD_MUTEX_ERRORCHECK);
 }
 
-static void wake_all(ipcarc_seg *s) { futex(&s->hdr->seq, FUTEX_WAKE, INT_MAX, NULL, 0); }
+static void wake_all(ipcarc_seg *s) {
+	ctr_add_atomic(&s->ctr->wakeups, 1);
+	futex(&s->hdr->seq, FUTEX_WAKE, INT_MAX, NULL, 0);
+}
 
 /* The value's mutex came back EOWNERDEAD. If seq is odd, the dead owner was
  * inside a user critical section and the value may be half written: poison
@@ -51,13 +54,46 @@ static void wake_all(ipcarc_seg *s) { futex(&s->hdr->seq, FUTEX_WAKE, INT_MAX, N
  * lock. Then the mutex is marked consistent: it is never left unrecoverable. */
 static void recover(ipcarc_seg *s) {
 	ipcarc_header *h = s->hdr;
+	ctr_inc(&s->ctr->owner_deaths);
 	uint32_t seq = A_LOAD(&h->seq, RLX);
 	if (seq & 1) {
+		ctr_inc(&s->ctr->poisoned);
 		__atomic_or_fetch(&h->flags, IPCARC_FLAG_POISONED | IPCARC_FLAG_OWNER_DEAD_UNSEEN, SEQ);
 		A_STORE(&h->seq, seq + 1, SEQ);
 		if (A_LOAD(&h->waiters, SEQ)) wake_all(s);
 	}
 	pthread_mutex_consistent(value_mtx(s));
+}
+
+/* Under the value lock: one acquisition more; one in IPCARC_HOLD_SAMPLE is
+ * timed until its unlock. */
+static inline void count_acquire(ipcarc_seg *s) {
+	ipcarc_counters *c = s->ctr;
+	uint64_t n = A_LOAD(&c->acquisitions, RLX) + 1;
+	A_STORE(&c->acquisitions, n, RLX);
+	if (__builtin_expect((n & (IPCARC_HOLD_SAMPLE - 1)) == 0, 0)) s->hold_start = ipcarc_now_ns(CLOCK_MONOTONIC);
+}
+
+/* Under the value lock, before releasing it: end a timed hold. */
+static inline void count_release(ipcarc_seg *s) {
+	if (__builtin_expect(s->hold_start != 0, 0)) {
+		ipcarc_counters *c = s->ctr;
+		int64_t d = ipcarc_now_ns(CLOCK_MONOTONIC) - s->hold_start;
+		s->hold_start = 0;
+		A_STORE(&c->hold_ns, A_LOAD(&c->hold_ns, RLX) + (uint64_t)(d > 0 ? d : 0), RLX);
+		ctr_inc(&c->hold_samples);
+	}
+}
+
+/* Under the value lock: a contended acquisition that waited since t0. */
+static void __attribute__((noinline)) count_wait(ipcarc_seg *s, int64_t t0, int slept) {
+	ipcarc_counters *c = s->ctr;
+	int64_t d = ipcarc_now_ns(CLOCK_MONOTONIC) - t0;
+	uint64_t w = (uint64_t)(d > 0 ? d : 0);
+	ctr_inc(&c->contended);
+	if (slept) ctr_inc(&c->slept);
+	A_STORE(&c->wait_ns, A_LOAD(&c->wait_ns, RLX) + w, RLX);
+	if (w > A_LOAD(&c->wait_max_ns, RLX)) A_STORE(&c->wait_max_ns, w, RLX);
 }
 
 /* After the pthread lock succeeded (rc 0 or EOWNERDEAD): recover if needed and
@@ -67,6 +103,7 @@ static inline int enter(ipcarc_seg *s, int rc) {
 		if (rc != EOWNERDEAD) return rc;
 		recover(s);
 	}
+	count_acquire(s);
 	ipcarc_header *h = s->hdr;
 	uint32_t seq = A_LOAD(&h->seq, RLX);
 	if (__builtin_expect(seq & 1, 0)) {
@@ -76,6 +113,7 @@ static inline int enter(ipcarc_seg *s, int rc) {
 		 * no reader trusts it again before a holder checks it, and make
 		 * the parity right again. */
 		__atomic_or_fetch(&h->flags, IPCARC_FLAG_POISONED, SEQ);
+		ctr_inc(&s->ctr->poisoned);
 		seq++;
 		A_STORE(&h->seq, seq, SEQ);
 	}
@@ -105,20 +143,25 @@ static inline void cpu_relax(void) {
 #define LOCK_SPINS 200
 
 static int __attribute__((noinline)) lock_contended(ipcarc_seg *s) {
-	for (int i = 0; i < LOCK_SPINS; i++) {
+	int64_t t0 = ipcarc_now_ns(CLOCK_MONOTONIC);
+	int slept = 0, rc = EBUSY;
+	for (int i = 0; i < LOCK_SPINS && rc == EBUSY; i++) {
 		cpu_relax();
-		if ((mutex_word(s) & FUTEX_TID_MASK_) == 0) {
-			int rc = pthread_mutex_trylock(value_mtx(s));
-			if (rc != EBUSY) return rc;
-		}
+		if ((mutex_word(s) & FUTEX_TID_MASK_) == 0) rc = pthread_mutex_trylock(value_mtx(s));
 	}
-	return pthread_mutex_lock(value_mtx(s));
+	if (rc == EBUSY) {
+		slept = 1;
+		rc = pthread_mutex_lock(value_mtx(s));
+	}
+	rc = enter(s, rc);
+	if (rc == 0 || rc == EOWNERDEAD) count_wait(s, t0, slept);
+	return rc;
 }
 
 int ipcarc_lock(ipcarc_seg *s) {
 	if (!mutex_kind_ok(value_mtx(s))) return EBADMSG;
 	int rc = pthread_mutex_trylock(value_mtx(s));
-	if (__builtin_expect(rc == EBUSY, 0)) rc = lock_contended(s);
+	if (__builtin_expect(rc == EBUSY, 0)) return lock_contended(s);
 	return enter(s, rc);
 }
 
@@ -127,11 +170,20 @@ int ipcarc_trylock(ipcarc_seg *s) {
 	return enter(s, pthread_mutex_trylock(value_mtx(s)));
 }
 
-int ipcarc_timedlock(ipcarc_seg *s, int64_t timeout_ns) {
+int ipcarc_timedlock_since(ipcarc_seg *s, int64_t timeout_ns, int64_t since_ns) {
 	if (!mutex_kind_ok(value_mtx(s))) return EBADMSG;
+	int rc = pthread_mutex_trylock(value_mtx(s));
+	if (rc != EBUSY) return enter(s, rc);
+	int64_t t0 = since_ns > 0 ? since_ns : ipcarc_now_ns(CLOCK_MONOTONIC);
 	struct timespec ts = ipcarc_abs_after(timeout_ns);
-	return enter(s, pthread_mutex_clocklock(value_mtx(s), CLOCK_MONOTONIC, &ts));
+	rc = enter(s, pthread_mutex_clocklock(value_mtx(s), CLOCK_MONOTONIC, &ts));
+	if (rc == 0 || rc == EOWNERDEAD) count_wait(s, t0, 1);
+	return rc;
 }
+
+int ipcarc_timedlock(ipcarc_seg *s, int64_t timeout_ns) { return ipcarc_timedlock_since(s, timeout_ns, 0); }
+
+int64_t ipcarc_monotonic_ns(void) { return ipcarc_now_ns(CLOCK_MONOTONIC); }
 
 int ipcarc_unlock(ipcarc_seg *s) {
 	/* Check ownership before touching seq: an unlock from the wrong thread must
@@ -139,6 +191,7 @@ int ipcarc_unlock(ipcarc_seg *s) {
 	if ((mutex_word(s) & FUTEX_TID_MASK_) != (uint32_t)my_tid()) return EPERM;
 	if (!mutex_kind_ok(value_mtx(s))) return EBADMSG;
 	FAULT("unlock");
+	count_release(s);
 	ipcarc_header *h = s->hdr;
 	uint32_t seq = A_LOAD(&h->seq, RLX);
 	/* Release: the value's stores are visible before the even seq. */
@@ -158,6 +211,7 @@ int ipcarc_unlock(ipcarc_seg *s) {
 int ipcarc_unlock_unchanged(ipcarc_seg *s) {
 	if ((mutex_word(s) & FUTEX_TID_MASK_) != (uint32_t)my_tid()) return EPERM;
 	if (!mutex_kind_ok(value_mtx(s))) return EBADMSG;
+	count_release(s);
 	/* Back to the even value the lock started from: nothing was written, so
 	 * a reader's snapshot taken across this section is still valid, and
 	 * waiters must not see a new version. */
@@ -168,7 +222,8 @@ int ipcarc_unlock_unchanged(ipcarc_seg *s) {
 int ipcarc_poisoned(ipcarc_seg *s) { return (A_LOAD(&s->hdr->flags, ACQ) & IPCARC_FLAG_POISONED) != 0; }
 
 void ipcarc_clear_poison(ipcarc_seg *s) {
-	__atomic_and_fetch(&s->hdr->flags, ~(IPCARC_FLAG_POISONED | IPCARC_FLAG_OWNER_DEAD_UNSEEN), SEQ);
+	uint32_t old = __atomic_fetch_and(&s->hdr->flags, ~(IPCARC_FLAG_POISONED | IPCARC_FLAG_OWNER_DEAD_UNSEEN), SEQ);
+	if (old & IPCARC_FLAG_POISONED) ctr_add_atomic(&s->ctr->poison_cleared, 1);
 }
 
 int ipcarc_lock_owner(ipcarc_seg *s) { return (int)(mutex_word(s) & FUTEX_TID_MASK_); }
@@ -209,6 +264,7 @@ int ipcarc_store(ipcarc_seg *s, const void *src, size_t n) {
 	if (!poisoned) {
 		memcpy(s->data, src, n);
 		FAULT("store");
+		ctr_inc(&s->ctr->stores);
 	}
 	/* A refused store changed nothing: no new version, no wake-up. */
 	int urc = poisoned ? ipcarc_unlock_unchanged(s) : ipcarc_unlock(s);
@@ -222,6 +278,7 @@ int ipcarc_load_locked(ipcarc_seg *s, void *dst, size_t n, int64_t timeout_ns) {
 	int nested;
 	int rc = read_lock(s, timeout_ns, &nested);
 	if (rc) return rc;
+	ctr_add_atomic(&s->ctr->load_fallbacks, 1);
 	int dead = 0;
 	if (A_LOAD(&h->flags, RLX) & IPCARC_FLAG_OWNER_DEAD_UNSEEN) {
 		__atomic_and_fetch(&h->flags, ~IPCARC_FLAG_OWNER_DEAD_UNSEEN, SEQ);
@@ -246,12 +303,16 @@ int ipcarc_load(ipcarc_seg *s, void *dst, size_t n) {
 			uint32_t flags = A_LOAD(&h->flags, RLX);
 			/* The copy's loads complete before the re-read (smp_rmb). */
 			__atomic_thread_fence(ACQ);
-			if (A_LOAD(&h->seq, RLX) == a) return (flags & IPCARC_FLAG_POISONED) ? ENOTRECOVERABLE : 0;
+			if (A_LOAD(&h->seq, RLX) == a) {
+				if (spin) ctr_add_atomic(&s->ctr->load_retries, 1);
+				return (flags & IPCARC_FLAG_POISONED) ? ENOTRECOVERABLE : 0;
+			}
 		}
 		if (spin > 100) sched_yield();
 	}
 	/* A writer stays inside (or died inside): take the lock, which also handles
 	 * owner death. A read changes nothing, so seq is left alone. */
+	ctr_add_atomic(&s->ctr->load_retries, 1);
 	return ipcarc_load_locked(s, dst, n, -1);
 }
 
@@ -319,12 +380,18 @@ void ipcarc_wake_all(ipcarc_seg *s) { wake_all(s); }
 int ipcarc_lock_h(uintptr_t h) { return ipcarc_lock((ipcarc_seg *)h); }
 int ipcarc_trylock_h(uintptr_t h) { return ipcarc_trylock((ipcarc_seg *)h); }
 int ipcarc_timedlock_h(uintptr_t h, int64_t ns) { return ipcarc_timedlock((ipcarc_seg *)h, ns); }
+int ipcarc_timedlock_since_h(uintptr_t h, int64_t ns, int64_t since) {
+	return ipcarc_timedlock_since((ipcarc_seg *)h, ns, since);
+}
 int ipcarc_unlock_h(uintptr_t h) { return ipcarc_unlock((ipcarc_seg *)h); }
 int ipcarc_store_h(uintptr_t h, uintptr_t src, size_t n) {
 	return ipcarc_store((ipcarc_seg *)h, (const void *)src, n);
 }
 int ipcarc_load_h(uintptr_t h, uintptr_t dst, size_t n) {
 	return ipcarc_load((ipcarc_seg *)h, (void *)dst, n);
+}
+int ipcarc_load_locked_h(uintptr_t h, uintptr_t dst, size_t n, int64_t timeout_ns) {
+	return ipcarc_load_locked((ipcarc_seg *)h, (void *)dst, n, timeout_ns);
 }
 int ipcarc_noop_h(uintptr_t h) {
 	(void)h;
