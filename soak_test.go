@@ -158,10 +158,13 @@ func init() {
 // Ensure that 8 processes doing random operations while being killed at
 // random keep every invariant: the counter equals the committed updates, the
 // reference count equals the live handles after reaping, no process hangs, and
-// nothing is left in /dev/shm. IPCARC_SOAK sets the duration (default 10s;
-// `make soak` runs 60s).
+// nothing is left in /dev/shm. IPCARC_SOAK sets the duration (default 10s,
+// 1s with -short; `make soak` runs 60s).
 func TestSoak(t *testing.T) {
 	d := 10 * time.Second
+	if testing.Short() {
+		d = time.Second // -short keeps a slice of it; make test runs the 10 s
+	}
 	if s := os.Getenv("IPCARC_SOAK"); s != "" {
 		var err error
 		if d, err = time.ParseDuration(s); err != nil {
