@@ -10,7 +10,7 @@ import (
 var (
 	ErrExist           = errors.New("ipcarc: segment already exists")
 	ErrNotExist        = errors.New("ipcarc: segment does not exist")
-	ErrInvalidName     = errors.New("ipcarc: invalid segment name")
+	ErrInvalidName     = errors.New("ipcarc: invalid segment name (an optional leading slash, then 1 to 200 bytes of A-Z a-z 0-9 . _ -, not . or ..)")
 	ErrUnsupportedType = errors.New("ipcarc: type cannot live in shared memory")
 	ErrTypeMismatch    = errors.New("ipcarc: segment holds another type")
 	ErrIncompatible    = errors.New("ipcarc: segment made by an incompatible build")
@@ -23,7 +23,7 @@ var (
 	ErrDeadlock        = errors.New("ipcarc: operation would deadlock on a lock this goroutine holds")
 	ErrTimeout         = errors.New("ipcarc: timed out")
 	ErrTooManyHolders  = errors.New("ipcarc: holder table is full")
-	ErrUnsupported     = errors.New("ipcarc: needs linux and cgo")
+	ErrUnsupported     = errors.New("ipcarc: needs linux and cgo: this program was built with cgo off (CGO_ENABLED=0, or no C compiler on PATH); install gcc and build with CGO_ENABLED=1")
 )
 
 // Error describes a failed operation on a named segment.

@@ -111,7 +111,7 @@ func Open[T any](name string, opts ...Option) (*Arc[T], error) {
 	}
 	s, rc, field := cOpen(n, &sp)
 	if rc != 0 {
-		return nil, openErr("open", n, rc, field, sp.openTimeout)
+		return nil, openErr("open", n, rc, field, &sp)
 	}
 	return wrap[T](n, s), nil
 }
@@ -126,7 +126,7 @@ func OpenOrNew[T any](name string, value T, opts ...Option) (a *Arc[T], created 
 	s, created, rc, field := cOpenOrCreate(n, &sp, unsafe.Pointer(&value))
 	runtime.KeepAlive(&value)
 	if rc != 0 {
-		return nil, false, openErr("open or new", n, rc, field, sp.openTimeout)
+		return nil, false, openErr("open or new", n, rc, field, &sp)
 	}
 	return wrap[T](n, s), created, nil
 }
@@ -205,9 +205,13 @@ func (a *Arc[T]) RefCount() (int, error) {
 }
 
 // openErr is fromErrno for Open and OpenOrNew, saying how long a timed-out
-// open waited.
-func openErr(op, name string, rc, field int, timeout int64) error {
+// open waited, and both sides of a type that differs.
+func openErr(op, name string, rc, field int, sp *spec) error {
 	err := fromErrno(op, name, rc, field)
+	timeout := sp.openTimeout
+	if e, ok := err.(*Error); ok && rc == int(syscall.EPROTOTYPE) {
+		e.Detail = typeDetail(name, field, sp.size, sp.align, sp.tag)
+	}
 	if e, ok := err.(*Error); ok && rc == int(syscall.ETIMEDOUT) {
 		if e.Detail == "" {
 			e.Detail = "waited for the segment"

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -110,4 +111,29 @@ func versionDetail(name string) string {
 		v = 1
 	}
 	return fmt.Sprintf("layout version differs: the segment is layout %d, this build reads layout %d", v, layoutVersion)
+}
+
+// typeDetail says how a segment's value differs from the opener's T, with
+// both numbers, for the error that refuses it (pread of the header, no
+// mapping). Empty when the header cannot be read.
+func typeDetail(name string, field int, size uint64, align uint32, tag uint64) string {
+	f, err := openRO(name)
+	if err != nil {
+		return ""
+	}
+	defer f.close()
+	var hb [headerSize]byte
+	if f.readAt(hb[:], 0) != nil {
+		return ""
+	}
+	h := (*header)(unsafe.Pointer(&hb[0]))
+	switch field {
+	case fieldValueSize:
+		return fmt.Sprintf("value size differs: the segment holds %d-byte values, this type is %d bytes", h.ValueSize, size)
+	case fieldValueAlign:
+		return fmt.Sprintf("value alignment differs: the segment's values are %d-byte aligned, this type %d", h.ValueAlign, align)
+	case fieldTypeTag:
+		return fmt.Sprintf("type tag differs: the segment's is 0x%016x, this type's 0x%016x (WithTypeTag names a type the same way in every language)", h.TypeTag, tag)
+	}
+	return ""
 }
