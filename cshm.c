@@ -294,6 +294,17 @@ void ipcarc_unlink_if_same(ipcarc_seg *s) {
 	}
 }
 
+/* The count reached zero; its closer may have died before unlinking. Anyone
+ * may finish the job, under the segment's table lock (every unlink of a
+ * segment by the library happens under it, so two never race: a closer's
+ * check of the name and its unlink cannot straddle someone else's unlink and
+ * a new segment's creation), while the name still names this file. */
+static void unlink_dead(ipcarc_seg *s) {
+	if (table_lock(s, 100000000LL) != 0) return; /* a stopped bookkeeper: leave it to the next one */
+	if (A_LOAD(&s->hdr->state, ACQ) == IPCARC_STATE_DEAD) ipcarc_unlink_if_same(s);
+	table_unlock(s);
+}
+
 /* Under the table lock: mark the segment dead and remove its name. */
 static void die_locked(ipcarc_seg *s) {
 	A_STORE(&s->hdr->state, IPCARC_STATE_DEAD, REL);
@@ -579,12 +590,8 @@ static int open_once(const char *name, const ipcarc_spec *sp, int64_t deadline, 
 				return 0;
 			}
 		}
-		if (rc == PROBE_RETRY && s->hdr && A_LOAD(&s->hdr->state, ACQ) == IPCARC_STATE_DEAD) {
-			/* The count reached zero; its closer may have died before
-			 * unlinking. Anyone may finish the job, while the name still
-			 * names this file. */
-			ipcarc_unlink_if_same(s);
-		}
+		if (rc == PROBE_RETRY && s->hdr && A_LOAD(&s->hdr->state, ACQ) == IPCARC_STATE_DEAD)
+			unlink_dead(s);
 		seg_free(s);
 		if (rc != PROBE_WAIT && rc != PROBE_RETRY) return rc;
 		if (ipcarc_now_ns(CLOCK_MONOTONIC) >= deadline) return rc == PROBE_WAIT ? ETIMEDOUT : ENOENT;
@@ -665,7 +672,7 @@ int ipcarc_clone(ipcarc_seg *s) {
 	int rc = table_lock(s, s->timeout_ns);
 	if (rc) return rc;
 	FAULT("clone-locked");
-	table_set_handles(s, s->handles + 1);
+	table_adjust_handles(s, +1);
 	FAULT("clone");
 	table_unlock(s);
 	return 0;
@@ -679,9 +686,14 @@ int ipcarc_close(ipcarc_seg *s) {
 		if (s->handles == 0) seg_free(s);
 		return ECHILD;
 	}
-	/* Unmapping the value's mutex while this thread holds it would leave a
-	 * dangling entry in the thread's robust list. */
-	if (s->handles == 1 && ipcarc_value_lock_mine(s)) return EDEADLK;
+	if (A_LOAD(&s->handles, SEQ) == 1) {
+		/* Unmapping the value's mutex while a thread of ours holds it through
+		 * this attachment would leave a dangling entry in that thread's
+		 * robust list (and its unlock would touch freed memory). */
+		if (ipcarc_value_lock_held_here(s)) return EDEADLK;
+		/* A thread of ours still asleep in ipcarc_wait on this mapping. */
+		if (s->slot != NO_SLOT && A_LOAD(&slots_of(s)[s->slot].waiters, SEQ) != 0) return EBUSY;
+	}
 	int rc = table_lock(s, s->timeout_ns);
 	if (rc == ETIMEDOUT) {
 		/* A bookkeeper stopped (or wedged) holding the table lock. Release the
@@ -695,8 +707,8 @@ int ipcarc_close(ipcarc_seg *s) {
 	}
 	if (rc) return rc;
 	FAULT("close-locked");
-	if (s->handles > 1) {
-		table_set_handles(s, s->handles - 1);
+	if (A_LOAD(&s->handles, SEQ) > 1) {
+		table_adjust_handles(s, -1);
 		FAULT("close");
 		table_unlock(s);
 		return 0;
@@ -726,7 +738,7 @@ int ipcarc_reap(ipcarc_seg *s, int *reaped) {
 	if (rc) return rc;
 	/* Our own slot's count first: a Close that timed out on a clone handle
 	 * lowered only our private count. */
-	if (s->slot != NO_SLOT) table_set_handles(s, s->handles);
+	if (s->slot != NO_SLOT) table_adjust_handles(s, 0);
 	int n = table_reap_all(s);
 	table_unlock(s);
 	if (reaped) *reaped = n;
@@ -772,7 +784,7 @@ int ipcarc_gc(const char *name, int64_t lock_timeout_ns, int dry_run, ipcarc_gc_
 		return rc;
 	}
 	if (rc == PROBE_RETRY) { /* dead, not yet unlinked: finish the job */
-		if (!dry_run) ipcarc_unlink_if_same(s);
+		if (!dry_run) unlink_dead(s);
 		res->unlinked = 1;
 		rc = 0;
 		goto out;
@@ -818,20 +830,39 @@ int ipcarc_remove(const char *name, int force) {
 	if (rc) return rc;
 	char path[IPCARC_NAME_MAX + 4];
 	shm_path(path, sizeof path, name);
-	if (!force) {
-		ipcarc_seg *s;
-		if ((rc = seg_open_name(name, &s))) return rc;
-		int field = 0;
-		ipcarc_header hc;
-		rc = probe(s, NULL, &field, &hc);
-		int live = 0;
-		if (rc == 0) live = table_live_holders(s); /* lock-free read of the liveness words */
+	ipcarc_seg *s;
+	if ((rc = seg_open_name(name, &s))) return rc;
+	int field = 0;
+	ipcarc_header hc;
+	rc = probe(s, NULL, &field, &hc);
+	if (rc == 0 || rc == PROBE_RETRY) {
+		/* A segment: unlink under its table lock, like every other unlink. */
+		int lrc = table_lock(s, spec_timeout(NULL));
+		if (lrc == 0) {
+			int live = table_live_holders(s);
+			if (live && !force) {
+				table_unlock(s);
+				seg_free(s);
+				return EBUSY;
+			}
+			ipcarc_unlink_if_same(s);
+			table_unlock(s);
+			seg_free(s);
+			return 0;
+		}
+		if (!force) {
+			seg_free(s);
+			return lrc;
+		}
+	} else if (!force) {
 		seg_free(s);
 		if (rc == PROBE_WAIT) return EINPROGRESS; /* a live creator is still at work */
-		if (rc != 0 && rc != PROBE_RETRY) return rc;
-		if (live) return EBUSY;
+		return rc;
 	}
-	if (shm_unlink(path) == -1) return errno;
+	/* Forced, and not a segment we can lock: unlink the name, if it is
+	 * still the file we looked at. */
+	ipcarc_unlink_if_same(s);
+	seg_free(s);
 	return 0;
 }
 

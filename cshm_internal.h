@@ -55,6 +55,7 @@ struct ipcarc_seg {
 	/* Counting (valuelock.c): our slot's counters, or scratch without a slot. */
 	ipcarc_counters *ctr;
 	int64_t hold_start; /* CLOCK_MONOTONIC ns when a sampled hold began, 0 when none */
+	uint32_t lock_tid;  /* thread of ours that holds the value lock through this attachment, 0 when none */
 	ipcarc_counters scratch;
 	live_reg reg;
 	char name[IPCARC_NAME_MAX + 2];
@@ -85,7 +86,8 @@ static inline uint32_t mutex_word_of(pthread_mutex_t *m) { return A_LOAD((uint32
 /* Register the slot's liveness word with a keeper thread of this process:
  * the word holds the keeper's tid until unregistered or the process dies. */
 int live_register(live_reg *r, ipcarc_holder *slot);
-void live_unregister(live_reg *r);
+/* 1 if the word still held our keeper's id (the slot was still ours). */
+int live_unregister(live_reg *r);
 /* 1 if the segment handle was made before a fork in an ancestor process. */
 int live_forked(const ipcarc_seg *s);
 unsigned live_generation(void);
@@ -99,7 +101,7 @@ void table_unlock(ipcarc_seg *s);
 /* Under the table lock. */
 int table_claim(ipcarc_seg *s);                 /* 0 or EUSERS; sets s->slot, s->handles */
 void table_release(ipcarc_seg *s);              /* frees our slot (last handle) */
-int table_set_handles(ipcarc_seg *s, uint32_t n); /* our slot's count becomes n */
+int table_adjust_handles(ipcarc_seg *s, int delta); /* our count += delta, the slot's follows */
 int table_reap_all(ipcarc_seg *s);              /* reap every dead holder, rebuild; handles removed */
 int table_find_live(ipcarc_seg *s);             /* 1 if another live holder exists (reaps dead ones on the way) */
 int table_live_holders(ipcarc_seg *s);          /* used slots with a live holder (lock-free read) */
@@ -131,6 +133,7 @@ static inline void ctr_max(uint64_t *c, uint64_t v) {
 
 /* ---- valuelock.c ---- */
 void ipcarc_mutex_attr(pthread_mutexattr_t *at);
-int ipcarc_value_lock_mine(ipcarc_seg *s); /* this thread holds the value lock */
+int ipcarc_value_lock_mine(ipcarc_seg *s);      /* this thread holds the value lock */
+int ipcarc_value_lock_held_here(ipcarc_seg *s); /* a thread of ours holds it through this attachment */
 
 #endif

@@ -157,8 +157,8 @@ int live_register(live_reg *r, ipcarc_holder *slot) {
 	return 0;
 }
 
-void live_unregister(live_reg *r) {
-	if (!r->slot) return;
+int live_unregister(live_reg *r) {
+	if (!r->slot) return 0;
 	pthread_mutex_lock(&keepers_mu);
 	struct keeper *k = r->k;
 	ipcarc_holder *slot = r->slot;
@@ -172,7 +172,7 @@ void live_unregister(live_reg *r) {
 	/* Clear the word only while it is still ours: a peer may have reused a
 	 * slot it wrongly thought dead. */
 	uint32_t mine = (uint32_t)k->tid;
-	__atomic_compare_exchange_n(&slot->live, &mine, 0, 0, SEQ, RLX);
+	int ours = __atomic_compare_exchange_n(&slot->live, &mine, 0, 0, SEQ, RLX);
 	__atomic_store_n(&k->head.list_op_pending, NULL, SEQ);
 	if (r->prev) r->prev->next = r->next;
 	else k->first = r->next;
@@ -180,4 +180,5 @@ void live_unregister(live_reg *r) {
 	k->count--;
 	pthread_mutex_unlock(&keepers_mu);
 	memset(r, 0, sizeof *r);
+	return ours;
 }

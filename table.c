@@ -85,6 +85,12 @@ void table_rebuild(ipcarc_seg *s) {
 		if (st == IPCARC_SLOT_FREE) {
 			if (ht[i].handles) ht[i].handles = 0;
 			ht[i].prev = IPCARC_NIL;
+			if (slot_alive(&ht[i])) {
+				/* Still on a live or dying keeper's robust list (see
+				 * claim): kept off the free list until its word reads dead. */
+				ht[i].next = IPCARC_NIL;
+				continue;
+			}
 			ht[i].next = free_head; /* built from the top: the lowest free slot is first */
 			free_head = i;
 		}
@@ -189,61 +195,76 @@ static uint32_t free_slot(ipcarc_seg *s, uint32_t i, int *broken) {
 int table_claim(ipcarc_seg *s) {
 	ipcarc_header *h = s->hdr;
 	ipcarc_holder *ht = slots_of(s);
-	for (int pass = 0; pass < 3; pass++) {
+	int reaped = 0;
+	for (int pass = 0; pass < 4; pass++) {
 		uint32_t i = h->free_head;
 		if (i == IPCARC_NIL) {
-			if (pass > 0) return EUSERS;
+			if (reaped) return EUSERS;
 			table_reap_all(s); /* full: dead holders may be hiding free slots */
+			reaped = 1;
 			continue;
 		}
-		if (!idx_ok(s, i) || ht[i].state != IPCARC_SLOT_FREE) {
+		/* A free slot whose liveness word still reads alive may still be on
+		 * a dying process's robust list (its keeper has not exited yet):
+		 * reusing it would overwrite a link the kernel is about to follow.
+		 * The rebuild keeps such slots off the free list until the kernel
+		 * has marked them. */
+		if (!idx_ok(s, i) || ht[i].state != IPCARC_SLOT_FREE || slot_alive(&ht[i])) {
 			table_rebuild(s); /* the free list is stale: mend it */
 			continue;
 		}
 		uint32_t nx = ht[i].next;
 		h->free_head = (nx == IPCARC_NIL || idx_ok(s, nx)) ? nx : IPCARC_NIL;
 		FAULT("claim-pop");
-		int rc = live_register(&s->reg, &ht[i]);
-		if (rc) {
-			table_rebuild(s); /* puts the slot back on the free list */
-			return rc;
-		}
-		FAULT("claim-live");
 		ht[i].pid = getpid();
 		ht[i].start_time = ipcarc_start_time();
 		ht[i].attached_ns = (uint64_t)ipcarc_now_ns(CLOCK_REALTIME);
 		A_STORE(&ht[i].waiters, 0, RLX);
 		ht[i].handles = 1;
+		/* USED before the liveness word is registered: a slot on a keeper's
+		 * robust list is always USED, so it is never handed out again before
+		 * the kernel has marked its word (a death in between leaves a USED
+		 * slot whose word is 0: dead, reaped). */
 		A_STORE(&ht[i].state, IPCARC_SLOT_USED, REL);
 		FAULT("claim-used");
+		int rc = live_register(&s->reg, &ht[i]);
+		if (rc) {
+			A_STORE(&ht[i].state, IPCARC_SLOT_FREE, REL);
+			ht[i].handles = 0;
+			table_rebuild(s); /* puts the slot back on the free list */
+			return rc;
+		}
+		FAULT("claim-live");
 		used_append(s, i);
 		h->used_count++;
 		FAULT("claim-listed");
 		__atomic_fetch_add(&h->refcount, 1, SEQ);
 		s->slot = i;
-		s->handles = 1;
+		A_STORE(&s->handles, 1, SEQ);
 		s->ctr = &ht[i].counters;
 		return 0;
 	}
 	return EUSERS;
 }
 
-int table_set_handles(ipcarc_seg *s, uint32_t n) {
+int table_adjust_handles(ipcarc_seg *s, int delta) {
+	/* The private count is the truth; it changes atomically, because a
+	 * close that timed out lowers it without the table lock. */
+	uint32_t prev = __atomic_fetch_add(&s->handles, (uint32_t)delta, SEQ);
+	uint32_t n = prev + (uint32_t)delta;
 	ipcarc_holder *me = &slots_of(s)[s->slot];
 	if (A_LOAD(&me->state, RLX) != IPCARC_SLOT_USED || A_LOAD(&me->live, RLX) == 0) {
 		/* Our slot was taken from us (a peer's write made us look dead):
 		 * keep our private count, touch nothing that is not ours. */
-		s->handles = n;
 		return 0;
 	}
 	uint32_t old = me->handles;
 	me->handles = n;
 	FAULT("handles");
-	if (old == s->handles)
+	if (old == prev)
 		__atomic_fetch_add(&s->hdr->refcount, (int64_t)n - (int64_t)old, SEQ);
 	else
 		table_rebuild(s); /* the slot's count was not ours: recount */
-	s->handles = n;
 	return 0;
 }
 
@@ -251,16 +272,19 @@ void table_release(ipcarc_seg *s) {
 	ipcarc_holder *ht = slots_of(s);
 	uint32_t i = s->slot;
 	int broken = 0;
-	if (A_LOAD(&ht[i].state, RLX) == IPCARC_SLOT_USED &&
-	    (A_LOAD(&ht[i].live, RLX) & IPCARC_LIVE_TID_MASK) != 0) {
-		if (ht[i].handles != s->handles) broken = 1;
+	/* Off the keeper's robust list first, while the slot is still USED: a
+	 * slot on a robust list is never free (see claim). A death in between
+	 * leaves a USED slot whose word is 0 or marked: dead, reaped. */
+	int ours = live_unregister(&s->reg);
+	FAULT("release-unregistered");
+	if (ours && A_LOAD(&ht[i].state, RLX) == IPCARC_SLOT_USED) {
+		if (ht[i].handles != A_LOAD(&s->handles, RLX)) broken = 1;
 		free_slot(s, i, &broken);
 	}
 	FAULT("release-freed");
-	live_unregister(&s->reg);
 	if (broken) table_rebuild(s);
 	s->slot = NO_SLOT;
-	s->handles = 0;
+	A_STORE(&s->handles, 0, SEQ);
 	s->ctr = &s->scratch;
 }
 

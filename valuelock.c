@@ -104,6 +104,7 @@ static inline int enter(ipcarc_seg *s, int rc) {
 		recover(s);
 	}
 	count_acquire(s);
+	A_STORE(&s->lock_tid, (uint32_t)my_tid(), RLX);
 	ipcarc_header *h = s->hdr;
 	uint32_t seq = A_LOAD(&h->seq, RLX);
 	if (__builtin_expect(seq & 1, 0)) {
@@ -192,6 +193,7 @@ int ipcarc_unlock(ipcarc_seg *s) {
 	if (!mutex_kind_ok(value_mtx(s))) return EBADMSG;
 	FAULT("unlock");
 	count_release(s);
+	A_STORE(&s->lock_tid, 0, RLX);
 	ipcarc_header *h = s->hdr;
 	uint32_t seq = A_LOAD(&h->seq, RLX);
 	/* Release: the value's stores are visible before the even seq. */
@@ -212,6 +214,7 @@ int ipcarc_unlock_unchanged(ipcarc_seg *s) {
 	if ((mutex_word(s) & FUTEX_TID_MASK_) != (uint32_t)my_tid()) return EPERM;
 	if (!mutex_kind_ok(value_mtx(s))) return EBADMSG;
 	count_release(s);
+	A_STORE(&s->lock_tid, 0, RLX);
 	/* Back to the even value the lock started from: nothing was written, so
 	 * a reader's snapshot taken across this section is still valid, and
 	 * waiters must not see a new version. */
@@ -400,4 +403,11 @@ int ipcarc_noop_h(uintptr_t h) {
 
 int ipcarc_value_lock_mine(ipcarc_seg *s) {
 	return (mutex_word(s) & FUTEX_TID_MASK_) == (uint32_t)my_tid();
+}
+
+int ipcarc_value_lock_held_here(ipcarc_seg *s) {
+	uint32_t t = A_LOAD(&s->lock_tid, RLX);
+	/* The thread that locked through this attachment still owns the mutex
+	 * (a thread that died holding it shows as OWNER_DIED with no tid). */
+	return t != 0 && (mutex_word(s) & FUTEX_TID_MASK_) == t;
 }
