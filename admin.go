@@ -174,13 +174,15 @@ func readSegment(f *roFile, info *SegmentInfo) (field int, err error) {
 	if hp.CreatedNs != 0 {
 		info.Created = time.Unix(0, int64(hp.CreatedNs)).UTC()
 	}
-	info.At = time.Now()
 
 	// The holder table, as far as the file holds it: a corrupt max_holders
 	// must not make us read past the mapping.
-	slots := min(int(hp.MaxHolders), (len(f.mem)-headerSize)/holderSize)
-	ht := unsafe.Slice((*holder)(unsafe.Pointer(&f.mem[headerSize])), slots)
+	var ht []holder
+	if slots := min(int(hp.MaxHolders), (len(f.mem)-headerSize)/holderSize); slots > 0 {
+		ht = unsafe.Slice((*holder)(unsafe.Pointer(&f.mem[headerSize])), slots)
+	}
 	info.Counters = sumCounters(h, ht)
+	info.At = time.Now() // right after the counters, as Stats stamps them
 	badSlot := -1
 	for i := range ht {
 		st := atomic.LoadUint32(&ht[i].State)

@@ -174,7 +174,13 @@ int ipcarc_trylock(ipcarc_seg *s) {
 int ipcarc_timedlock_since(ipcarc_seg *s, int64_t timeout_ns, int64_t since_ns) {
 	if (!mutex_kind_ok(value_mtx(s))) return EBADMSG;
 	int rc = pthread_mutex_trylock(value_mtx(s));
-	if (rc != EBUSY) return enter(s, rc);
+	if (rc != EBUSY) {
+		rc = enter(s, rc);
+		/* A caller that already waited through earlier slices: its
+		 * acquisition is a contended one all the same. */
+		if ((rc == 0 || rc == EOWNERDEAD) && since_ns > 0) count_wait(s, since_ns, 1);
+		return rc;
+	}
 	int64_t t0 = since_ns > 0 ? since_ns : ipcarc_now_ns(CLOCK_MONOTONIC);
 	struct timespec ts = ipcarc_abs_after(timeout_ns);
 	rc = enter(s, pthread_mutex_clocklock(value_mtx(s), CLOCK_MONOTONIC, &ts));

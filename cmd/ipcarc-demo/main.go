@@ -2,13 +2,17 @@
 // increment one shared counter under the segment's robust mutex; one of them
 // is killed with SIGKILL while it holds the lock, half-way through an update.
 // The survivors get ErrOwnerDead, repair the value, clear the poison and
-// finish; the total is exact and the segment is gone at the end.
+// finish; the total is exact and the segment is gone at the end. Last, the
+// segment's lock counters say what the lock went through: how many times it
+// was taken, how many lockers had to wait, the one owner death, the poison set
+// and cleared.
 package main
 
 import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,9 +29,14 @@ const workers = 4
 // one to the worker's own slot, under the lock, so Total == sum(PerWorker)
 // whenever nobody is inside the critical section. A worker killed between
 // the two additions breaks that, which is exactly what poisoning warns about.
+//
+// Waited is each worker's own tally of the times it found the lock taken
+// (a TryLock that failed before its Lock), written under the lock: the
+// segment's counters are per segment, not per worker.
 type Tally struct {
 	Total     uint64
 	PerWorker [workers]uint64
+	Waited    [workers]uint64
 }
 
 func main() {
@@ -55,13 +64,35 @@ func run() error {
 	}
 	fmt.Printf("created segment /dev/shm/%s (%d workers will add %d each)\n", name, workers, perWorker)
 
-	exe, _ := os.Executable()
+	// On any failure, stop the workers and close our handle, so that the
+	// demo leaves nothing behind in /dev/shm even then.
 	var cmds []*exec.Cmd
+	closed := false
+	defer func() {
+		if closed {
+			return
+		}
+		for _, c := range cmds {
+			if c.ProcessState == nil {
+				c.Process.Kill()
+				c.Wait()
+			}
+		}
+		arc.Close()
+	}()
+
+	exe, _ := os.Executable()
 	var victimOut *bufio.Scanner
+	var gates []io.Closer
 	for i := 0; i < workers; i++ {
 		cmd := exec.Command(exe, name)
 		cmd.Env = append(os.Environ(), "IPCARC_DEMO_WORKER="+strconv.Itoa(i))
 		cmd.Stderr = os.Stderr
+		gate, err := cmd.StdinPipe()
+		if err != nil {
+			return err
+		}
+		gates = append(gates, gate)
 		if i == 2 {
 			cmd.Env = append(cmd.Env, "IPCARC_DEMO_VICTIM=1")
 			out, _ := cmd.StdoutPipe()
@@ -73,6 +104,20 @@ func run() error {
 			return err
 		}
 		cmds = append(cmds, cmd)
+	}
+	// Start them together, once all have attached (each waits for its
+	// stdin to close): a worker that starts late must not find the others
+	// finished before the victim dies, with nobody left to repair the value.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+		if rc, _ := arc.RefCount(); rc == workers+1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return errors.New("the workers did not all attach within 30s")
+		}
+	}
+	for _, g := range gates {
+		g.Close()
 	}
 
 	// The victim says when it is inside the critical section, half-way
@@ -104,7 +149,28 @@ func run() error {
 	}
 
 	v, err := arc.Load()
-	if err != nil && !errors.Is(err, ipcarc.ErrPoisoned) {
+	ourLocks := uint64(0)
+	if errors.Is(err, ipcarc.ErrPoisoned) {
+		// Every survivor had finished before worker 2 died, so nobody
+		// repaired the value: do it here, as a survivor would have.
+		fmt.Println("demo: the value is still poisoned (no survivor locked after the death): repairing it here")
+		g, lerr := arc.Lock()
+		if lerr != nil && !errors.Is(lerr, ipcarc.ErrPoisoned) {
+			return lerr
+		}
+		ourLocks++
+		t := g.Get()
+		t.Total = 0
+		for _, n := range t.PerWorker {
+			t.Total += n
+		}
+		g.ClearPoison()
+		if err := g.Unlock(); err != nil {
+			return err
+		}
+		v, err = arc.Load()
+	}
+	if err != nil {
 		return err
 	}
 	var sum uint64
@@ -119,9 +185,19 @@ func run() error {
 		return fmt.Errorf("count is wrong: total %d, sum %d, want %d", v.Total, sum, want)
 	}
 	fmt.Println("       the count is exact: no committed update was lost, none counted twice")
+	// The counters, read before the last handle closes: every worker's
+	// counts are in them, the killed one's too (Reap folded them in).
+	info, err := ipcarc.Inspect(name)
+	if err != nil {
+		return err
+	}
+	if err := explainCounters(name, info.Counters, v, ourLocks); err != nil {
+		return err
+	}
 	if rc, _ := arc.RefCount(); rc != 1 {
 		return fmt.Errorf("refcount %d after all workers ended, want 1 (this process)", rc)
 	}
+	closed = true
 	if err := arc.Close(); err != nil {
 		return err
 	}
@@ -138,8 +214,13 @@ func worker(name string, me int, victim bool) error {
 		return err
 	}
 	defer arc.Close()
+	io.Copy(io.Discard, os.Stdin) // the start gate: closed once all have attached
 	for i := 0; i < perWorker; i++ {
-		g, err := arc.Lock()
+		g, err := arc.TryLock()
+		waited := errors.Is(err, ipcarc.ErrWouldBlock)
+		if waited {
+			g, err = arc.Lock()
+		}
 		switch {
 		case errors.Is(err, ipcarc.ErrOwnerDead):
 			t := g.Get()
@@ -147,7 +228,7 @@ func worker(name string, me int, victim bool) error {
 			for _, n := range t.PerWorker {
 				sum += n
 			}
-			fmt.Printf("worker %d: Lock says %q\n", me, err)
+			fmt.Printf("worker %d: locking says %q\n", me, err)
 			fmt.Printf("worker %d: the dead owner left total=%d but the workers' sum is %d: repairing, then ClearPoison\n", me, t.Total, sum)
 			t.Total = sum
 			g.ClearPoison()
@@ -158,6 +239,9 @@ func worker(name string, me int, victim bool) error {
 			return err
 		}
 		t := g.Get()
+		if waited {
+			t.Waited[me]++
+		}
 		t.Total++
 		if victim && i == perWorker/4 {
 			// Half-way: Total is bumped, PerWorker not yet.
@@ -174,4 +258,66 @@ func worker(name string, me int, victim bool) error {
 	}
 	fmt.Printf("worker %d: done\n", me)
 	return nil
+}
+
+// explainCounters prints the segment's lock counters in words, and checks
+// the acquisitions against the Lock calls the workers made.
+func explainCounters(name string, c ipcarc.Counters, v Tally, ourLocks uint64) error {
+	// One Lock (or TryLock) per increment: 3 workers made all theirs; the
+	// victim committed PerWorker[2] and died inside one more. (Loads are
+	// not acquisitions, even one that falls back to the lock.)
+	want := 3*perWorker + v.PerWorker[2] + 1 + ourLocks
+	fmt.Printf("\nlock counters of /dev/shm/%s (since it was created, over every process that attached):\n", name)
+	fmt.Printf("  the lock was taken %d times: 3×%d + %d by worker 2 + 1, the one it died in", c.Acquisitions, perWorker, v.PerWorker[2])
+	if ourLocks > 0 {
+		fmt.Printf(" + %d to repair the value here", ourLocks)
+	}
+	fmt.Println()
+	if c.Acquisitions != want {
+		return fmt.Errorf("the counters say %d acquisitions, but %d Lock calls were made", c.Acquisitions, want)
+	}
+	pct := 0.0
+	if c.Acquisitions > 0 {
+		pct = 100 * float64(c.Contended) / float64(c.Acquisitions)
+	}
+	fmt.Printf("  %d of them (%.1f%%) found the lock held and had to wait; %d of those slept in the kernel\n",
+		c.Contended, pct, c.Slept)
+	if c.Contended > 0 {
+		fmt.Printf("  a wait lasted %v on average, the longest %v\n",
+			(time.Duration(c.WaitNs) / time.Duration(c.Contended)).Round(10*time.Nanosecond),
+			time.Duration(c.WaitMaxNs).Round(time.Microsecond))
+	}
+	fmt.Println("  each worker also counted the times it found the lock taken (a TryLock before each Lock):")
+	fmt.Print("   ")
+	for i, n := range v.Waited {
+		sep := ","
+		if i == 0 {
+			sep = ""
+		}
+		fmt.Printf("%s worker %d waited %s", sep, i, times(n))
+		if i == 2 {
+			fmt.Print(" (before it was killed)")
+		}
+	}
+	fmt.Println()
+	fmt.Println("    (together at least the counters' count: the lock was often free again by the time Lock tried)")
+	if est := c.HoldEstimate(); est > 0 {
+		fmt.Printf("  the lock was held about %v in all (1 hold in 64 is timed: %d timed)\n", est.Round(100*time.Microsecond), c.HoldSamples)
+	}
+	fmt.Printf("  owner deaths: %d: worker 2 died holding the lock, and the next Lock recovered it\n", c.OwnerDeaths)
+	fmt.Printf("  poison: set %s (it died half-way through an update), cleared %s once the total was repaired\n",
+		times(c.Poisoned), times(c.PoisonCleared))
+	fmt.Printf("  dead holders reaped: %d (worker 2's handle)\n", c.ReapedHolders)
+	if c.OwnerDeaths != 1 || c.Poisoned != 1 || c.PoisonCleared != 1 {
+		return fmt.Errorf("counters: owner deaths %d, poisoned %d, poison cleared %d; want 1 each",
+			c.OwnerDeaths, c.Poisoned, c.PoisonCleared)
+	}
+	return nil
+}
+
+func times(n uint64) string {
+	if n == 1 {
+		return "1 time"
+	}
+	return fmt.Sprintf("%d times", n)
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"reflect"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -31,7 +32,8 @@ const helpText = `ipcarc - manage ipcarc shared-memory segments in /dev/shm
 
 Usage:
   ipcarc ls [--json] [PATTERN...]      list segments (all, or names matching a glob PATTERN)
-  ipcarc inspect NAME [--json]         show a segment's header and holder table
+  ipcarc inspect NAME [--json]         show a segment's header, holder table and
+                                       lock counters (since creation)
   ipcarc gc [--dry-run] [NAME|PATTERN...]
                                        reap dead holders' handles; remove segments with no
                                        live holder (unless kept until removed) and half-made
@@ -40,15 +42,36 @@ Usage:
   ipcarc rm NAME [--force]             remove a segment; refused while it has live holders
                                        unless --force (a file that is not an ipcarc segment
                                        is never removed)
+  ipcarc top [--once] [--json] [--interval D] [NAME|PATTERN...]
+                                       live view of the segments' locks (all, or the named and
+                                       matching ones), refreshed every D (default 1s), most
+                                       contended first; --once reads twice, D apart, prints
+                                       once and exits; --json prints a JSON array per refresh,
+                                       one a line (with --once, a single array)
   ipcarc help                          this text
 
 Files in /dev/shm that are not ipcarc segments are skipped, never changed.
-No subcommand ever takes or waits on a segment's value lock. ls and inspect
-take no lock and attach to nothing; gc waits at most 100ms for a segment's
+No subcommand ever takes or waits on a segment's value lock. ls, inspect and
+top take no lock and attach to nothing; gc waits at most 100ms for a segment's
 holder table lock, which library code holds only for a few instructions.
 A segment created with WithLifetime(UntilRemoved) shows LIFETIME
 until-removed: gc reaps its dead holders but only rm removes it.
 Flags may come before or after names; "--" ends flags.
+
+top's columns, per segment, over the last interval: LOCK/S lock acquisitions
+per second; CONT% the share that found the lock held; WAIT their mean wait;
+MAX-WAIT the longest wait since creation; HOLD the mean hold (one hold in 64
+is timed) and HELD% the estimated share of the interval the lock was held;
+DEATHS owners that died holding the lock, since creation; WAITERS threads
+asleep on the segment; LIVE and DEAD holders; OWNER the thread holding the
+lock now and HELD-FOR how long top has seen it hold it ("?": first seen at
+this reading, "-": free). inspect shows the counters since creation. top
+exits 0 on SIGINT or SIGTERM; on a terminal it redraws the screen, otherwise
+it prints one table after another. Its JSON objects hold name, the rates
+(interval_ns, locks_per_sec, contended_fraction, mean_wait_ns, max_wait_ns,
+mean_hold_ns, held_fraction, ...), contended_per_sec, counters, waiters,
+live_holders, dead_holders, locked, lock_owner_tid and held_for_ns (0 when
+free, null when the owner was first seen at this reading).
 
 Exit codes:
   0  success
@@ -81,6 +104,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runGCOne(args, stdout)
 	case "rm":
 		return cmdRm(args, stdout, stderr)
+	case "top":
+		return cmdTop(args, stdout, stderr)
 	}
 	return usage(stderr, "unknown command "+strconv.Quote(cmd))
 }
@@ -92,22 +117,43 @@ func usage(stderr io.Writer, msg string) int {
 
 // parseArgs separates flags from names wherever they appear (so that
 // `ipcarc inspect NAME --json` works; package flag stops at the first name).
-// Every flag of this command is boolean, so no flag consumes the next word.
+// A flag that is not boolean (top's --interval) takes the next word as its
+// value unless written --flag=value.
 func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	var flags, names []string
-	for i, a := range args {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
 		if a == "--" {
 			names = append(names, args[i+1:]...)
 			break
 		}
 		if strings.HasPrefix(a, "-") && a != "-" {
 			flags = append(flags, a)
+			if takesValue(fs, a) && i+1 < len(args) {
+				i++
+				flags = append(flags, args[i])
+			}
 		} else {
 			names = append(names, a)
 		}
 	}
 	fs.SetOutput(io.Discard) // our own one-line message instead of flag's usage
 	return names, fs.Parse(flags)
+}
+
+// takesValue reports whether the flag word a names a non-boolean flag of fs
+// given without "=value".
+func takesValue(fs *flag.FlagSet, a string) bool {
+	n := strings.TrimLeft(a, "-")
+	if strings.Contains(n, "=") {
+		return false
+	}
+	f := fs.Lookup(n)
+	if f == nil {
+		return false
+	}
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return !ok || !b.IsBoolFlag()
 }
 
 // fail prints err on one line and returns its exit code.
@@ -298,6 +344,7 @@ func cmdInspect(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(w, "%s:\t%s\n", kv[0], kv[1])
 	}
 	w.Flush()
+	writeCounters(stdout, s.Counters)
 	if len(s.Holders) > 0 {
 		fmt.Fprintln(stdout)
 		w = tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
@@ -431,4 +478,24 @@ func cmdRm(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, err, hint)
 	}
 	return exitOK
+}
+
+// writeCounters writes the "counters:" block of inspect: every field of
+// ipcarc.Counters under its JSON name, times also in words.
+func writeCounters(stdout io.Writer, c ipcarc.Counters) {
+	fmt.Fprintln(stdout, "counters:")
+	w := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
+	v := reflect.ValueOf(c)
+	for i := 0; i < v.NumField(); i++ {
+		name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ",")
+		val := fmt.Sprint(v.Field(i).Interface())
+		if strings.HasSuffix(name, "_ns") && v.Field(i).CanUint() && v.Field(i).Uint() > 0 {
+			val += " (" + durText(time.Duration(v.Field(i).Uint())) + ")"
+		}
+		fmt.Fprintf(w, "  %s:\t%s\n", name, val)
+	}
+	if est := c.HoldEstimate(); est > 0 {
+		fmt.Fprintf(w, "  hold_estimate:\t%s (all acquisitions, from the timed holds)\n", durText(est))
+	}
+	w.Flush()
 }
