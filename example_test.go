@@ -12,7 +12,8 @@ import (
 	"github.com/ipcarc/ipcarc"
 )
 
-type Stats struct {
+// Jobs is the example's shared value: plain data only.
+type Jobs struct {
 	Done, Failed uint64
 }
 
@@ -20,12 +21,12 @@ type Stats struct {
 // run in one process for the example's sake.
 func Example() {
 	name := fmt.Sprintf("ipcarc-test-example-%d", os.Getpid())
-	a, err := ipcarc.New(name, Stats{}, ipcarc.WithMode(0o600))
+	a, err := ipcarc.New(name, Jobs{}, ipcarc.WithMode(0o600))
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	b, err := ipcarc.Open[Stats](name) // in another process, usually
+	b, err := ipcarc.Open[Jobs](name) // in another process, usually
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -43,7 +44,7 @@ func Example() {
 	fmt.Println("done:", s.Done, "handles:", n)
 	b.Close()
 	a.Close() // the last Close removes /dev/shm/NAME
-	_, err = ipcarc.Open[Stats](name)
+	_, err = ipcarc.Open[Jobs](name)
 	fmt.Println(errors.Is(err, ipcarc.ErrNotExist))
 	// Output:
 	// done: 1 handles: 2
@@ -53,7 +54,7 @@ func Example() {
 // Wait sleeps until another process (or goroutine) writes.
 func ExampleArc_Wait() {
 	name := fmt.Sprintf("ipcarc-test-example-wait-%d", os.Getpid())
-	a, err := ipcarc.New(name, Stats{})
+	a, err := ipcarc.New(name, Jobs{})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -62,7 +63,7 @@ func ExampleArc_Wait() {
 	v := a.Version()
 	go func() {
 		time.Sleep(10 * time.Millisecond)
-		a.Update(func(s *Stats) error { s.Failed++; return nil })
+		a.Update(func(s *Jobs) error { s.Failed++; return nil })
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -76,7 +77,7 @@ func ExampleArc_Wait() {
 // repairs the value and clears the poison.
 func ExampleGuard_ClearPoison() {
 	name := fmt.Sprintf("ipcarc-test-example-poison-%d", os.Getpid())
-	a, err := ipcarc.New(name, Stats{})
+	a, err := ipcarc.New(name, Jobs{})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -90,12 +91,78 @@ func ExampleGuard_ClearPoison() {
 	<-done
 	g, err := a.Lock()
 	fmt.Println(errors.Is(err, ipcarc.ErrOwnerDead), errors.Is(err, ipcarc.ErrPoisoned))
-	*g.Get() = Stats{} // repair: here, start over
+	*g.Get() = Jobs{} // repair: here, start over
 	g.ClearPoison()
 	g.Unlock()
 	_, err = a.Load()
 	fmt.Println(err)
 	// Output:
 	// true true
+	// <nil>
+}
+
+// Of any number of processes starting at once, exactly one creates the
+// segment; the others open it.
+func ExampleOpenOrNew() {
+	name := fmt.Sprintf("ipcarc-test-example-oon-%d", os.Getpid())
+	a, created, err := ipcarc.OpenOrNew(name, Jobs{Done: 1})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer a.Close()
+	b, created2, err := ipcarc.OpenOrNew(name, Jobs{Done: 99}) // another process, usually
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer b.Close()
+	v, _ := b.Load()
+	fmt.Println(created, created2, v.Done)
+	// Output: true false 1
+}
+
+// Update changes the value in place under the lock; an error from the
+// function is returned (its changes stay), a panic poisons the value.
+func ExampleArc_Update() {
+	name := fmt.Sprintf("ipcarc-test-example-update-%d", os.Getpid())
+	a, err := ipcarc.New(name, Jobs{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer a.Close()
+	for i := 0; i < 3; i++ {
+		if err := a.Update(func(j *Jobs) error { j.Done++; return nil }); err != nil {
+			fmt.Println(err)
+		}
+	}
+	v, _ := a.Load()
+	fmt.Println(v.Done, a.Version())
+	// Output: 3 3
+}
+
+// List and Inspect read segments by name without attaching; GCName reaps a
+// segment's dead holders and removes it when none is left alive.
+func ExampleList() {
+	name := fmt.Sprintf("ipcarc-test-example-list-%d", os.Getpid())
+	a, err := ipcarc.New(name, Jobs{}, ipcarc.WithLifetime(ipcarc.UntilRemoved))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	segs, _ := ipcarc.List()
+	for _, s := range segs {
+		if s.Name == name {
+			fmt.Println(s.Name == name, s.LiveHolders, s.Lifetime)
+		}
+	}
+	a.Close() // the count is zero, but the segment is kept
+	r, err := ipcarc.GCName(name, false)
+	fmt.Println(err, r.Removed, r.Kept)
+	fmt.Println(ipcarc.Remove(name, false))
+	// Output:
+	// true 1 until-removed
+	// <nil> false true
 	// <nil>
 }
