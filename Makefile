@@ -11,7 +11,7 @@ all: test
 TEST_EXTRA :=
 # The C layer, split by protocol (see cshm_internal.h); every C build links all of it.
 CSRC    := cshm.c table.c liveness.c valuelock.c
-CHDR    := cshm.h cshm_internal.h
+CHDR    := ipcarc.h cshm.h cshm_internal.h
 -include mk/*.mk
 
 .PHONY: all test shm-before check-tools fmt-check vet gotest gotest-cgocheck2 demo bench clean

@@ -1,329 +1,40 @@
 /*
- * cshm.h - the C API of ipcarc: one typed value in a named POSIX shared-memory
- * segment, guarded by a robust process-shared mutex, with a crash-safe
- * reference count. Go (package ipcarc), C and Rust processes attach to the same
- * segment through this one implementation (cshm.c), so the protocol lives in
- * exactly one place. LAYOUT.md describes every byte and every protocol step.
+ * cshm.h - ipcarc's whole C interface inside this repository: the public API
+ * (ipcarc.h, what libipcarc exports and installs) plus the entry points only
+ * the Go package (cgo_bridge.go), the tests and the benchmarks use. Those are
+ * declared without IPCARC_API, so the library built with -fvisibility=hidden
+ * keeps them to itself; cgo, ctest, bench and the fault-point builds compile
+ * the C files directly and see everything.
  *
- * Conventions
- *   - Every function that can fail returns 0 or an errno value (pthread style:
- *     errno itself is never the channel). Codes with an ipcarc meaning:
- *       ENOENT           no segment with that name (or it is being removed)
- *       EEXIST           create: the name is taken
- *       EINVAL           bad name or bad spec
- *       EBADMSG          the segment is corrupt or not an ipcarc segment; *field says which check
- *       EPROTONOSUPPORT  layout version or ABI word differ (another build / architecture)
- *       EPROTOTYPE       value size, alignment or type tag differ; *field says which
- *       ETIMEDOUT        a creator stayed initialising, or the holder table's lock stayed held,
- *                        past the open timeout (*field or ipcarc_table_owner says which)
- *       EUSERS           the holder table is full even after reaping dead holders, or clone
- *                        past IPCARC_MAX_HANDLES handles
- *       ECHILD           a handle inherited through fork (the child holds no attachment)
- *       EOWNERDEAD       lock: acquired, but the previous owner died inside its critical section;
- *                        the value is now poisoned (see ipcarc_poisoned)
- *       ENOTRECOVERABLE  store: refused because the value is poisoned
- *       EBUSY            trylock: held by someone else
- *       EDEADLK          lock: this thread already holds it; close: closing the last handle of
- *                        a mapping while this thread holds the lock
- *       EPERM            unlock: this thread does not hold the lock
- *     anything else is the errno of the failing system call (EACCES, ENOSPC, ...).
- *   - A handle (ipcarc_seg *) is one attachment: one open file description, one
- *     mapping, one slot in the holder table. ipcarc_clone adds a handle to the same
- *     attachment; ipcarc_close removes one and frees the attachment with its last.
- *   - Locking belongs to the calling thread (pthread semantics).
- *   - Not async-signal-safe. A child forked without exec inherits no handle: every
- *     call on an inherited handle returns ECHILD, except ipcarc_close, which frees
- *     the child's private copy only. The child never keeps its parent's holder alive.
+ * C programs and the Rust crate use ipcarc.h only.
  */
 #ifndef IPCARC_CSHM_H
 #define IPCARC_CSHM_H
 
-#include <pthread.h>
-#include <stddef.h>
-#include <stdint.h>
+#include "ipcarc.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* ---- Layout (LAYOUT.md is the byte-level reference) -------------------- */
+/* ---- Inspection without attaching (the `ipcarc` command) ------------------ */
 
-#define IPCARC_MAGIC 0x0000637261637069ULL    /* the bytes "ipcarc\0\0" on a little-endian host */
-#define IPCARC_MAGIC_V1 0x0000636172637069ULL /* layout 1's magic (its bytes read "ipcrac\0\0") */
-#define IPCARC_LAYOUT_VERSION 2u
-#define IPCARC_HEADER_SIZE 512u
-#define IPCARC_MUTEX_OFFSET 128u       /* the value's mutex */
-#define IPCARC_TABLE_MUTEX_OFFSET 256u /* the holder table's mutex */
-#define IPCARC_MUTEX_ROOM 64u
-#define IPCARC_HOLDER_SIZE 256u
-#define IPCARC_DEFAULT_HOLDERS 64u
-#define IPCARC_MAX_HOLDERS 4096u
-#define IPCARC_MAX_HANDLES (1u << 30) /* handles one attachment may hold */
-#define IPCARC_MAX_ALIGN 4096u
-#define IPCARC_NAME_MAX 200u
-/* The value never starts before this alignment: keeps it off the header's cache line. */
-#define IPCARC_MIN_VALUE_ALIGN 64u
-/* "no slot" in the table's list links and heads */
-#define IPCARC_NIL 0xffffffffu
-
-/* state word */
-#define IPCARC_STATE_INIT 0u  /* creator is initialising (the file starts zero-filled) */
-#define IPCARC_STATE_READY 1u /* published with a release store; safe to attach */
-#define IPCARC_STATE_DEAD 2u  /* reference count reached zero; name unlinked or about to be */
-
-/* flags word */
-#define IPCARC_FLAG_POISONED 1u         /* an owner died inside a critical section */
-#define IPCARC_FLAG_OWNER_DEAD_UNSEEN 2u /* no user lock has reported that death yet */
-
-/* lifetime word (set at creation, never changed) */
-#define IPCARC_LIFETIME_LAST_CLOSE 0u   /* removed when the count reaches zero (Arc) */
-#define IPCARC_LIFETIME_UNTIL_REMOVED 1u /* stays at zero, until ipcarc_remove */
-
-/* holder slot state */
-#define IPCARC_SLOT_FREE 0u
-#define IPCARC_SLOT_USED 1u
-
-/* The liveness word of a slot is a robust futex word (the kernel's robust-futex
- * ABI): the holder's keeper thread id in the low 30 bits while the holder lives;
- * the kernel replaces it with IPCARC_LIVE_OWNER_DIED when that thread dies. */
-#define IPCARC_LIVE_TID_MASK 0x3fffffffu
-#define IPCARC_LIVE_OWNER_DIED 0x40000000u
-#define IPCARC_LIVE_WAITERS 0x80000000u
-
-/* Arch codes used in the ABI word. */
-#define IPCARC_ARCH_UNKNOWN 0u
-#define IPCARC_ARCH_AMD64 1u
-#define IPCARC_ARCH_ARM64 2u
-#define IPCARC_ARCH_386 3u
-#define IPCARC_ARCH_ARM 4u
-#define IPCARC_ARCH_RISCV64 5u
-#define IPCARC_ARCH_PPC64LE 6u
-#define IPCARC_ARCH_S390X 7u
-
-/*
- * Counters of the value lock and its fast paths: 24 u64s (192 bytes). Each
- * attachment counts its own work in its slot (so processes never write one
- * cache line between them); the header keeps the counts of attachments that
- * are gone (folded in when a slot is freed) and segment-wide events. A
- * segment's count is the header's plus every used slot's (wait_max_ns: the
- * largest). All are read without any lock; each is written by one writer at
- * a time (the holder of the value lock for the acquisitions, holds, waits,
- * stores, deaths and poison; atomic adds for the rest).
- */
-typedef struct ipcarc_counters {
-	uint64_t acquisitions;   /*   0 value lock acquisitions (Lock, TryLock, LockContext, Store, Update) */
-	uint64_t contended;      /*   8 acquisitions that found the lock held at first try */
-	uint64_t slept;          /*  16 contended acquisitions that slept in the kernel after spinning */
-	uint64_t wait_ns;        /*  24 total time contended acquisitions waited */
-	uint64_t wait_max_ns;    /*  32 longest single wait */
-	uint64_t hold_samples;   /*  40 holds timed (one acquisition in IPCARC_HOLD_SAMPLE) */
-	uint64_t hold_ns;        /*  48 total time of the timed holds */
-	uint64_t owner_deaths;   /*  56 value lock owner deaths recovered */
-	uint64_t poisoned;       /*  64 times the value was poisoned (owner death, Update panic, odd seq) */
-	uint64_t poison_cleared; /*  72 times the poison was cleared */
-	uint64_t load_retries;   /*  80 lock-free Loads that had to retry */
-	uint64_t load_fallbacks; /*  88 Loads that fell back to the lock */
-	uint64_t stores;         /*  96 Stores that wrote */
-	uint64_t updates;        /* 104 Updates whose function returned */
-	uint64_t wakeups;        /* 112 FUTEX_WAKE calls by writers (a write that found waiters) */
-	uint64_t reaped;         /* 120 dead holders reaped (header only) */
-	uint64_t reserved[8];    /* 128 zero */
-} ipcarc_counters;
-#define IPCARC_HOLD_SAMPLE 64u /* one hold in this many is timed */
-
-/*
- * The header: 512 bytes at offset 0. (atomic): only accessed with atomic
- * operations. (table): changed only under the table mutex. (value): changed
- * only under the value mutex.
- */
-typedef struct ipcarc_header {
-	/* line 0: fixed at creation, plus state and flags */
-	uint64_t magic;        /*   0 IPCARC_MAGIC */
-	uint32_t version;      /*   8 IPCARC_LAYOUT_VERSION */
-	uint32_t abi;          /*  12 arch<<24 | sizeof(void*)<<16 | sizeof(pthread_mutex_t) */
-	uint32_t state;        /*  16 (atomic) IPCARC_STATE_* */
-	uint32_t flags;        /*  20 (atomic) IPCARC_FLAG_* */
-	uint64_t total_size;   /*  24 size of the whole segment file in bytes */
-	uint64_t value_size;   /*  32 sizeof(T) */
-	uint32_t value_align;  /*  40 alignof(T), a power of two */
-	uint32_t max_holders;  /*  44 slots in the holder table */
-	uint64_t type_tag;     /*  48 64-bit tag of T (ipcarc_tag or the Go layout hash) */
-	uint64_t value_off;    /*  56 offset of T */
-	/* line 1: the seqlock word and informational fields */
-	uint64_t holders_off;  /*  64 offset of the holder table (= IPCARC_HEADER_SIZE) */
-	uint32_t seq;          /*  72 (atomic, value) seqlock and futex word: odd while a writer is inside */
-	uint32_t waiters;      /*  76 (atomic) threads sleeping in ipcarc_wait */
-	uint32_t lifetime;     /*  80 IPCARC_LIFETIME_* */
-	uint32_t creator_pid;  /*  84 informational */
-	uint64_t created_ns;   /*  88 CLOCK_REALTIME at creation, informational */
-	uint8_t reserved1[32]; /*  96 zero */
-	union {                /* 128 the value's robust, process-shared, error-checking mutex */
-		pthread_mutex_t mutex;
-		uint8_t room[IPCARC_MUTEX_ROOM];
-	} m;
-	/* line 3: the holder table's bookkeeping, apart from the value's lines */
-	int64_t refcount;      /* 192 (atomic, table) handles alive = sum of used slots' handles */
-	uint32_t used_count;   /* 200 (table) used slots */
-	uint32_t free_head;    /* 204 (table) first free slot, IPCARC_NIL when none */
-	uint32_t used_head;    /* 208 (table) oldest used slot, IPCARC_NIL when none */
-	uint32_t used_tail;    /* 212 (table) newest used slot, IPCARC_NIL when none */
-	uint32_t repairs;      /* 216 (table) times the table was rebuilt; informational */
-	uint32_t reserved2;    /* 220 zero */
-	uint8_t reserved3[32]; /* 224 zero */
-	union {                /* 256 the holder table's robust, process-shared, error-checking mutex */
-		pthread_mutex_t mutex;
-		uint8_t room[IPCARC_MUTEX_ROOM];
-	} t;
-	ipcarc_counters totals; /* 320 counts of departed attachments, and segment-wide events */
-} ipcarc_header; /* 512 */
-
-/* One holder slot: 256 bytes, table at holders_off, max_holders of them. */
-typedef struct ipcarc_holder {
-	uint32_t state;       /*   0 (table) IPCARC_SLOT_* */
-	uint32_t handles;     /*   4 (table) handles this attachment holds, 1..IPCARC_MAX_HANDLES while used */
-	uint32_t live;        /*   8 (atomic) liveness: robust futex word of the holder's keeper thread */
-	uint32_t waiters;     /*  12 (atomic) this attachment's share of header.waiters */
-	uint64_t robust_next; /*  16 the holder's robust-list entry: a pointer in its own address space */
-	uint32_t prev;        /*  24 (table) previous used slot / unused while free */
-	uint32_t next;        /*  28 (table) next used slot, or next free slot */
-	int32_t pid;          /*  32 informational: pid in the holder's namespace */
-	uint32_t reserved1;   /*  36 zero */
-	uint64_t start_time;  /*  40 informational: field 22 of /proc/PID/stat */
-	uint64_t attached_ns; /*  48 informational: CLOCK_REALTIME when the slot was claimed */
-	uint64_t reserved2;   /*  56 zero */
-	ipcarc_counters counters; /* 64 this attachment's counts (its own cache lines) */
-} ipcarc_holder; /* 256 */
-
-/* 1 if the slot's liveness word says its holder lives. */
-static inline int ipcarc_live_word_alive(uint32_t w) {
-	return (w & IPCARC_LIVE_TID_MASK) != 0 && (w & IPCARC_LIVE_OWNER_DIED) == 0;
-}
-
-/*
- * The init lock: a creator on the fallback path (no O_TMPFILE) holds an
- * open-file-description write lock (F_OFD_SETLK) on byte 0 of the file until
- * the state is READY.
- */
-#define IPCARC_INIT_LOCK_OFFSET 0
-
-/* Which validation check failed (out-parameter of open). */
-enum ipcarc_field {
-	IPCARC_FIELD_NONE = 0,
-	IPCARC_FIELD_FILE,        /* not a regular file / cannot be mapped */
-	IPCARC_FIELD_SIZE,        /* file smaller than the header */
-	IPCARC_FIELD_MAGIC,
-	IPCARC_FIELD_VERSION,
-	IPCARC_FIELD_ABI,
-	IPCARC_FIELD_STATE,       /* unknown state, or creator died before READY */
-	IPCARC_FIELD_LAYOUT,      /* total_size / offsets / holder count inconsistent */
-	IPCARC_FIELD_VALUE_SIZE,
-	IPCARC_FIELD_VALUE_ALIGN,
-	IPCARC_FIELD_TYPE_TAG,
-	IPCARC_FIELD_REFCOUNT,    /* refcount negative or not the sum of slot handles */
-	IPCARC_FIELD_HOLDERS,     /* a holder slot is malformed */
-	IPCARC_FIELD_MUTEX,       /* the mutex is not a robust pshared error-checking one (glibc) */
-	IPCARC_FIELD_TABLE_LOCK,  /* ETIMEDOUT: the holder table's lock stayed held */
-	IPCARC_FIELD_VALUE_LOCK,  /* ETIMEDOUT: the value's lock stayed held */
-	IPCARC_FIELD_INIT,        /* ETIMEDOUT: a creator stayed initialising */
-	IPCARC_FIELD_LIFETIME,    /* lifetime word unknown */
-	IPCARC_FIELD_HANDLES,     /* EUSERS from clone: the attachment holds IPCARC_MAX_HANDLES */
-};
-const char *ipcarc_field_name(int field);
 /* 1 if the header's mutex is of the kind ipcarc creates (robust, process-shared,
  * error-checking; compared on glibc, always 1 elsewhere). For readers that
  * validate a header without attaching, such as `ipcarc inspect`. */
 int ipcarc_mutex_kind_ok(const ipcarc_header *h);
-
-/* ---- Creating and attaching --------------------------------------------- */
-
-typedef struct ipcarc_seg ipcarc_seg;
-
-typedef struct ipcarc_spec {
-	uint64_t value_size;     /* sizeof(T) */
-	uint32_t value_align;    /* alignof(T); 0 means 1 */
-	uint32_t max_holders;    /* create: 0 means IPCARC_DEFAULT_HOLDERS */
-	uint64_t type_tag;       /* expected / created tag */
-	uint32_t mode;           /* create: permission bits, exactly (umask does not apply) */
-	uint32_t lifetime;       /* create: IPCARC_LIFETIME_* */
-	int64_t open_timeout_ns; /* bound on every wait for a creator or the table lock; <=0: 1 second */
-} ipcarc_spec;
-
-/* The tag WithTypeTag(s) uses: FNV-1a 64 over the bytes of s. */
-uint64_t ipcarc_tag(const char *s);
-/* The ABI word of this build. */
-uint32_t ipcarc_abi(void);
-/* 0 if name is valid: optional leading '/', then 1..200 bytes of [A-Za-z0-9._-]. */
-int ipcarc_check_name(const char *name);
-
-/* Create exclusively; init (value_size bytes) is copied in before READY. */
-int ipcarc_create(const char *name, const ipcarc_spec *spec, const void *init, ipcarc_seg **out);
-/* Attach to a READY segment that matches spec; *field (may be NULL) names a failed check. */
-int ipcarc_open(const char *name, const ipcarc_spec *spec, ipcarc_seg **out, int *field);
-/* Open, or create when absent; *created says which. Takes over a half-made
- * segment whose creator died before READY. */
-int ipcarc_open_or_create(const char *name, const ipcarc_spec *spec, const void *init,
-                          ipcarc_seg **out, int *created, int *field);
-/* One more handle on the same attachment (refcount +1). ETIMEDOUT if the table
- * lock stays held past the open timeout; EUSERS past IPCARC_MAX_HANDLES. */
-int ipcarc_clone(ipcarc_seg *s);
-/* One handle less; the attachment is freed (unmapped, slot released) with its last
- * handle, and the segment unlinked when the reference count reaches zero (unless
- * its lifetime is IPCARC_LIFETIME_UNTIL_REMOVED). ETIMEDOUT: the table lock stayed
- * held past the open timeout; the handle is released all the same (the slot's
- * counts are taken back by the next reap). ECHILD: a handle inherited through
- * fork; only its private memory is freed. */
-int ipcarc_close(ipcarc_seg *s);
-/* The bound on waits for the table lock (the spec's open timeout). */
-int64_t ipcarc_timeout(ipcarc_seg *s);
-uint32_t ipcarc_lifetime(ipcarc_seg *s);
-/* The table size validated at attach (the private copy, never re-read). */
-uint32_t ipcarc_hdr_max_holders(ipcarc_seg *s);
-/* Thread id of the table lock's owner, 0 when free (for error messages). */
-int ipcarc_table_owner(ipcarc_seg *s);
-
-void *ipcarc_data(ipcarc_seg *s);
-ipcarc_header *ipcarc_hdr(ipcarc_seg *s);
-int64_t ipcarc_refcount(ipcarc_seg *s);
-int ipcarc_slot(ipcarc_seg *s);
 int ipcarc_fd(ipcarc_seg *s);
 
-/* ---- Locking -------------------------------------------------------------- */
+/* ---- Locking and waiting as the Go runtime needs them ----------------------- */
 
-int ipcarc_lock(ipcarc_seg *s);                         /* 0, EOWNERDEAD (held), EDEADLK */
-int ipcarc_trylock(ipcarc_seg *s);                      /* 0, EOWNERDEAD (held), EBUSY */
-int ipcarc_timedlock(ipcarc_seg *s, int64_t timeout_ns); /* 0, EOWNERDEAD (held), ETIMEDOUT */
 /* ipcarc_timedlock for a caller that has been waiting since since_ns
  * (ipcarc_monotonic_ns; 0: from now), so that a wait made of several timed
  * slices is counted as one contended acquisition of its whole length. */
 int ipcarc_timedlock_since(ipcarc_seg *s, int64_t timeout_ns, int64_t since_ns);
 int64_t ipcarc_monotonic_ns(void);
-int ipcarc_unlock(ipcarc_seg *s);                       /* 0, EPERM */
-/* Unlock after a critical section that wrote nothing: the version does not
- * change and no waiter wakes. 0, EPERM. */
-int ipcarc_unlock_unchanged(ipcarc_seg *s);
-int ipcarc_poisoned(ipcarc_seg *s);                     /* 1 while poisoned */
-/* Call with the lock held (inside the critical section): lock-free readers
- * rely on the flag changing only while the sequence word is odd. */
-void ipcarc_clear_poison(ipcarc_seg *s);
-/* Linux tid of the lock's owner, 0 when free. */
-int ipcarc_lock_owner(ipcarc_seg *s);
-
-/* ---- Fast paths and waiting ---------------------------------------------- */
-
-/* Copy the value out without the mutex (seqlock); falls back to the lock when a
- * writer stays inside too long. Returns 0, EOWNERDEAD or ENOTRECOVERABLE (copied, poisoned). */
-int ipcarc_load(ipcarc_seg *s, void *dst, size_t n);
 /* ipcarc_load's locked fallback alone, waiting at most timeout_ns (<0: forever)
  * for the value's lock: ETIMEDOUT when it stays held. */
 int ipcarc_load_locked(ipcarc_seg *s, void *dst, size_t n, int64_t timeout_ns);
-/* Lock, copy n bytes in, bump the version, unlock: 0, ENOTRECOVERABLE (poisoned: not
- * written; EOWNERDEAD when this call is the first to see the death). */
-int ipcarc_store(ipcarc_seg *s, const void *src, size_t n);
-/* Completed writes so far (seq >> 1). */
-uint32_t ipcarc_version(ipcarc_seg *s);
-/* Sleep until the version differs from since or timeout_ns passes (<0: forever).
- * 0 with *now set, ETIMEDOUT, or EINTR (woken for no change: call again). */
-int ipcarc_wait(ipcarc_seg *s, uint32_t since, int64_t timeout_ns, uint32_t *now);
 /* ipcarc_wait that sleeps with a futex bitset (FUTEX_WAIT_BITSET): writers wake
  * every bit; ipcarc_wake_bits(s, bits) wakes only sleepers whose bits intersect. */
 int ipcarc_wait_bits(ipcarc_seg *s, uint32_t since, int64_t timeout_ns, uint32_t bits, uint32_t *now);
@@ -332,42 +43,6 @@ void ipcarc_wake_bits(ipcarc_seg *s, uint32_t bits);
 uint32_t ipcarc_wait_bit(ipcarc_seg *s);
 /* Wake every waiter of the segment. */
 void ipcarc_wake_all(ipcarc_seg *s);
-
-/* ---- Counters -------------------------------------------------------------- */
-
-/* This attachment's own counters (in its slot; a private scratch block for a
- * handle without a slot). Its Go, C or Rust user may add to `updates` and
- * `poisoned` while holding the value lock. */
-ipcarc_counters *ipcarc_my_counters(ipcarc_seg *s);
-/* The segment's counters: the header's totals plus every used slot's
- * (wait_max_ns: the largest). Read without any lock: a snapshot. */
-void ipcarc_read_counters(ipcarc_seg *s, ipcarc_counters *out);
-
-/* ---- Holders, reaping, garbage collection -------------------------------- */
-
-/* 1 if the slot is used by a live holder, 0 if not, -EINVAL past the table. */
-int ipcarc_holder_alive(ipcarc_seg *s, uint32_t slot);
-/* Remove dead holders' counts and mend the table; *reaped = handles removed.
- * (The caller's own handle keeps the count above zero: only ipcarc_gc and
- * closes unlink.) ETIMEDOUT if the table lock stays held. */
-int ipcarc_reap(ipcarc_seg *s, int *reaped);
-
-typedef struct ipcarc_gc_result {
-	int reaped_handles; /* handles of dead holders removed */
-	int unlinked;       /* 1 if the segment was removed */
-	int busy;           /* 1 if the table lock stayed held past the bound, or a creator is at work */
-	int half_made;      /* 1 if the creator died before READY */
-	int live_holders;   /* slots held by live processes after reaping */
-	int field;          /* validation field when the result was EBADMSG etc. */
-	int kept;           /* 1 if the segment's lifetime is IPCARC_LIFETIME_UNTIL_REMOVED */
-} ipcarc_gc_result;
-/* Reap one segment by name without holding a handle; dry_run reports only.
- * Never waits on the table lock longer than lock_timeout_ns, and never takes
- * the value's lock. */
-int ipcarc_gc(const char *name, int64_t lock_timeout_ns, int dry_run, ipcarc_gc_result *res);
-/* Unlink by name; refuses while live holders exist (EBUSY) or a creator is
- * still initialising it (EINPROGRESS), unless force. */
-int ipcarc_remove(const char *name, int force);
 
 /* ---- Go bridge entry points ----------------------------------------------
  * The same hot calls taking the handle as an integer: cgo checks every pointer

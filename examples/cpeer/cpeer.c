@@ -1,9 +1,17 @@
 /*
- * cpeer - a C process on an ipcarc segment, through cshm.h only.
+ * cpeer - a C process on an ipcarc segment, a user of libipcarc through its
+ * public header ipcarc.h only.
  *
- * Build (from this directory):
- *     cc -O2 -Wall -I../.. cpeer.c ../../cshm.c -lpthread -o cpeer
- * or `make cpeer` from the repository root.
+ * Build against an installed libipcarc (`make install PREFIX=...` from the
+ * repository root; PKG_CONFIG_PATH=PREFIX/lib/pkgconfig if pkg-config does not
+ * search there):
+ *     cc -O2 -Wall cpeer.c $(pkg-config --cflags --libs ipcarc) -o cpeer
+ * A PREFIX outside the loader's search path also needs
+ *     -Wl,-rpath,$(pkg-config --variable=libdir ipcarc)
+ * or, linked statically (no libipcarc.so needed at run time):
+ *     cc -O2 -Wall cpeer.c $(pkg-config --cflags ipcarc) \
+ *         $(pkg-config --variable=libdir ipcarc)/libipcarc.a -lpthread -o cpeer
+ * `make cpeer` from the repository root does the first into build/cpeer.
  *
  * The shared value is struct counter below: the same bytes as the Go test
  * type Counter (uint64 N; [7]uint64 Spare: 64 bytes, alignment 8). Go's
@@ -21,6 +29,8 @@
  *     create NAME VALUE  create with n=VALUE: "created"; after a line (or EOF) on
  *                        stdin read n as read does: "n=<n>", close: "closed"
  *     hold NAME          open, lock, set n=4242: "locked", then sleep until killed
+ *     lock NAME          open, lock, report "ownerdied n=<n>" (the first to see a dead
+ *                        owner), "poisoned n=<n>" or "ok n=<n>", unlock, close
  *     poisoned NAME      open: "poisoned=1" or "poisoned=0", close
  *     attach NAME        open: "attached", then sleep until killed
  *     read NAME          open, read n without the lock: "n=<n>" (" poisoned" appended when so), close
@@ -30,7 +40,7 @@
  * open was refused as expected, and exit 1 otherwise. Unexpected errors go to
  * stderr with the errno text, exit status 1; bad usage exits 2.
  */
-#include "cshm.h"
+#include <ipcarc.h>
 
 #include <errno.h>
 #include <inttypes.h>
@@ -209,6 +219,20 @@ static int cmd_hold(const char *name) {
 	return 0;
 }
 
+static int cmd_lock(const char *name) {
+	ipcarc_seg *s = open_counter(name);
+	int rc = ipcarc_lock(s);
+	if (rc && rc != EOWNERDEAD) die("lock", name, rc, 0);
+	uint64_t n = ((struct counter *)ipcarc_data(s))->n;
+	const char *state = rc == EOWNERDEAD ? "ownerdied" : ipcarc_poisoned(s) ? "poisoned" : "ok";
+	/* Nothing written: the version stays and no waiter wakes. */
+	rc = ipcarc_unlock_unchanged(s);
+	if (rc) die("unlock", name, rc, 0);
+	say("%s n=%" PRIu64, state, n);
+	close_seg(s, name);
+	return 0;
+}
+
 static int cmd_poisoned(const char *name) {
 	ipcarc_seg *s = open_counter(name);
 	say("poisoned=%d", ipcarc_poisoned(s));
@@ -250,7 +274,7 @@ static int expect_refusal(const char *name, ipcarc_spec sp, int want_field) {
 
 static int usage(void) {
 	fprintf(stderr,
-	        "usage: %s incr NAME K [gate] | create NAME VALUE | hold NAME | poisoned NAME |\n"
+	        "usage: %s incr NAME K [gate] | create NAME VALUE | hold NAME | lock NAME | poisoned NAME |\n"
 	        "       attach NAME | read NAME | badsize NAME | badtag NAME\n",
 	        prog);
 	return 2;
@@ -264,6 +288,7 @@ int main(int argc, char **argv) {
 	if (argc == 4 && strcmp(cmd, "create") == 0) return cmd_create(name, parse_u64(argv[3], "value"));
 	if (argc != 3) return usage();
 	if (strcmp(cmd, "hold") == 0) return cmd_hold(name);
+	if (strcmp(cmd, "lock") == 0) return cmd_lock(name);
 	if (strcmp(cmd, "poisoned") == 0) return cmd_poisoned(name);
 	if (strcmp(cmd, "attach") == 0) return cmd_attach(name);
 	if (strcmp(cmd, "read") == 0) return cmd_read(name);
