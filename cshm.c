@@ -691,21 +691,22 @@ int ipcarc_close(ipcarc_seg *s) {
 		 * this attachment would leave a dangling entry in that thread's
 		 * robust list (and its unlock would touch freed memory). */
 		if (ipcarc_value_lock_held_here(s)) return EDEADLK;
-		/* A thread of ours still asleep in ipcarc_wait on this mapping. */
-		if (s->slot != NO_SLOT && A_LOAD(&slots_of(s)[s->slot].waiters, SEQ) != 0) return EBUSY;
+		/* A thread of ours still asleep in ipcarc_wait on this mapping
+		 * (counted privately: the slot's shared count is a peer's to spoil). */
+		if (A_LOAD(&s->waiting, SEQ) != 0) return EBUSY;
 	}
 	int rc = table_lock(s, s->timeout_ns);
-	if (rc == ETIMEDOUT) {
-		/* A bookkeeper stopped (or wedged) holding the table lock. Release the
-		 * handle anyway: the last one stops our liveness word, so our slot
-		 * reads as dead and the next reap takes its counts back. */
+	if (rc) {
+		/* A bookkeeper stopped (or wedged) holding the table lock, or a peer
+		 * spoiled the table mutex (EBADMSG). Release the handle anyway: the
+		 * last one stops our liveness word, so our slot reads as dead and
+		 * the next reap takes its counts back. */
 		if (__atomic_sub_fetch(&s->handles, 1, SEQ) == 0) {
 			live_unregister(&s->reg);
 			seg_free(s);
 		}
-		return ETIMEDOUT;
+		return rc;
 	}
-	if (rc) return rc;
 	FAULT("close-locked");
 	if (A_LOAD(&s->handles, SEQ) > 1) {
 		table_adjust_handles(s, -1);

@@ -56,6 +56,7 @@ struct ipcarc_seg {
 	ipcarc_counters *ctr;
 	int64_t hold_start; /* CLOCK_MONOTONIC ns when a sampled hold began, 0 when none */
 	uint32_t lock_tid;  /* thread of ours that holds the value lock through this attachment, 0 when none */
+	uint32_t waiting;   /* threads of ours inside ipcarc_wait on this attachment */
 	ipcarc_counters scratch;
 	live_reg reg;
 	char name[IPCARC_NAME_MAX + 2];

@@ -181,7 +181,8 @@ func (a *Arc[T]) Close() error {
 	timeout := a.s.timeout()
 	waitHubRelease(a.s)
 	rc := a.s.close()
-	if rc == int(syscall.EDEADLK) {
+	if rc == int(syscall.EDEADLK) || rc == int(syscall.EBUSY) {
+		// Refused, nothing changed: the handle stays open.
 		a.closed.Store(false)
 		return fromErrno("close", a.name, rc, 0)
 	}

@@ -132,15 +132,22 @@ static int used_unlink(ipcarc_seg *s, uint32_t i) {
 	return 0;
 }
 
-static void used_append(ipcarc_seg *s, uint32_t i) {
+/* Append slot i to the used list. 0, or -1 if the tail is not a valid last
+ * used slot (the caller rebuilds, which lists i from its state). */
+static int used_append(ipcarc_seg *s, uint32_t i) {
 	ipcarc_header *h = s->hdr;
 	ipcarc_holder *ht = slots_of(s);
 	uint32_t t = h->used_tail;
+	if (t != IPCARC_NIL && (!idx_ok(s, t) || t == i || A_LOAD(&ht[t].state, RLX) != IPCARC_SLOT_USED ||
+	                        ht[t].next != IPCARC_NIL))
+		return -1;
+	if (t == IPCARC_NIL && h->used_head != IPCARC_NIL) return -1;
 	ht[i].prev = t;
 	ht[i].next = IPCARC_NIL;
 	if (t == IPCARC_NIL) h->used_head = i;
 	else ht[t].next = i;
 	h->used_tail = i;
+	return 0;
 }
 
 /* A departing attachment's counts move to the header's totals, so that a
@@ -235,10 +242,13 @@ int table_claim(ipcarc_seg *s) {
 			return rc;
 		}
 		FAULT("claim-live");
-		used_append(s, i);
-		h->used_count++;
-		FAULT("claim-listed");
-		__atomic_fetch_add(&h->refcount, 1, SEQ);
+		if (used_append(s, i) != 0) {
+			table_rebuild(s); /* lists and counts from the slots, ours included */
+		} else {
+			h->used_count++;
+			FAULT("claim-listed");
+			__atomic_fetch_add(&h->refcount, 1, SEQ);
+		}
 		s->slot = i;
 		A_STORE(&s->handles, 1, SEQ);
 		s->ctr = &ht[i].counters;

@@ -333,6 +333,7 @@ static int wait_impl(ipcarc_seg *s, uint32_t since, int64_t timeout_ns, uint32_t
 	 * the way in and last on the way out: a death in between can only leave
 	 * the global count too high (a needless wake-up), never too low (a lost one). */
 	uint32_t *mine = s->slot == NO_SLOT ? NULL : &slots_of(s)[s->slot].waiters;
+	__atomic_fetch_add(&s->waiting, 1, SEQ);
 	__atomic_fetch_add(&h->waiters, 1, SEQ);
 	if (mine) __atomic_fetch_add(mine, 1, SEQ);
 	uint32_t raw = A_LOAD(&h->seq, SEQ);
@@ -363,6 +364,7 @@ static int wait_impl(ipcarc_seg *s, uint32_t since, int64_t timeout_ns, uint32_t
 	}
 	if (mine) __atomic_fetch_sub(mine, 1, SEQ);
 	__atomic_fetch_sub(&h->waiters, 1, SEQ);
+	__atomic_fetch_sub(&s->waiting, 1, SEQ);
 	if (now) *now = raw >> 1;
 	return rc;
 }
