@@ -5,11 +5,12 @@
 // holder table, a robust process-shared pthread mutex and the value; other
 // processes attach by name, lock, and read or change the value in place (zero
 // copy). Every handle counts; the Close of the last handle, in whatever
-// process, unlinks the segment. C and Rust programs attach to the same
-// segment through cshm.h (see LAYOUT.md).
+// process, unlinks the segment. C programs attach to the same segment through
+// libipcarc (ipcarc.h), Rust programs through the crate in rust/ipcarc (see
+// LAYOUT.md).
 //
-//	a, err := ipcarc.New("jobs", Stats{}, ipcarc.WithMode(0o600)) // creator
-//	b, err := ipcarc.Open[Stats]("jobs")                          // any other process
+//	a, err := ipcarc.New("jobs", Jobs{}, ipcarc.WithMode(0o600)) // creator
+//	b, err := ipcarc.Open[Jobs]("jobs")                          // any other process
 //	g, err := b.Lock()
 //	g.Get().Done++ // *T points into the mapping
 //	err = g.Unlock()
