@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -98,7 +101,31 @@ func inspect(name string) (SegmentInfo, int, error) {
 	if err != nil {
 		return SegmentInfo{}, fieldNone, fileErr("inspect", name, err)
 	}
+	info.OwnerUID, info.Owner, info.Mode = int(f.uid), userName(f.uid), fmt.Sprintf("%04o", f.mode)
 	return info, field, nil
+}
+
+// userNames caches userName's lookups: List asks once per segment, and top
+// once per segment and interval.
+var userNames sync.Map // uint32 → string
+
+// userName is the name of the user with this uid, or the uid in decimal when
+// there is none (as lsipc's OWNER column shows it).
+func userName(uid uint32) string {
+	if n, ok := userNames.Load(uid); ok {
+		return n.(string)
+	}
+	id := strconv.FormatUint(uint64(uid), 10)
+	u, err := user.LookupId(id)
+	var unknown user.UnknownUserIdError
+	switch {
+	case err == nil && u.Username != "":
+		userNames.Store(uid, u.Username)
+		return u.Username
+	case err == nil || errors.As(err, &unknown):
+		userNames.Store(uid, id)
+	}
+	return id // another failure (NSS unreachable?) is asked again next time
 }
 
 // fileErr makes an error of a file operation on a named segment, matching

@@ -81,6 +81,12 @@ type SegmentInfo struct {
 	// Reason explains Corrupt, or notes a passing state ("being created",
 	// "dead"); empty for an ordinary ready segment.
 	Reason string `json:"reason"`
+	// OwnerUID is the uid owning the segment's file, and Owner its user name
+	// (the uid in decimal when no user has it). Mode is the file's permission
+	// bits in octal, "0600" for the library's default.
+	OwnerUID int    `json:"owner_uid"`
+	Owner    string `json:"owner"`
+	Mode     string `json:"mode"`
 }
 
 // SegmentHolder is one used slot of a segment's holder table.

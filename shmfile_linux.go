@@ -27,6 +27,8 @@ type roFile struct {
 	fd      int
 	size    int64
 	regular bool
+	uid     uint32 // the file's owner
+	mode    uint32 // the file's permission bits (with setuid, setgid, sticky)
 	mem     []byte // read-only mapping of the file's first bytes, once mapped
 }
 
@@ -44,7 +46,8 @@ func openRO(name string) (*roFile, error) {
 		unix.Close(fd)
 		return nil, &os.PathError{Op: "fstat", Path: path, Err: err}
 	}
-	return &roFile{path: path, fd: fd, size: st.Size, regular: st.Mode&unix.S_IFMT == unix.S_IFREG}, nil
+	return &roFile{path: path, fd: fd, size: st.Size, regular: st.Mode&unix.S_IFMT == unix.S_IFREG,
+		uid: st.Uid, mode: st.Mode & 0o7777}, nil
 }
 
 // readAt reads len(b) bytes at off; short files give io.ErrUnexpectedEOF.

@@ -166,20 +166,49 @@ func topNote(s ipcarc.SegmentInfo, r topRow) string {
 	return strings.Join(parts, "; ")
 }
 
-func cmdTop(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("top", flag.ContinueOnError)
-	once := fs.Bool("once", false, "")
-	asJSON := fs.Bool("json", false, "")
-	interval := fs.Duration("interval", time.Second, "")
-	targets, err := parseArgs(fs, args)
-	if err != nil {
-		return usage(stderr, "top: "+err.Error())
+var topCmd = &command{
+	name: "top", synopsis: "[--once] [--json] [--interval D] [NAME|PATTERN...]", summary: "live view of the segments' locks",
+	operands: "segments",
+	about: `A live view of the segments' locks: all, or the named ones and those matching a
+PATTERN, read every D (default 1s) without taking any lock, most contended
+first. On a terminal it redraws the screen, otherwise it prints one table
+after another; it exits 0 on SIGINT or SIGTERM. --once reads twice, D apart,
+prints once and exits.
+
+Columns, per segment, over the last interval: LOCK/S lock acquisitions per
+second; CONT% the share that found the lock held; WAIT their mean wait;
+MAX-WAIT the longest wait since creation; HOLD the mean hold (one hold in 64
+is timed) and HELD% the estimated share of the interval the lock was held;
+DEATHS owners that died holding the lock, since creation; WAITERS threads
+asleep on the segment; LIVE and DEAD holders; OWNER the thread holding the
+lock now and HELD-FOR how long top has seen it hold it ("?": first seen at
+this reading, "-": free). inspect shows the counters since creation.
+
+--json prints a JSON array per refresh, one a line (with --once, a single
+array): objects with name, the rates (interval_ns, locks_per_sec,
+contended_fraction, mean_wait_ns, max_wait_ns, mean_hold_ns, held_fraction,
+...), contended_per_sec, counters, waiters, live_holders, dead_holders,
+locked, lock_owner_tid and held_for_ns (0 when free, null when the owner was
+first seen at this reading).
+`,
+	setup: setupTop,
+}
+
+func setupTop(fs *flag.FlagSet) runFunc {
+	once := fs.Bool("once", false, "read twice, D apart, print once and exit")
+	asJSON := fs.Bool("json", false, "print a JSON array per refresh, one a line")
+	interval := fs.Duration("interval", time.Second, "refresh every `D` (a Go duration: 500ms, 2s; at least 10ms)")
+	return func(targets []string, stdout, stderr io.Writer) int {
+		return runTop(targets, *once, *asJSON, *interval, stdout, stderr)
 	}
-	if *interval < minTopInterval {
-		return usage(stderr, fmt.Sprintf("top: --interval %v: must be at least %v", *interval, minTopInterval))
+}
+
+func runTop(targets []string, once, asJSON bool, interval time.Duration, stdout, stderr io.Writer) int {
+	if interval < minTopInterval {
+		return cmdUsage(stderr, "top", fmt.Sprintf("--interval %v: must be at least %v", interval, minTopInterval))
 	}
 	if err := checkPatterns(targets); err != nil {
-		return usage(stderr, "top: "+err.Error())
+		return cmdUsage(stderr, "top", err.Error())
 	}
 	t := &topper{seen: map[string]*segTrack{}}
 	for _, a := range targets {
@@ -190,7 +219,7 @@ func cmdTop(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	isTerm, _ := terminal(stdout)
-	redraw := isTerm && !*asJSON && !*once
+	redraw := isTerm && !asJSON && !once
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
@@ -211,7 +240,7 @@ func cmdTop(args []string, stdout, stderr io.Writer) int {
 	}
 	t.frame(segs)
 
-	tick := time.NewTicker(*interval)
+	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
 		select {
@@ -226,15 +255,15 @@ func cmdTop(args []string, stdout, stderr io.Writer) int {
 		rows := t.frame(segs)
 		var out bytes.Buffer
 		switch {
-		case *asJSON && *once:
+		case asJSON && once:
 			b, _ := json.MarshalIndent(rows, "", "  ")
 			out.Write(b)
 			out.WriteByte('\n')
-		case *asJSON:
+		case asJSON:
 			b, _ := json.Marshal(rows)
 			out.Write(b)
 			out.WriteByte('\n')
-		case *once:
+		case once:
 			writeTopTable(&out, rows, 0)
 		default:
 			// Live: a header, then the table; on a terminal the screen is
@@ -244,7 +273,7 @@ func cmdTop(args []string, stdout, stderr io.Writer) int {
 				out.WriteString("\x1b[H\x1b[2J")
 				_, height = terminal(stdout)
 			}
-			fmt.Fprintf(&out, "ipcarc top  %s  %d segment(s)  every %v", time.Now().Format("15:04:05"), len(rows), *interval)
+			fmt.Fprintf(&out, "ipcarc top  %s  %d segment(s)  every %v", time.Now().Format("15:04:05"), len(rows), interval)
 			if redraw {
 				out.WriteString("  (Ctrl-C quits)")
 			}
@@ -263,7 +292,7 @@ func cmdTop(args []string, stdout, stderr io.Writer) int {
 		if _, err := stdout.Write(out.Bytes()); err != nil {
 			return fail(stderr, fmt.Errorf("ipcarc: top: %w", err), "")
 		}
-		if *once {
+		if once {
 			// A named segment gone since the first reading: the others are
 			// shown, the missing one reported.
 			code := exitOK
