@@ -316,7 +316,8 @@ func stateName(s uint32) string {
 // GC collects every segment in /dev/shm (see GCName). Segments that vanish
 // while it runs are left out; each result's Err says why that one failed.
 // The error is only for /dev/shm itself being unreadable.
-func GC(dryRun bool) ([]GCResult, error) {
+func GC(opts ...AdminOption) ([]GCResult, error) {
+	dryRun := buildAdminOptions(opts).dryRun
 	segs, err := List()
 	if err != nil {
 		err.(*Error).Op = "gc"
@@ -330,7 +331,7 @@ func GC(dryRun bool) ([]GCResult, error) {
 				LiveHolders: s.LiveHolders, Kept: s.Lifetime == UntilRemoved.String()})
 			continue
 		}
-		r, err := GCName(s.Name, dryRun)
+		r, err := GCName(s.Name, opts...)
 		if errors.Is(err, ErrNotExist) { // its last holder closed it meanwhile
 			continue
 		}
@@ -343,10 +344,11 @@ func GC(dryRun bool) ([]GCResult, error) {
 // it, and removes the segment when no live holder is left or when its creator
 // died before making it ready. It waits at most 100ms for the segment's lock:
 // a segment whose lock a live process holds longer, or that a live creator is
-// still initialising, is reported Busy and left alone. With dryRun nothing is
+// still initialising, is reported Busy and left alone. With DryRun() nothing is
 // changed and the result says what would be done. A corrupt segment is left
 // alone, with an error naming the failed check.
-func GCName(name string, dryRun bool) (GCResult, error) {
+func GCName(name string, opts ...AdminOption) (GCResult, error) {
+	dryRun := buildAdminOptions(opts).dryRun
 	n, ok := validName(name)
 	if !ok {
 		err := &Error{Op: "gc", Name: name, Err: ErrInvalidName}
@@ -420,10 +422,11 @@ func mayWrite(name string) bool {
 
 // Remove removes a segment's name. Processes attached keep their mapping and
 // go on sharing the value among themselves; new opens no longer find it.
-// Without force, Remove refuses with an error matching ErrBusy while live
-// holders exist, and refuses a corrupt segment. With force, it removes any
+// Without Force(), Remove refuses with an error matching ErrBusy while live
+// holders exist, and refuses a corrupt segment. With Force(), it removes any
 // ipcarc segment, but still refuses a file that is not one.
-func Remove(name string, force bool) error {
+func Remove(name string, opts ...AdminOption) error {
+	force := buildAdminOptions(opts).force
 	n, ok := validName(name)
 	if !ok {
 		return &Error{Op: "remove", Name: name, Err: ErrInvalidName}

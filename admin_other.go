@@ -9,11 +9,11 @@ func List() ([]SegmentInfo, error) { return nil, unsupported("list", "") }
 
 func Inspect(name string) (SegmentInfo, error) { return SegmentInfo{}, unsupported("inspect", name) }
 
-func GC(dryRun bool) ([]GCResult, error) { return nil, unsupported("gc", "") }
+func GC(...AdminOption) ([]GCResult, error) { return nil, unsupported("gc", "") }
 
-func GCName(name string, dryRun bool) (GCResult, error) {
+func GCName(name string, opts ...AdminOption) (GCResult, error) {
 	err := unsupported("gc", name)
-	return GCResult{Name: name, DryRun: dryRun, Err: err}, err
+	return GCResult{Name: name, DryRun: buildAdminOptions(opts).dryRun, Err: err}, err
 }
 
-func Remove(name string, force bool) error { return unsupported("remove", name) }
+func Remove(name string, _ ...AdminOption) error { return unsupported("remove", name) }

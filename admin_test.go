@@ -677,7 +677,7 @@ func TestCLIGCHalfMade(t *testing.T) {
 		t.Fatalf("after gc: half-made exists %v (want false), being-created exists %v (want true)",
 			shmExists(dead), shmExists(alive))
 	}
-	if err := Remove(alive, false); !errors.Is(err, ErrBusy) {
+	if err := Remove(alive); !errors.Is(err, ErrBusy) {
 		t.Fatalf("Remove of a segment being created = %v, want ErrBusy", err)
 	}
 	if r := mustCLI(t, exe, 3, "rm", alive); !strings.Contains(r.stderr, "creator is still initialising") {
@@ -722,7 +722,7 @@ func TestCLIInspectAndLsMatchStats(t *testing.T) {
 		}
 		if got.Name != name || got.State != "ready" || got.Corrupt || got.Reason != "" ||
 			got.TotalSize != st.TotalSize || got.ValueSize != st.ValueSize || got.ValueAlign != st.ValueAlign ||
-			got.TypeTag != fmt.Sprintf("0x%016x", st.TypeTag) || got.MaxHolders != st.MaxHolders ||
+			got.TypeTag != st.TypeTag || got.MaxHolders != st.MaxHolders ||
 			got.Version != st.Version || got.Version != 1 || got.CreatorPID != os.Getpid() ||
 			got.Locked || got.Poisoned || got.LiveHolders != 2 || got.DeadHolders != 0 {
 			t.Errorf("%s: %+v does not match Stats %+v", what, got, st)
@@ -760,7 +760,7 @@ func TestCLIRmRefusesLiveHolders(t *testing.T) {
 	c := startChild(t, "attach", name, "0", "create")
 	c.expect("attached")
 
-	if err := Remove(name, false); !errors.Is(err, ErrBusy) {
+	if err := Remove(name); !errors.Is(err, ErrBusy) {
 		t.Fatalf("Remove = %v, want ErrBusy", err)
 	}
 	r := mustCLI(t, exe, 3, "rm", name)
@@ -889,7 +889,7 @@ func TestInspectValidatesLikeC(t *testing.T) {
 			if c.name == "half-made" {
 				return // gc removes those: TestCLIGCHalfMade
 			}
-			res, err := GCName(name, false)
+			res, err := GCName(name)
 			if err == nil || !strings.Contains(err.Error(), c.field) || res.Removed || !shmExists(name) {
 				t.Fatalf("GCName = %+v, %v; want an error naming %q and the file left alone", res, err, c.field)
 			}
@@ -929,7 +929,7 @@ func TestGCWhileValueLockHeld(t *testing.T) {
 	}
 
 	start := time.Now()
-	res, err := GCName(name, false)
+	res, err := GCName(name)
 	if took := time.Since(start); err != nil || res.Busy || res.ReapedHandles != 1 || res.LiveHolders != 2 || res.Removed || took > 2*time.Second {
 		t.Fatalf("GCName = %+v, %v after %v; want the dead holder reaped, 2 live, at once", res, err, took)
 	}
@@ -943,7 +943,7 @@ func TestGCWhileValueLockHeld(t *testing.T) {
 		t.Fatalf("gc changed the lock: locked %v live %d", i.Locked, i.LiveHolders)
 	}
 	holder.kill()
-	res, err = GCName(name, false)
+	res, err = GCName(name)
 	if err != nil || res.Busy || res.ReapedHandles != 1 || res.LiveHolders != 1 || res.Removed {
 		t.Fatalf("GCName after the holder died = %+v, %v; want 1 reaped, 1 live", res, err)
 	}

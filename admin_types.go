@@ -15,8 +15,9 @@ import (
 // holders or a live creator is still initialising it.
 var ErrBusy = errors.New("ipcarc: segment has live holders")
 
-// SegmentInfo describes one segment as read from /dev/shm, without taking its
-// lock and without attaching. Fields that change while other processes work
+// SegmentInfo describes one segment: read by name from /dev/shm by Inspect
+// and List (without attaching), or through a handle by Arc.Info. It takes no
+// lock. Fields that change while other processes work
 // (refcount, holders, locked, version) are a snapshot that may already be out
 // of date. The JSON field names are stable: scripts may rely on them.
 type SegmentInfo struct {
@@ -96,6 +97,9 @@ type SegmentHolder struct {
 	StartTime uint64 `json:"start_time"` // field 22 of /proc/PID/stat; informational only
 	Handles   int    `json:"handles"`
 	Alive     bool   `json:"alive"` // the holder's liveness word holds its keeper's thread id
+	// Self marks the slot of the handle that read it (Arc.Info); Inspect and
+	// List, which hold no handle, never set it.
+	Self bool `json:"self,omitempty"`
 }
 
 // GCResult is what GC or GCName did to one segment (or, in a dry run, would
@@ -135,3 +139,27 @@ func (s SegmentInfo) Rates(prev SegmentInfo) Rates {
 	r.PoisonedNow = s.Poisoned
 	return r
 }
+
+// AdminOption changes what GC, GCName and Remove do.
+type AdminOption func(*adminOptions)
+
+type adminOptions struct{ dryRun, force bool }
+
+func buildAdminOptions(opts []AdminOption) adminOptions {
+	var o adminOptions
+	for _, f := range opts {
+		if f != nil {
+			f(&o)
+		}
+	}
+	return o
+}
+
+// DryRun makes GC and GCName change nothing: their results say what a real
+// run would do.
+func DryRun() AdminOption { return func(o *adminOptions) { o.dryRun = true } }
+
+// Force makes Remove remove a segment that still has live holders, fails
+// validation, or whose creator is still at work. Even forced, Remove refuses
+// a file that is not an ipcarc segment.
+func Force() AdminOption { return func(o *adminOptions) { o.force = true } }

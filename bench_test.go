@@ -293,6 +293,26 @@ func BenchmarkCLockUnlockInC(b *testing.B) {
 	b.ReportMetric(ns, "ns/op")
 }
 
+// BenchmarkCBareInC is the bare floor, timed in C by bench/cbase like
+// BenchmarkCLockUnlockInC and in this same `go test` run: a robust,
+// process-shared, error-checking pthread mutex in a MAP_SHARED memfd mapping,
+// with no ipcarc code. lock_unlock is the mutex alone; lock_memcpy_in_64 and
+// lock_memcpy_out_64 copy 64 bytes into or out of the mapping under it
+// (memcpy called with a run-time size, as cshm.c calls it);
+// lock_copy_out_64_inline is the copy out with a constant size, which the C
+// compiler inlines. The C loops run in the cbase process, not in this one: a
+// _test.go file cannot hold cgo, and the library's C files hold no timing
+// loops.
+func BenchmarkCBareInC(b *testing.B) {
+	exe := cbase(b)
+	for _, name := range []string{"lock_unlock", "lock_memcpy_in_64", "lock_memcpy_out_64", "lock_copy_out_64_inline"} {
+		b.Run(name, func(b *testing.B) {
+			ns := runCBase(b, exe, "c_bare_"+name, b.N)
+			b.ReportMetric(ns, "ns/op")
+		})
+	}
+}
+
 // BenchmarkSyncMutex gives the scale: an in-process lock.
 func BenchmarkSyncMutex(b *testing.B) {
 	var mu sync.Mutex
@@ -652,7 +672,7 @@ func benchHeldSegment(b *testing.B, maxHolders, others int) string {
 	}
 	// Registered before startChild's kill, so it runs after it.
 	b.Cleanup(func() {
-		if err := Remove(name, true); err != nil {
+		if err := Remove(name, Force()); err != nil {
 			b.Error(err)
 		}
 	})

@@ -86,6 +86,7 @@ func (s seg) close() int { return int(C.ipcarc_close(s.p())) }
 func (s seg) header() *header      { return (*header)(unsafe.Pointer(C.ipcarc_hdr(s.p()))) }
 func (s seg) data() unsafe.Pointer { return C.ipcarc_data(s.p()) }
 func (s seg) slot() int            { return int(C.ipcarc_slot(s.p())) }
+func (s seg) fd() int              { return int(C.ipcarc_fd(s.p())) }
 
 func (s seg) lock() int              { return int(C.ipcarc_lock_h(s.h())) }
 func (s seg) trylock() int           { return int(C.ipcarc_trylock_h(s.h())) }

@@ -293,7 +293,7 @@ func TestCLIJSONMatchesLibrary(t *testing.T) {
 	var names []string
 	for _, g := range dry {
 		names = append(names, g.Name)
-		res, err := GCName(g.Name, true)
+		res, err := GCName(g.Name, DryRun())
 		if d := cmp.Diff(res, g.GCResult, cmpopts.IgnoreFields(GCResult{}, "Err")); d != "" {
 			t.Errorf("gc --dry-run --json %s differs from GCName (-GCName +gc):\n%s", g.Name, d)
 		}
@@ -432,7 +432,7 @@ func TestCLIRmSeveral(t *testing.T) {
 	p1, p2 := kept(base+"-p1-pat"), kept(base+"-p2-pat")
 	live, absent := base+"-live", base+"-absent"
 	mustNew(t, live, Counter{}) // this process holds it: refused without --force
-	liveErr, absentErr := Remove(live, false), Remove(absent, false)
+	liveErr, absentErr := Remove(live), Remove(absent)
 	if !errors.Is(liveErr, ErrBusy) || !errors.Is(absentErr, ErrNotExist) {
 		t.Fatalf("Remove: %v, %v; want busy and absent", liveErr, absentErr)
 	}

@@ -73,7 +73,7 @@
 //     bad bytes written by a buggy peer give typed errors, never a crash:
 //     bounds come from a private copy taken at attach.
 //   - Truncation of a segment's file under live mappings (by a process that
-//     may write it) makes the next access to a lost page raise SIGBUS. Stats
+//     may write it) makes the next access to a lost page raise SIGBUS. Info
 //     and the command's readers turn it into ErrCorrupt; Load, Lock and Store
 //     do not guard (it would cost Load a third of its time).
 //   - Version is 31 bits and wraps; Wait compares for inequality only.

@@ -158,9 +158,9 @@ func ExampleList() {
 		}
 	}
 	a.Close() // the count is zero, but the segment is kept
-	r, err := ipcarc.GCName(name, false)
+	r, err := ipcarc.GCName(name)
 	fmt.Println(err, r.Removed, r.Kept)
-	fmt.Println(ipcarc.Remove(name, false))
+	fmt.Println(ipcarc.Remove(name))
 	// Output:
 	// true 1 until-removed
 	// <nil> false true

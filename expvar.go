@@ -9,20 +9,20 @@ import (
 )
 
 // Expvar returns an [expvar.Var] whose value is this handle's current
-// [Stats], read afresh each time the variable is shown (a lock-free snapshot,
-// see Stats): under /debug/vars it appears as the Stats JSON object, with the
+// [SegmentInfo], read afresh each time the variable is shown (a lock-free snapshot,
+// see Info): under /debug/vars it appears as the SegmentInfo JSON object, with the
 // segment's "name", "refcount", "holders", "locked", "poisoned", "version",
 // "waiters", "at" and "counters" (the lock counters summed over every
 // process that ever attached: "acquisitions", "contended", "slept",
 // "wait_ns", "hold_ns", ...; see [Counters]).
 //
-// Once the handle is closed, or when Stats fails, the value is
+// Once the handle is closed, or when Info fails, the value is
 // {"name": NAME, "error": MESSAGE} instead. The variable holds the handle:
 // publish a handle that lives as long as the process (expvar has no
 // Unpublish), or a Clone of one.
 func (a *Arc[T]) Expvar() expvar.Var {
 	return expvar.Func(func() any {
-		st, err := a.Stats()
+		st, err := a.Info()
 		if err != nil {
 			return map[string]string{"name": a.name, "error": err.Error()}
 		}
@@ -35,7 +35,7 @@ func (a *Arc[T]) Expvar() expvar.Var {
 var publishMu sync.Mutex
 
 // PublishExpvar publishes [Arc.Expvar] under name with [expvar.Publish]: the
-// handle's Stats then appear in the JSON of /debug/vars (the handler of
+// handle's SegmentInfo then appear in the JSON of /debug/vars (the handler of
 // [expvar.Handler], which importing expvar registers on
 // [net/http.DefaultServeMux]) as the value of the key name.
 //

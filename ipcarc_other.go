@@ -13,24 +13,6 @@ type Arc[T any] struct{}
 // Guard is the lock on an Arc's value; unavailable in this build.
 type Guard[T any] struct{}
 
-// Holder is one slot of a segment's holder table.
-type Holder struct {
-	Slot, PID, Handles int
-	StartTime          uint64
-	Alive, Self        bool
-}
-
-// Stats is a snapshot of a segment's header.
-type Stats struct {
-	Name                                   string
-	TotalSize, ValueSize, TypeTag, Version uint64
-	ValueAlign                             uint32
-	RefCount                               int64
-	MaxHolders, LockOwner, CreatorPID      int
-	Holders                                []Holder
-	Poisoned, Locked                       bool
-}
-
 func unsupported(op, name string) error { return &Error{Op: op, Name: name, Err: ErrUnsupported} }
 
 func New[T any](name string, value T, opts ...Option) (*Arc[T], error) {
@@ -58,7 +40,12 @@ func (a *Arc[T]) Update(func(*T) error) error                    { return unsupp
 func (a *Arc[T]) Version() uint64                                { return 0 }
 func (a *Arc[T]) Wait(context.Context, uint64) (uint64, error)   { return 0, unsupported("wait", "") }
 func (a *Arc[T]) Reap() (int, error)                             { return 0, unsupported("reap", "") }
-func (a *Arc[T]) Stats() (Stats, error)                          { return Stats{}, unsupported("stats", "") }
-func (g *Guard[T]) Get() *T                                      { return nil }
-func (g *Guard[T]) Unlock() error                                { return unsupported("unlock", "") }
-func (g *Guard[T]) ClearPoison()                                 {}
+func (a *Arc[T]) Info() (SegmentInfo, error)                     { return SegmentInfo{}, unsupported("info", "") }
+
+// Stats is Info.
+//
+// Deprecated: use Info.
+func (a *Arc[T]) Stats() (SegmentInfo, error) { return a.Info() }
+func (g *Guard[T]) Get() *T                   { return nil }
+func (g *Guard[T]) Unlock() error             { return unsupported("unlock", "") }
+func (g *Guard[T]) ClearPoison()              {}

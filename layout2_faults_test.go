@@ -89,7 +89,7 @@ func init() {
 			}
 			err = a.Close()
 		case "gc":
-			_, err = GCName(name, false)
+			_, err = GCName(name)
 		default:
 			return fmt.Errorf("l2-kill-at: mode %q", mode)
 		}
@@ -125,7 +125,7 @@ func init() {
 		fmt.Printf("openornew created=%v\n", created)
 		in := bufio.NewReader(os.Stdin)
 		in.ReadString('\n') // the parent looks at the table first
-		r, err := GCName(name, false)
+		r, err := GCName(name)
 		if err != nil {
 			return err
 		}
@@ -251,7 +251,7 @@ func TestFaultStoppedBookkeeperBoundedWait(t *testing.T) {
 					"(a's), 2 live, refcount 5 unchanged (holders %+v)", i.DeadHolders, i.LiveHolders, i.RefCount, i.Holders)
 			}
 			var res GCResult
-			err = timed("GCName", gcLockBound, func() (err error) { res, err = GCName(name, false); return err })
+			err = timed("GCName", gcLockBound, func() (err error) { res, err = GCName(name); return err })
 			if err != nil || !res.Busy || res.Removed || res.ReapedHandles != 0 {
 				t.Errorf("GCName = %+v, %v; want busy, nothing done", res, err)
 			}

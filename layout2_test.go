@@ -204,7 +204,7 @@ func init() {
 		d, _ := time.ParseDuration(args[1])
 		runs, busy, reaped := 0, 0, 0
 		for end := time.Now().Add(d); time.Now().Before(end); runs++ {
-			r, err := GCName(name, false)
+			r, err := GCName(name)
 			if err != nil {
 				return err
 			}
@@ -737,7 +737,11 @@ func TestLifetimeUntilRemoved(t *testing.T) {
 	gcKeeps := func(reaped int) {
 		t.Helper()
 		for _, dry := range []bool{true, false} {
-			res, err := GCName(name, dry)
+			var opts []AdminOption
+			if dry {
+				opts = append(opts, DryRun())
+			}
+			res, err := GCName(name, opts...)
 			if err != nil || res.Removed || !res.Kept || res.Busy || res.ReapedHandles != reaped || res.LiveHolders != 0 {
 				t.Fatalf("GCName(dry run %v) = %+v, %v; want kept, not removed, %d reaped", dry, res, err, reaped)
 			}
@@ -767,7 +771,7 @@ func TestLifetimeUntilRemoved(t *testing.T) {
 	// Remove refuses while a live holder exists; its last Close keeps it.
 	l, stdin := startChildStdin(t, "l2-holder", name, "1", "open")
 	l.expect("attached")
-	if err := Remove(name, false); !errors.Is(err, ErrBusy) {
+	if err := Remove(name); !errors.Is(err, ErrBusy) {
 		t.Fatalf("Remove with a live holder = %v, want ErrBusy", err)
 	}
 	mustCLI(t, exe, 3, "rm", name)
@@ -781,7 +785,7 @@ func TestLifetimeUntilRemoved(t *testing.T) {
 	if i := mustInspect(t, name); i.RefCount != 0 || i.LiveHolders != 0 || i.DeadHolders != 0 {
 		t.Fatalf("after every holder closed: %+v; want no count and no holder", i)
 	}
-	if err := Remove(name, false); err != nil {
+	if err := Remove(name); err != nil {
 		t.Fatalf("Remove with no live holder = %v", err)
 	}
 	if shmExists(name) {
@@ -898,7 +902,7 @@ func TestForkedChildDoesNotKeepHolderAlive(t *testing.T) {
 		if st := procState(kid); st == 0 || st == 'Z' || st == 'X' {
 			t.Fatalf("the fork child is in state %q; want it alive while the parent's slot reads dead", st)
 		}
-		res, err := GCName(name, false)
+		res, err := GCName(name)
 		if err != nil || res.ReapedHandles != 1 || res.LiveHolders != 1 || res.Removed || res.Busy {
 			t.Fatalf("GCName = %+v, %v; want the parent's 1 handle reaped, 1 live holder", res, err)
 		}

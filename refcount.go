@@ -3,11 +3,14 @@
 package ipcarc
 
 import (
+	"fmt"
 	"runtime/debug"
 	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // Reap removes the references of holders that died without closing (killed,
@@ -30,45 +33,14 @@ func (a *Arc[T]) Reap() (int, error) {
 	return n, nil
 }
 
-// Holder is one slot of a segment's holder table: one attachment (an Open or
-// New, shared by its Clones).
-type Holder struct {
-	Slot      int    `json:"slot"`
-	PID       int    `json:"pid"`        // in the holder's pid namespace; informational
-	StartTime uint64 `json:"start_time"` // field 22 of /proc/PID/stat; informational
-	Handles   int    `json:"handles"`
-	Alive     bool   `json:"alive"`
-	Self      bool   `json:"self"` // this handle's own slot
-}
-
-// Stats is a snapshot of a segment's header and holder table.
-type Stats struct {
-	Name       string    `json:"name"`
-	TotalSize  uint64    `json:"total_size"`
-	ValueSize  uint64    `json:"value_size"`
-	ValueAlign uint32    `json:"value_align"`
-	TypeTag    uint64    `json:"type_tag"`
-	RefCount   int64     `json:"refcount"`
-	MaxHolders int       `json:"max_holders"`
-	Holders    []Holder  `json:"holders"`
-	Poisoned   bool      `json:"poisoned"`
-	Locked     bool      `json:"locked"`
-	LockOwner  int       `json:"lock_owner_tid"` // Linux tid of the lock owner, 0 when free
-	Version    uint64    `json:"version"`
-	CreatorPID int       `json:"creator_pid"`
-	Lifetime   Lifetime  `json:"lifetime"`
-	Counters   Counters  `json:"counters"`
-	At         time.Time `json:"at"`      // when the snapshot was taken
-	Waiters    int       `json:"waiters"` // threads asleep on the segment's futex (one per attachment with Go waiters), over all processes
-}
-
-// Stats reads the header and holder table. It takes no lock (neither the
-// value's nor the table's): counts may be in motion while it reads. Liveness
-// is one load per slot, so Stats costs O(max holders) memory reads and no
-// system call per slot.
-func (a *Arc[T]) Stats() (st Stats, err error) {
+// Info reads the segment's header and holder table through this handle, as
+// Inspect reads them by name: the same SegmentInfo, with Self set on this
+// handle's own slot. It takes no lock (neither the value's nor the table's):
+// counts may be in motion while it reads. Liveness is one load per slot, so
+// Info costs O(max holders) memory reads and no system call per slot.
+func (a *Arc[T]) Info() (info SegmentInfo, err error) {
 	if a.closed.Load() {
-		return Stats{}, opErr("stats", a.name, ErrClosed)
+		return SegmentInfo{}, opErr("info", a.name, ErrClosed)
 	}
 	// A process that may write the file can truncate it under our mapping:
 	// a read past the new end faults. Turn that into an error.
@@ -78,51 +50,64 @@ func (a *Arc[T]) Stats() (st Stats, err error) {
 			if _, fault := r.(interface{ Addr() uintptr }); !fault {
 				panic(r)
 			}
-			st, err = Stats{}, &Error{Op: "stats", Name: a.name, Field: fieldName(fieldSize),
+			info, err = SegmentInfo{}, &Error{Op: "info", Name: a.name, Field: fieldName(fieldSize),
 				Detail: "the segment's file was truncated under its mapping", Err: ErrCorrupt}
 		}
 	}()
 	h := a.hdr
-	st = Stats{
+	state := atomic.LoadUint32(&h.State)
+	info = SegmentInfo{
 		Name: a.name, TotalSize: h.TotalSize, ValueSize: h.ValueSize, ValueAlign: h.ValueAlign,
-		TypeTag: h.TypeTag, RefCount: atomic.LoadInt64(&h.RefCount), MaxHolders: a.s.maxHolders(),
-		Poisoned:   atomic.LoadUint32(&h.Flags)&flagPoisoned != 0,
-		LockOwner:  int(atomic.LoadUint32((*uint32)(unsafe.Pointer(&h.Mutex[0]))) & futexTIDMask),
-		Version:    uint64(atomic.LoadUint32(&h.Seq) >> 1),
-		CreatorPID: int(h.CreatorPID),
-		Lifetime:   Lifetime(a.s.lifetime()),
-		Waiters:    int(atomic.LoadUint32(&h.Waiters)),
+		TypeTag: fmt.Sprintf("0x%016x", h.TypeTag), RefCount: atomic.LoadInt64(&h.RefCount),
+		MaxHolders: a.s.maxHolders(), State: stateName(state),
+		Poisoned:          atomic.LoadUint32(&h.Flags)&flagPoisoned != 0,
+		LockOwnerTID:      int(atomic.LoadUint32((*uint32)(unsafe.Pointer(&h.Mutex[0]))) & futexTIDMask),
+		TableLockOwnerTID: int(atomic.LoadUint32((*uint32)(unsafe.Pointer(&h.TableMutex[0]))) & futexTIDMask),
+		Version:           uint64(atomic.LoadUint32(&h.Seq) >> 1),
+		CreatorPID:        int(h.CreatorPID),
+		Lifetime:          Lifetime(a.s.lifetime()).String(),
+		Waiters:           int(atomic.LoadUint32(&h.Waiters)),
 	}
-	st.Locked = st.LockOwner != 0
-	st.Holders = make([]Holder, 0, min(int(atomic.LoadUint32(&h.UsedCount)), a.s.maxHolders()))
+	if h.CreatedNs != 0 {
+		info.Created = time.Unix(0, int64(h.CreatedNs)).UTC()
+	}
+	var st unix.Stat_t
+	if unix.Fstat(a.s.fd(), &st) == nil {
+		info.OwnerUID, info.Mode = int(st.Uid), fmt.Sprintf("%04o", st.Mode&0o7777)
+		info.Owner = userName(st.Uid)
+	}
+	info.Locked = info.LockOwnerTID != 0
+	info.Holders = make([]SegmentHolder, 0, min(int(atomic.LoadUint32(&h.UsedCount)), a.s.maxHolders()))
 	self := a.s.slot()
 	slots := a.slots()
-	st.Counters = sumCounters(h, slots)
-	st.At = time.Now()
+	info.Counters = sumCounters(h, slots)
+	info.At = time.Now()
 	for i := range slots {
 		hd := &slots[i]
 		if atomic.LoadUint32(&hd.State) != slotUsed {
 			continue
 		}
-		n := atomic.LoadUint32(&hd.Handles)
-		st.Holders = append(st.Holders, Holder{
-			Slot: i, PID: int(hd.PID), StartTime: hd.StartTime, Handles: int(n),
-			Alive: liveWordAlive(atomic.LoadUint32(&hd.Live)), Self: i == self,
+		alive := liveWordAlive(atomic.LoadUint32(&hd.Live))
+		info.Holders = append(info.Holders, SegmentHolder{
+			Slot: i, PID: int(hd.PID), StartTime: hd.StartTime, Handles: int(atomic.LoadUint32(&hd.Handles)),
+			Alive: alive, Self: i == self,
 		})
+		if alive {
+			info.LiveHolders++
+		} else {
+			info.DeadHolders++
+		}
 	}
-	return st, nil
+	return info, nil
 }
+
+// Stats is Info.
+//
+// Deprecated: use Info, which returns the same SegmentInfo as Inspect.
+func (a *Arc[T]) Stats() (SegmentInfo, error) { return a.Info() }
 
 // slots views the holder table through the bound taken at attach, never
 // through the header's own (shared, writable) max_holders.
 func (a *Arc[T]) slots() []holder {
 	return unsafe.Slice((*holder)(unsafe.Add(unsafe.Pointer(a.hdr), headerSize)), a.s.maxHolders())
-}
-
-// Rates is what the lock did between prev (an earlier Stats of the same
-// segment) and s.
-func (s Stats) Rates(prev Stats) Rates {
-	r := s.Counters.RatesSince(prev.Counters, s.At.Sub(prev.At))
-	r.PoisonedNow = s.Poisoned
-	return r
 }

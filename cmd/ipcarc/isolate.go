@@ -45,11 +45,11 @@ var errChanged = errors.New("the file changed under gc (truncated by its owner?)
 // file belongs to another user.
 func gcName(name string, dryRun bool) (ipcarc.GCResult, error) {
 	if dryRun || ownedByMe(name) {
-		return ipcarc.GCName(name, dryRun)
+		return ipcarc.GCName(name, dryRunOpt(dryRun)...)
 	}
 	exe, err := os.Executable()
 	if err != nil {
-		return ipcarc.GCName(name, dryRun)
+		return ipcarc.GCName(name, dryRunOpt(dryRun)...)
 	}
 	var out bytes.Buffer
 	cmd := exec.Command(exe, gcOneCmd, name)
@@ -80,7 +80,7 @@ func runGCOne(args []string, stdout io.Writer) int {
 	if len(args) != 1 {
 		return exitUsage
 	}
-	r, err := ipcarc.GCName(args[0], false)
+	r, err := ipcarc.GCName(args[0])
 	res := gcOneResult{Result: r}
 	if err != nil {
 		res.Error, res.Code = err.Error(), exitCode(err)
@@ -101,4 +101,11 @@ func ownedByMe(name string) bool {
 	}
 	s, ok := st.Sys().(*syscall.Stat_t)
 	return !ok || int(s.Uid) == os.Geteuid()
+}
+
+func dryRunOpt(dry bool) []ipcarc.AdminOption {
+	if dry {
+		return []ipcarc.AdminOption{ipcarc.DryRun()}
+	}
+	return nil
 }

@@ -715,7 +715,11 @@ func remove(targets []string, force bool, stderr io.Writer) (code int, results [
 	var listed []ipcarc.SegmentInfo
 	one := func(name string, matched bool) {
 		done[strings.TrimPrefix(name, "/")] = true
-		err := ipcarc.Remove(name, force)
+		var opts []ipcarc.AdminOption
+		if force {
+			opts = append(opts, ipcarc.Force())
+		}
+		err := ipcarc.Remove(name, opts...)
 		if matched && errors.Is(err, ipcarc.ErrNotExist) { // removed meanwhile
 			return
 		}
