@@ -168,7 +168,7 @@ int main(int argc, char **argv) {
 	snprintf(path, sizeof path, "/dev/shm/%s", name);
 	uint64_t v[8] = {0};
 	ipcarc_spec sp = {.value_size = sizeof v, .value_align = 8, .type_tag = ipcarc_tag("adv"), .mode = 0600,
-	                  .open_timeout_ns = 2000000000LL};
+	                  .open_timeout_ns = 500000000LL};
 	pipe(to_r); pipe(to_p); pipe(fin);
 	pid_t r = fork();
 	if (r == 0) {
