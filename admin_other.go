@@ -2,12 +2,10 @@
 
 package ipcarc
 
-// The admin API needs the C layer (ipcarc_gc, ipcarc_remove) and Linux's
-// /dev/shm and open-file-description locks: this build has neither.
-
-func List() ([]SegmentInfo, error) { return nil, unsupported("list", "") }
-
-func Inspect(name string) (SegmentInfo, error) { return SegmentInfo{}, unsupported("inspect", name) }
+// GC and Remove change segments through the C layer (ipcarc_gc,
+// ipcarc_remove), which this build lacks. List and Inspect read in pure Go
+// and work on Linux without cgo (admin_read.go); elsewhere admin_nolinux.go
+// stubs them.
 
 func GC(...AdminOption) ([]GCResult, error) { return nil, unsupported("gc", "") }
 

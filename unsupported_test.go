@@ -4,6 +4,8 @@ package ipcarc
 
 import (
 	"errors"
+	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -19,7 +21,11 @@ func TestUnsupportedBuild(t *testing.T) {
 	if _, _, err := OpenOrNew("x", uint64(1)); !errors.Is(err, ErrUnsupported) {
 		t.Fatalf("OpenOrNew = %v, want ErrUnsupported", err)
 	}
-	if _, err := List(); !errors.Is(err, ErrUnsupported) {
-		t.Fatalf("List = %v, want ErrUnsupported", err)
+	// List and Inspect read in pure Go: on Linux they work without cgo.
+	if _, err := List(); (runtime.GOOS == "linux") == errors.Is(err, ErrUnsupported) {
+		t.Fatalf("List = %v on %s without cgo", err, runtime.GOOS)
+	}
+	if _, err := GC(); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "CGO_ENABLED=1") {
+		t.Fatalf("GC = %v, want ErrUnsupported saying how to build with cgo", err)
 	}
 }
