@@ -16,6 +16,7 @@ import (
 // another process, as a user would meet it.
 func TestErrorMessagesCarryTheirNumbers(t *testing.T) {
 	name := testName(t)
+	t.Cleanup(func() { removeSegment(name) })         // after the child is killed: it is the only holder
 	c := startChild(t, "attach", name, "0", "create") // a Counter: 64 bytes, 8-aligned
 	c.expect("attached")
 
