@@ -167,6 +167,10 @@ func (a *Arc[T]) Clone() (*Arc[T], error) {
 // last handle of a mapping while this goroutine holds its lock returns
 // ErrDeadlock and leaves the handle open.
 //
+// A handle dropped without Close gives its reference back when the garbage
+// collector finds it unreachable (a runtime.AddCleanup safety net, as os.File
+// has): do not rely on that timing.
+//
 // Close never waits on the value's lock. It waits at most the open timeout
 // for the holder table's lock, which library code holds only for a few
 // instructions; if a process stopped (SIGSTOP, a debugger) while holding it,
