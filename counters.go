@@ -21,7 +21,7 @@ type Counters struct {
 	Acquisitions  uint64 `json:"acquisitions"`   // value lock acquisitions: Lock, TryLock, LockContext, Store, Update
 	Contended     uint64 `json:"contended"`      // acquisitions that found the lock held at first try
 	Slept         uint64 `json:"slept"`          // contended acquisitions that slept in the kernel (spinning did not suffice)
-	WaitNs        uint64 `json:"wait_ns"`        // total time contended acquisitions waited
+	WaitNs        uint64 `json:"wait_ns"`        // total time contended acquisitions waited (spinning: spins × one spin's cost; sleeping: by the clock)
 	WaitMaxNs     uint64 `json:"wait_max_ns"`    // longest single wait
 	HoldSamples   uint64 `json:"hold_samples"`   // acquisitions timed to their unlock
 	HoldNs        uint64 `json:"hold_ns"`        // total time of the timed holds

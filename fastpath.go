@@ -34,27 +34,14 @@ const loadSpins = 128
 //     acquire, so loadFence issues a full barrier (an atomic read-modify-write)
 //     between the copy and the re-read, the smp_rmb of the Linux seqlock.
 //
-// Load's first try is small enough to inline into the caller, so that
-// `v, err := a.Load()` copies the mapping straight into v; retries, poison
-// and the lock fallback are out of line (loadSlow). For large values
-// LoadInto avoids returning T by value.
+// Load is a small wrapper that inlines into the caller, so that the copy
+// lands in the caller's variable; LoadInto does the work (its first try in
+// line, retries, poison and the lock fallback out of line). A Load whose
+// whole fast path inlined would copy once; Go's inliner refuses it (a
+// generic method's body with an out-of-line fallback call costs over its
+// budget of 80), so for large values LoadInto, which copies once, is faster.
 func (a *Arc[T]) Load() (v T, err error) {
-	if !a.closed.Load() {
-		h := a.hdr
-		s1 := atomic.LoadUint32(&h.Seq)
-		v = *a.data
-		f := atomic.LoadUint32(&h.Flags)
-		loadFence()
-		if atomic.LoadUint32(&h.Seq) == s1 && (s1|f)&1 == 0 { // even, and not poisoned (flag bit 0)
-			return v, nil
-		}
-	}
-	return a.loadSlow()
-}
-
-//go:noinline
-func (a *Arc[T]) loadSlow() (v T, err error) {
-	err = a.loadIntoSlow(&v)
+	err = a.LoadInto(&v)
 	return v, err
 }
 

@@ -85,11 +85,16 @@ static inline void count_release(ipcarc_seg *s) {
 	}
 }
 
+static void count_wait_ns(ipcarc_seg *s, uint64_t w, int slept);
+
 /* Under the value lock: a contended acquisition that waited since t0. */
 static void __attribute__((noinline)) count_wait(ipcarc_seg *s, int64_t t0, int slept) {
-	ipcarc_counters *c = s->ctr;
 	int64_t d = ipcarc_now_ns(CLOCK_MONOTONIC) - t0;
-	uint64_t w = (uint64_t)(d > 0 ? d : 0);
+	count_wait_ns(s, (uint64_t)(d > 0 ? d : 0), slept);
+}
+
+static void count_wait_ns(ipcarc_seg *s, uint64_t w, int slept) {
+	ipcarc_counters *c = s->ctr;
 	ctr_inc(&c->contended);
 	if (slept) ctr_inc(&c->slept);
 	A_STORE(&c->wait_ns, A_LOAD(&c->wait_ns, RLX) + w, RLX);
@@ -143,19 +148,47 @@ static inline void cpu_relax(void) {
  * the kernel. Bounded, so a holder that is descheduled costs little. */
 #define LOCK_SPINS 200
 
-static int __attribute__((noinline)) lock_contended(ipcarc_seg *s) {
+/* The cost of one spin of lock_contended, in ns (x 1024), measured once per
+ * process. A wait that ends while spinning is counted as spins x this cost:
+ * two clock reads per contended acquisition (one inside the critical
+ * section) cost a third of a contended hand-off between processes. A wait
+ * that goes to sleep is timed with the clock. */
+static int64_t spin_ns_x1024;
+static void __attribute__((noinline)) calibrate_spin(ipcarc_seg *s) {
+	volatile uint32_t sink = 0;
 	int64_t t0 = ipcarc_now_ns(CLOCK_MONOTONIC);
-	int slept = 0, rc = EBUSY;
-	for (int i = 0; i < LOCK_SPINS && rc == EBUSY; i++) {
+	for (int i = 0; i < 2000; i++) {
+		cpu_relax();
+		sink += mutex_word(s);
+	}
+	int64_t d = ipcarc_now_ns(CLOCK_MONOTONIC) - t0;
+	(void)sink;
+	int64_t v = d * 1024 / 2000;
+	A_STORE(&spin_ns_x1024, v > 0 ? v : 1, RLX);
+}
+
+static int __attribute__((noinline)) lock_contended(ipcarc_seg *s) {
+	if (__builtin_expect(A_LOAD(&spin_ns_x1024, RLX) == 0, 0)) calibrate_spin(s);
+	int slept = 0, rc = EBUSY, i;
+	for (i = 0; i < LOCK_SPINS && rc == EBUSY; i++) {
 		cpu_relax();
 		if ((mutex_word(s) & FUTEX_TID_MASK_) == 0) rc = pthread_mutex_trylock(value_mtx(s));
 	}
+	uint64_t spun = (uint64_t)i * (uint64_t)A_LOAD(&spin_ns_x1024, RLX) / 1024;
+	int64_t t0 = 0;
 	if (rc == EBUSY) {
 		slept = 1;
+		t0 = ipcarc_now_ns(CLOCK_MONOTONIC);
 		rc = pthread_mutex_lock(value_mtx(s));
 	}
 	rc = enter(s, rc);
-	if (rc == 0 || rc == EOWNERDEAD) count_wait(s, t0, slept);
+	if (rc == 0 || rc == EOWNERDEAD) {
+		if (slept) {
+			int64_t d = ipcarc_now_ns(CLOCK_MONOTONIC) - t0;
+			spun += (uint64_t)(d > 0 ? d : 0);
+		}
+		count_wait_ns(s, spun, slept);
+	}
 	return rc;
 }
 

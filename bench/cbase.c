@@ -21,7 +21,9 @@
  *       (round trip / 2); _1cpu pins both processes to CPU 0
  *
  * Segments are named ipcarc-test-cbase-PID-N so `make test`'s leftover check
- * sees any that escape; every measurement removes its own.
+ * sees any that escape; every measurement removes its own. The c_bare_*
+ * measurements (the bare floor: a robust pthread mutex and a 64-byte memcpy,
+ * no ipcarc code) use an unnamed memfd mapping instead, which leaves nothing.
  */
 #define _GNU_SOURCE
 #include "cshm.h"
@@ -100,6 +102,30 @@ static pthread_mutex_t *raw_mutex(void) {
 	return p;
 }
 
+/* The bare floor the Go paths are held to: a robust, process-shared,
+ * error-checking mutex (ipcarc's attributes) at the start of a MAP_SHARED
+ * mapping of a memfd (tmpfs pages, like a /dev/shm segment), and a 64-byte
+ * value on its own cache line after it. No ipcarc code: no kind-word check,
+ * no sequence word, no holder table, no counters. */
+#define BARE_VALUE_OFF 128
+static pthread_mutex_t *bare_seg(void) {
+	int fd = memfd_create("ipcarc-cbase-bare", MFD_CLOEXEC);
+	if (fd < 0) die("memfd_create", errno);
+	if (ftruncate(fd, 4096) == -1) die("ftruncate", errno);
+	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) die("mmap", errno);
+	close(fd);
+	pthread_mutexattr_t at;
+	pthread_mutexattr_init(&at);
+	pthread_mutexattr_setpshared(&at, PTHREAD_PROCESS_SHARED);
+	pthread_mutexattr_setrobust(&at, PTHREAD_MUTEX_ROBUST);
+	pthread_mutexattr_settype(&at, PTHREAD_MUTEX_ERRORCHECK);
+	int rc = pthread_mutex_init(p, &at);
+	if (rc) die("pthread_mutex_init", rc);
+	pthread_mutexattr_destroy(&at);
+	return p;
+}
+
 static void *shared_page(void) {
 	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED) die("mmap", errno);
@@ -132,6 +158,55 @@ static int64_t b_raw_lock_unlock(int64_t n, size_t arg) {
 	int64_t t = now_ns() - t0;
 	munmap(m, 4096);
 	return t;
+}
+
+/* The bare floor: lock+unlock alone, and lock + memcpy of size bytes +
+ * unlock into the mapping (what a Store does) and out of it (what a reader
+ * without a seqlock would do). The size comes from the table at run time, so
+ * memcpy is a call into libc, as in cshm.c's copies and in the c_lock_memcpy_*
+ * loops: these differ from those by ipcarc's code only. Return codes are
+ * checked, as ipcarc checks them. */
+static int64_t b_bare_lock_unlock(int64_t n, size_t arg) {
+	(void)arg;
+	pthread_mutex_t *m = bare_seg();
+	int64_t t0 = now_ns();
+	for (int64_t i = 0; i < n; i++) {
+		if (pthread_mutex_lock(m)) die("pthread_mutex_lock", EINVAL);
+		if (pthread_mutex_unlock(m)) die("pthread_mutex_unlock", EINVAL);
+	}
+	int64_t t = now_ns() - t0;
+	munmap(m, 4096);
+	return t;
+}
+
+static inline int64_t bare_lock_memcpy(int64_t n, size_t size, int into) {
+	pthread_mutex_t *m = bare_seg();
+	char *val = (char *)m + BARE_VALUE_OFF;
+	char *priv = malloc(size);
+	memset(priv, 7, size);
+	char *dst = into ? val : priv, *src = into ? priv : val;
+	int64_t t0 = now_ns();
+	for (int64_t i = 0; i < n; i++) {
+		if (pthread_mutex_lock(m)) die("pthread_mutex_lock", EINVAL);
+		memcpy(dst, src, size);
+		ESCAPE(dst);
+		if (pthread_mutex_unlock(m)) die("pthread_mutex_unlock", EINVAL);
+	}
+	int64_t t = now_ns() - t0;
+	free(priv);
+	munmap(m, 4096);
+	return t;
+}
+static int64_t b_bare_lock_memcpy_in(int64_t n, size_t size) { return bare_lock_memcpy(n, size, 1); }
+static int64_t b_bare_lock_memcpy_out(int64_t n, size_t size) { return bare_lock_memcpy(n, size, 0); }
+
+/* The same copy out with the size a constant, as sizeof(T) is in a C program
+ * that knows its type: the compiler inlines the 64-byte copy (four 16-byte
+ * moves) instead of calling memcpy. The lowest this floor goes; shown beside
+ * the Load rows, not used for their goals. */
+static int64_t b_bare_lock_copy_out_64_inline(int64_t n, size_t arg) {
+	(void)arg;
+	return bare_lock_memcpy(n, 64, 0);
 }
 
 /* The locked copy a Store makes: into the segment, under ipcarc's lock. */
@@ -501,6 +576,10 @@ struct bench {
 static const struct bench benches[] = {
 	{"c_ipcarc_lock_unlock", b_ipcarc_lock_unlock, 0, 1, 0},
 	{"c_raw_robust_lock_unlock", b_raw_lock_unlock, 0, 1, 0},
+	{"c_bare_lock_unlock", b_bare_lock_unlock, 0, 1, 0},
+	{"c_bare_lock_memcpy_in_64", b_bare_lock_memcpy_in, 64, 1, 0},
+	{"c_bare_lock_memcpy_out_64", b_bare_lock_memcpy_out, 64, 1, 0},
+	{"c_bare_lock_copy_out_64_inline", b_bare_lock_copy_out_64_inline, 0, 1, 0},
 	{"c_lock_memcpy_in_8", b_lock_memcpy_in, 8, 1, 0},
 	{"c_lock_memcpy_in_64", b_lock_memcpy_in, 64, 1, 0},
 	{"c_lock_memcpy_in_4096", b_lock_memcpy_in, 4096, 1, 0},

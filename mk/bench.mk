@@ -1,7 +1,11 @@
 # Benchmarks: `make bench` prints one Markdown table setting each ipcarc path
 # beside its physical floor (bench/cbase.c, the empty cgo call) and beside what
-# a Go program would use instead; `make bench-smoke` (part of `make test`) runs
-# every benchmark once so none of them rots. The holder-table benchmarks
+# a Go program would use instead. There are two C floors: the same loop through
+# cshm.c (ipcarc_lock/unlock), and the bare floor (a robust pthread mutex in a
+# MAP_SHARED memfd mapping, no ipcarc code), both timed in C by bench/cbase
+# from inside the go test run (BenchmarkCLockUnlockInC, BenchmarkCBareInC).
+# `make bench-smoke` (part of `make test`) runs every benchmark once so none of
+# them rots. The holder-table benchmarks
 # (Open+Close beside 0-4,095 other holders, Stats, Inspect, Reap of a full
 # 4,096-slot table) start one helper process holding the other attachments;
 # their setup takes well under a second, so bench-smoke stays quick.

@@ -58,6 +58,7 @@ func main() {
 
 	s := samples{}
 	started := time.Now()
+	loadStart := loadavg()
 	goArgs := []string{"test", "-run", "^$", "-bench", *bench, "-count", strconv.Itoa(*count), "-benchtime", *benchtime, *pkg}
 	logf("running: %s %s", *goCmd, strings.Join(goArgs, " "))
 	if err := runGoBench(*goCmd, goArgs, exe, s); err != nil {
@@ -76,6 +77,7 @@ func main() {
 	fmt.Fprintf(&b, "Run: `%s %s` (one process, all Go rows) and `%s all %d` × %d (C rows), %s, took %s.\n\n",
 		*goCmd, strings.Join(goArgs, " "), filepath.Join(filepath.Base(filepath.Dir(exe)), filepath.Base(exe)), ms, *count,
 		time.Now().Format("2006-01-02 15:04 MST"), time.Since(started).Round(time.Second))
+	fmt.Fprintf(&b, "Load average (1, 5, 15 min) at the start: %s; at the end: %s.\n\n", loadStart, loadavg())
 	report(&b, s)
 	os.Stdout.Write(b.Bytes())
 	if *out != "" {
@@ -211,6 +213,15 @@ func machine(goCmd string) string {
 	return fmt.Sprintf("%s, %d cores, %s, %s", cpu, runtime.NumCPU(), kernel, gov)
 }
 
+// loadavg is /proc/loadavg's first three fields: how busy the machine was.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], ", ")
+	}
+	return "unknown"
+}
+
 // q is one quantity across repetitions: median and range. Sums and scalings
 // of quantities measured in different benchmarks combine medians with
 // medians and bounds with bounds (the benchmarks ran at different moments,
@@ -233,6 +244,15 @@ func (s samples) get(name, unit string) q {
 		med = (v[len(v)/2-1] + v[len(v)/2]) / 2
 	}
 	return q{med: med, lo: v[0], hi: v[len(v)-1], n: len(v), unit: unit, ok: true}
+}
+
+// or is a when it was measured, else b: a C measurement taken inside the go
+// test run (BenchmarkC*InC), else the same loop from the cbase runs.
+func or(a, b q) q {
+	if a.ok {
+		return a
+	}
+	return b
 }
 
 func (a q) scale(k float64) q {
@@ -338,12 +358,25 @@ func report(w io.Writer, s samples) {
 
 	lockFloor := sum(cgo.scale(2), cin)
 	storeFloor := sum(cgo, ns("c_lock_memcpy_in_64"))
+	// The bare floor: a robust pthread mutex in a MAP_SHARED mapping and a
+	// 64-byte memcpy, no ipcarc code (bench/cbase.c, c_bare_*).
+	bare := func(name string) q { return or(ns("BenchmarkCBareInC/"+name), ns("c_bare_"+name)) }
+	bareLU, bareIn, bareOut, bareInline := bare("lock_unlock"), bare("lock_memcpy_in_64"), bare("lock_memcpy_out_64"), bare("lock_copy_out_64_inline")
+	bareLockFloor := sum(cgo.scale(2), bareLU)
+	bareStoreFloor := sum(cgo, bareIn)
+	load64, loadInto64 := ns("BenchmarkLoad64"), ns("BenchmarkLoadInto64")
+	bareLoadBase := fmt.Sprintf("bare C: pthread_mutex_lock + memcpy(64 B) out of a MAP_SHARED mapping + unlock = %s (size a constant, copy inlined: %s); plain Go copy = %s",
+		bareOut, bareInline, ns("BenchmarkGoCopy64"))
 	var rows []row
 	rows = append(rows,
 		row{path: "Lock+Unlock", ipcarc: lock,
 			baseline: fmt.Sprintf("2 × empty cgo call + C ipcarc_lock/unlock = 2 × %s + %s = %s", cgo, cin, lockFloor),
 			reps:     reps(lock, cgo, cin), ratio: lock.med / lockFloor.med, ratioTxt: "× floor",
 			goal: 1.15, le: true, goalTxt: "≤ 1.15× floor", hasGoal: true},
+		row{path: "Lock+Unlock vs bare mutex", ipcarc: lock,
+			baseline: fmt.Sprintf("2 × empty cgo call + bare C pthread_mutex_lock/unlock = 2 × %s + %s = %s", cgo, bareLU, bareLockFloor),
+			reps:     reps(lock, cgo, bareLU), ratio: lock.med / bareLockFloor.med, ratioTxt: "× bare floor",
+			goal: 1.15, le: true, goalTxt: "≤ 1.15× bare floor (floor goal, applied)", hasGoal: true},
 		row{path: "Lock+Unlock (scale)", ipcarc: lock,
 			baseline: "sync.Mutex Lock+Unlock = " + syncMu.String(),
 			reps:     reps(lock, syncMu), ratio: lock.med / syncMu.med, ratioTxt: "× sync.Mutex", goalTxt: "scale only"},
@@ -352,6 +385,11 @@ func report(w io.Writer, s samples) {
 				cgo, ns("c_lock_memcpy_in_64"), storeFloor, ns("c_ipcarc_store_64")),
 			reps:  reps(store, cgo, ns("c_lock_memcpy_in_64")),
 			ratio: store.med / storeFloor.med, ratioTxt: "× floor", goal: 1.2, le: true, goalTxt: "≤ 1.2× floor", hasGoal: true},
+		row{path: "Store (64 B) vs bare floor", ipcarc: store,
+			baseline: fmt.Sprintf("empty cgo call + bare C pthread_mutex_lock + memcpy(64 B) into a MAP_SHARED mapping + unlock = %s + %s = %s",
+				cgo, bareIn, bareStoreFloor),
+			reps:  reps(store, cgo, bareIn),
+			ratio: store.med / bareStoreFloor.med, ratioTxt: "× bare floor", goal: 1.15, le: true, goalTxt: "≤ 1.15× bare floor", hasGoal: true},
 		row{path: "Update (64 B, in place)", ipcarc: update,
 			baseline: "Lock+Unlock floor = " + lockFloor.String(),
 			reps:     reps(update, cgo, cin), ratio: update.med / lockFloor.med, ratioTxt: "× floor", goalTxt: "none set"},
@@ -370,8 +408,16 @@ func report(w io.Writer, s samples) {
 			goal: 0.5, le: true, goalTxt: goalTxt, hasGoal: true})
 	}
 	loadInto, cl4k := ns("BenchmarkLoadInto4K"), ns("c_lock_memcpy_out_4096")
-	loadInto64, cl64 := ns("BenchmarkLoadInto64"), ns("c_lock_memcpy_out_64")
+	cl64 := ns("c_lock_memcpy_out_64")
 	rows = append(rows,
+		row{path: "Load (64 B) vs bare floor", ipcarc: load64,
+			baseline: bareLoadBase,
+			reps:     reps(load64, bareOut, bareInline, ns("BenchmarkGoCopy64")), ratio: load64.med / bareOut.med, ratioTxt: "× bare floor",
+			goal: 0.4, le: true, goalTxt: "≤ 0.4× bare floor", hasGoal: true},
+		row{path: "LoadInto (64 B) vs bare floor", ipcarc: loadInto64,
+			baseline: bareLoadBase,
+			reps:     reps(loadInto64, bareOut, bareInline, ns("BenchmarkGoCopy64")), ratio: loadInto64.med / bareOut.med, ratioTxt: "× bare floor",
+			goal: 0.3, le: true, goalTxt: "≤ 0.3× bare floor", hasGoal: true},
 		row{path: "LoadInto (64 B)", ipcarc: loadInto64,
 			baseline: fmt.Sprintf("C lock+memcpy(64 B)+unlock = %s; plain Go copy = %s", cl64, ns("BenchmarkGoCopy64")),
 			reps:     reps(loadInto64, cl64), ratio: loadInto64.med / cl64.med, ratioTxt: "× C",
@@ -460,6 +506,8 @@ func report(w io.Writer, s samples) {
 	fmt.Fprintln(w, "Times are per operation; [min–max] is the range over the repetitions; a floor built from several benchmarks adds medians to medians and bounds to bounds.")
 	fmt.Fprintln(w, "reps: repetitions of each number in the row, ipcarc first, then the baselines in the order named.")
 	fmt.Fprintln(w, "Empty cgo call: BenchmarkCgoFloor (ipcarc_noop_h); C ipcarc_lock/unlock: BenchmarkCLockUnlockInC, the C loop timed in C from inside the same go test run.")
+	fmt.Fprintln(w, "Bare floor: BenchmarkCBareInC, C loops in bench/cbase.c (c_bare_*) timed in C and started from inside the same go test run, like BenchmarkCLockUnlockInC: a robust, process-shared, error-checking pthread mutex at the start of a MAP_SHARED memfd mapping, the 64-byte value on its own cache line, no ipcarc code; memcpy is called with a run-time size, as cshm.c calls it (the \"copy inlined\" figure has the size a constant, which gcc turns into four 16-byte moves).")
+	fmt.Fprintln(w, "C lock+memcpy+unlock (no \"bare\"): the same loop through cshm.c's ipcarc_lock/ipcarc_unlock, from the cbase runs after go test.")
 	fmt.Fprintln(w, "Two-process rows count both processes' work: contended = wall time / all increments; wake-up = round trip / 2.")
 	fmt.Fprintln(w, "The C futex ping-pong on two CPUs includes waking the sleeper's idle CPU; pinned to one CPU it is a plain context switch. ipcarc runs unpinned in both rows.")
 	fmt.Fprintln(w, "Holder-table rows: the other holders are live attachments of one helper process; \"0 others\" is a segment with no holder at all (created until-removed). Per-holder and per-slot costs divide by the number of slots; a difference of two benchmarks takes its bounds from the opposite bounds.")
