@@ -7,7 +7,7 @@ SOAK     ?= 60s
 
 # Fault points exist only in a build with -tags ipcarc_faults.
 test-faults:
-	$(GO) test -tags ipcarc_faults -race -count=1 -run 'TestFault' .
+	$(GO) test -tags ipcarc_faults -race -count=1 -run 'TestFault|TestAdvStale' .
 
 # The seed corpus (testdata/fuzz/FuzzOpen) runs in every `go test`; this
 # explores beyond it for FUZZTIME.
