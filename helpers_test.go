@@ -276,3 +276,15 @@ func within(t testing.TB, d time.Duration, what string, f func()) {
 func holderTable(h *header) []holder {
 	return unsafe.Slice((*holder)(unsafe.Add(unsafe.Pointer(h), headerSize)), h.MaxHolders)
 }
+
+// closeAfterStdin waits until the parent closes the child's stdin, then
+// closes the handles, newest first.
+func closeAfterStdin(hs []*Arc[Counter]) error {
+	io.Copy(io.Discard, os.Stdin)
+	for i := len(hs) - 1; i >= 0; i-- {
+		if err := hs[i].Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -49,11 +49,8 @@ func init() {
 			return fmt.Errorf("l2-stopper: phase %q", phase)
 		}
 		fmt.Printf("done %d\n", len(hs))
-		io.Copy(io.Discard, os.Stdin)
-		for i := len(hs) - 1; i >= 0; i-- {
-			if err := hs[i].Close(); err != nil {
-				return err
-			}
+		if err := closeAfterStdin(hs); err != nil {
+			return err
 		}
 		fmt.Println("closed")
 		return nil

@@ -59,11 +59,8 @@ func init() {
 			hs = append(hs, c)
 		}
 		fmt.Println("attached")
-		io.Copy(io.Discard, os.Stdin)
-		for i := len(hs) - 1; i >= 0; i-- {
-			if err := hs[i].Close(); err != nil {
-				return err
-			}
+		if err := closeAfterStdin(hs); err != nil {
+			return err
 		}
 		fmt.Println("closed")
 		return nil
