@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -258,4 +259,75 @@ func TestAdvStaleFreeHeadFullTableEUSERS(t *testing.T) {
 		return
 	}
 	b.Close()
+}
+
+// TestAdvConcurrentClosesWhileLockHeld: clones of one attachment closed at
+// once from several goroutines while another goroutine holds the value lock
+// through it. The last-handle check used to run before the table lock, so
+// every close saw "not the last" and the attachment was unmapped under the
+// held mutex. Now exactly one close is refused with ErrDeadlock, the lock
+// stays usable, and that handle closes once the lock is released.
+func TestAdvConcurrentClosesWhileLockHeld(t *testing.T) {
+	for iter := 0; iter < 20; iter++ {
+		name := testName(t)
+		a := mustNew(t, name, Counter{})
+		hs := []*Arc[Counter]{a}
+		for i := 0; i < 7; i++ {
+			c, err := a.Clone()
+			if err != nil {
+				t.Fatal(err)
+			}
+			hs = append(hs, c)
+		}
+		locked, release, done := make(chan *Guard[Counter]), make(chan struct{}), make(chan error)
+		go func() {
+			g, err := a.Lock()
+			if err != nil {
+				done <- err
+				return
+			}
+			locked <- g
+			<-release
+			g.Get().N++
+			done <- g.Unlock()
+		}()
+		<-locked
+		errs := make(chan error, len(hs))
+		var wg sync.WaitGroup
+		for _, h := range hs {
+			wg.Add(1)
+			go func(h *Arc[Counter]) { defer wg.Done(); errs <- h.Close() }(h)
+		}
+		wg.Wait()
+		close(errs)
+		refused := 0
+		for err := range errs {
+			switch {
+			case err == nil:
+			case errors.Is(err, ErrDeadlock):
+				refused++
+			default:
+				t.Fatalf("iteration %d: Close = %v", iter, err)
+			}
+		}
+		if refused != 1 || !shmExists(name) {
+			t.Fatalf("iteration %d: %d closes refused, segment present %v; want exactly 1 and the segment kept", iter, refused, shmExists(name))
+		}
+		close(release)
+		if err := <-done; err != nil {
+			t.Fatalf("iteration %d: Unlock after the closes = %v", iter, err)
+		}
+		var last *Arc[Counter]
+		for _, h := range hs {
+			if !h.closed.Load() {
+				last = h
+			}
+		}
+		if last == nil {
+			t.Fatalf("iteration %d: no handle left open", iter)
+		}
+		if err := last.Close(); err != nil || shmExists(name) {
+			t.Fatalf("iteration %d: last Close = %v, segment present %v", iter, err, shmExists(name))
+		}
+	}
 }

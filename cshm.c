@@ -55,7 +55,11 @@ int64_t ipcarc_now_ns(clockid_t c) {
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* Timeouts saturate at a century: now + ns must not overflow. */
+#define IPCARC_FOREVER_NS (100LL * 365 * 24 * 3600 * 1000000000LL)
+
 struct timespec ipcarc_abs_after(int64_t ns) {
+	if (ns > IPCARC_FOREVER_NS) ns = IPCARC_FOREVER_NS;
 	int64_t t = ipcarc_now_ns(CLOCK_MONOTONIC) + (ns < 0 ? 0 : ns);
 	struct timespec ts = {.tv_sec = t / 1000000000LL, .tv_nsec = t % 1000000000LL};
 	return ts;
@@ -354,7 +358,8 @@ static int map_seg(ipcarc_seg *s, size_t size) {
 }
 
 static int64_t spec_timeout(const ipcarc_spec *sp) {
-	return sp && sp->open_timeout_ns > 0 ? sp->open_timeout_ns : 1000000000LL;
+	if (!sp || sp->open_timeout_ns <= 0) return 1000000000LL;
+	return sp->open_timeout_ns > IPCARC_FOREVER_NS ? IPCARC_FOREVER_NS : sp->open_timeout_ns;
 }
 
 /* The bounds, taken once from a validated private copy of the header. */
@@ -686,28 +691,42 @@ int ipcarc_close(ipcarc_seg *s) {
 		if (s->handles == 0) seg_free(s);
 		return ECHILD;
 	}
-	if (A_LOAD(&s->handles, SEQ) == 1) {
-		/* Unmapping the value's mutex while a thread of ours holds it through
-		 * this attachment would leave a dangling entry in that thread's
-		 * robust list (and its unlock would touch freed memory). */
-		if (ipcarc_value_lock_held_here(s)) return EDEADLK;
-		/* A thread of ours still asleep in ipcarc_wait on this mapping
-		 * (counted privately: the slot's shared count is a peer's to spoil). */
-		if (A_LOAD(&s->waiting, SEQ) != 0) return EBUSY;
-	}
 	int rc = table_lock(s, s->timeout_ns);
 	if (rc) {
 		/* A bookkeeper stopped (or wedged) holding the table lock, or a peer
 		 * spoiled the table mutex (EBADMSG). Release the handle anyway: the
 		 * last one stops our liveness word, so our slot reads as dead and
-		 * the next reap takes its counts back. */
-		if (__atomic_sub_fetch(&s->handles, 1, SEQ) == 0) {
+		 * the next reap takes its counts back. But never the last one while
+		 * a thread of ours holds the value lock or waits through it. */
+		uint32_t h = A_LOAD(&s->handles, SEQ);
+		do {
+			if (h == 1 && (ipcarc_value_lock_held_here(s) || A_LOAD(&s->waiting, SEQ) != 0))
+				return ipcarc_value_lock_held_here(s) ? EDEADLK : EBUSY;
+		} while (!__atomic_compare_exchange_n(&s->handles, &h, h - 1, 0, SEQ, SEQ));
+		if (h == 1) {
 			live_unregister(&s->reg);
 			seg_free(s);
 		}
 		return rc;
 	}
 	FAULT("close-locked");
+	/* Decided under the table lock, which serialises the closes of clones
+	 * made in several threads at once: only the last one sees 1. */
+	if (A_LOAD(&s->handles, SEQ) == 1) {
+		/* Unmapping the value's mutex while a thread of ours holds it through
+		 * this attachment would leave a dangling entry in that thread's
+		 * robust list (and its unlock would touch freed memory). */
+		if (ipcarc_value_lock_held_here(s)) {
+			table_unlock(s);
+			return EDEADLK;
+		}
+		/* A thread of ours still asleep in ipcarc_wait on this mapping
+		 * (counted privately: the slot's shared count is a peer's to spoil). */
+		if (A_LOAD(&s->waiting, SEQ) != 0) {
+			table_unlock(s);
+			return EBUSY;
+		}
+	}
 	if (A_LOAD(&s->handles, SEQ) > 1) {
 		table_adjust_handles(s, -1);
 		FAULT("close");

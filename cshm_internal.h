@@ -89,6 +89,8 @@ static inline uint32_t mutex_word_of(pthread_mutex_t *m) { return A_LOAD((uint32
 int live_register(live_reg *r, ipcarc_holder *slot);
 /* 1 if the word still held our keeper's id (the slot was still ours). */
 int live_unregister(live_reg *r);
+/* 1 if the registered slot's word still holds our keeper's id. */
+int live_mine(const live_reg *r);
 /* 1 if the segment handle was made before a fork in an ancestor process. */
 int live_forked(const ipcarc_seg *s);
 unsigned live_generation(void);

@@ -182,3 +182,7 @@ int live_unregister(live_reg *r) {
 	memset(r, 0, sizeof *r);
 	return ours;
 }
+
+int live_mine(const live_reg *r) {
+	return r->slot && r->k && A_LOAD(&r->slot->live, ACQ) == (uint32_t)r->k->tid;
+}

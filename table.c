@@ -263,7 +263,7 @@ int table_adjust_handles(ipcarc_seg *s, int delta) {
 	uint32_t prev = __atomic_fetch_add(&s->handles, (uint32_t)delta, SEQ);
 	uint32_t n = prev + (uint32_t)delta;
 	ipcarc_holder *me = &slots_of(s)[s->slot];
-	if (A_LOAD(&me->state, RLX) != IPCARC_SLOT_USED || A_LOAD(&me->live, RLX) == 0) {
+	if (A_LOAD(&me->state, RLX) != IPCARC_SLOT_USED || !live_mine(&s->reg)) {
 		/* Our slot was taken from us (a peer's write made us look dead):
 		 * keep our private count, touch nothing that is not ours. */
 		return 0;

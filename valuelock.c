@@ -201,7 +201,10 @@ int ipcarc_lock(ipcarc_seg *s) {
 
 int ipcarc_trylock(ipcarc_seg *s) {
 	if (!mutex_kind_ok(value_mtx(s))) return EBADMSG;
-	return enter(s, pthread_mutex_trylock(value_mtx(s)));
+	int rc = pthread_mutex_trylock(value_mtx(s));
+	/* glibc's trylock says EBUSY to the owner too: say what lock says. */
+	if (rc == EBUSY && ipcarc_value_lock_mine(s)) return EDEADLK;
+	return enter(s, rc);
 }
 
 int ipcarc_timedlock_since(ipcarc_seg *s, int64_t timeout_ns, int64_t since_ns) {
@@ -360,6 +363,8 @@ int ipcarc_load(ipcarc_seg *s, void *dst, size_t n) {
 
 static int wait_impl(ipcarc_seg *s, uint32_t since, int64_t timeout_ns, uint32_t bits, uint32_t *now) {
 	if (live_forked(s)) return ECHILD;
+	/* Waiting for a write while holding the lock that every writer needs. */
+	if (ipcarc_value_lock_mine(s)) return EDEADLK;
 	ipcarc_header *h = s->hdr;
 	/* The slot keeps this attachment's share of the count, so that a reaper
 	 * can take back what a holder killed in here left behind. Global first on

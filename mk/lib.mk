@@ -39,7 +39,7 @@ LIB_OBJS    := $(patsubst %.c,$(LIB_BUILD)/obj/%.o,$(CSRC))
 LIB_FLAGS   := -std=c11 -Wall -Wextra -fPIC -fvisibility=hidden
 LIB_LIBS    := -Wl,--as-needed -lpthread -lrt
 
-.PHONY: lib install uninstall lib-check lib-clean rust-test
+.PHONY: check-prefix lib install uninstall lib-check lib-clean rust-test
 
 lib: $(LIB_BUILD)/libipcarc.a $(LIB_BUILD)/libipcarc.so
 
@@ -63,7 +63,14 @@ $(LIB_BUILD)/libipcarc.so: $(LIB_BUILD)/$(LIB_REAL)
 	ln -sf $(LIB_REAL) $(LIB_BUILD)/$(LIB_SONAME)
 	ln -sf $(LIB_SONAME) $@
 
-install: lib
+# Paths with white space would be split by make and the shell (and written
+# unescaped into ipcarc.pc): refuse them rather than install or remove
+# somewhere else.
+check-prefix:
+	@case "$(DESTDIR)$(PREFIX)$(LIBDIR)$(INCLUDEDIR)$(PKGCONFIGDIR)" in \
+	*[[:space:]\|\&]*) echo "make: PREFIX, DESTDIR and the install dirs must not contain white space, | or &"; exit 1;; esac
+
+install: check-prefix lib
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 0644 $(LIB_BUILD)/libipcarc.a $(DESTDIR)$(LIBDIR)/libipcarc.a
 	install -m 0755 $(LIB_BUILD)/$(LIB_REAL) $(DESTDIR)$(LIBDIR)/$(LIB_REAL)
@@ -74,7 +81,7 @@ install: lib
 		-e 's|@VERSION@|$(LIB_VERSION)|g' mk/ipcarc.pc.in > $(LIB_BUILD)/ipcarc.pc
 	install -m 0644 $(LIB_BUILD)/ipcarc.pc $(DESTDIR)$(PKGCONFIGDIR)/ipcarc.pc
 
-uninstall:
+uninstall: check-prefix
 	rm -f $(DESTDIR)$(LIBDIR)/libipcarc.a $(DESTDIR)$(LIBDIR)/$(LIB_REAL) \
 		$(DESTDIR)$(LIBDIR)/$(LIB_SONAME) $(DESTDIR)$(LIBDIR)/libipcarc.so \
 		$(DESTDIR)$(INCLUDEDIR)/ipcarc.h $(DESTDIR)$(PKGCONFIGDIR)/ipcarc.pc

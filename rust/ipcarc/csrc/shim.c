@@ -11,9 +11,12 @@
  * go unnoticed. The two helpers touch header fields the protocol (LAYOUT.md)
  * lets a holder of the value lock touch, with the C atomics the C layer uses.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "ipcarc.h"
 
@@ -114,4 +117,10 @@ int ipcarc_rs_holder(ipcarc_seg *s, uint32_t slot, struct ipcarc_rs_holder *out)
 	out->handles = __atomic_load_n(&h->handles, __ATOMIC_RELAXED);
 	out->alive = ipcarc_holder_alive(s, slot) == 1;
 	return 1;
+}
+
+/* 1 if the calling thread holds the segment's value lock: a lock-free read
+ * would then run while a &mut T to the value may be live (Rust aliasing). */
+int ipcarc_rs_lock_is_mine(ipcarc_seg *s) {
+	return ipcarc_lock_owner(s) == (int)syscall(SYS_gettid);
 }

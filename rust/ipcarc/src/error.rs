@@ -129,7 +129,7 @@ impl fmt::Display for Error {
             Error::TooManyHolders => f.write_str("ipcarc: holder table is full"),
             Error::InvalidOption(why) => write!(f, "ipcarc: invalid option: {}", why),
             Error::Unsupported => f.write_str("ipcarc: needs linux"),
-            Error::Busy => f.write_str("ipcarc: segment has live holders"),
+            Error::Busy => f.write_str("ipcarc: segment is busy (it has live holders, or its creator is still initialising it)"),
             Error::Forked => f.write_str("ipcarc: handle was inherited through fork"),
             Error::Os(e) => write!(f, "ipcarc: {}", io::Error::from_raw_os_error(*e)),
         }

@@ -112,6 +112,7 @@ extern "C" {
     pub(crate) static ipcarc_rs_consts: Consts;
     pub(crate) fn ipcarc_rs_poison(s: *mut Seg);
     pub(crate) fn ipcarc_rs_count_update(s: *mut Seg);
+    pub(crate) fn ipcarc_rs_lock_is_mine(s: *mut Seg) -> c_int;
     pub(crate) fn ipcarc_rs_stats(s: *mut Seg, out: *mut RawStats);
     pub(crate) fn ipcarc_rs_holder(s: *mut Seg, slot: u32, out: *mut RawHolder) -> c_int;
 

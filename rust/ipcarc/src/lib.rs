@@ -654,7 +654,18 @@ impl<T: PlainData> IpcArc<T> {
     ///
     /// (The design note's `load(name)` is the constructor, so the read is `get`,
     /// as for [`std::cell::Cell::get`].)
+    ///
+    /// On the thread that holds the lock (a guard, or inside
+    /// [`update`](Self::update)) it returns [`Error::Deadlock`]: a `&mut T`
+    /// into the value may be live there, and read the value through it.
+    ///
+    /// Like every seqlock read, the copy may overlap a writer in another
+    /// process; the sequence word tells, and a torn copy is never returned.
     pub fn get(&self) -> Result<T, Error> {
+        // SAFETY: a live handle.
+        if unsafe { ffi::ipcarc_rs_lock_is_mine(self.s()) } != 0 {
+            return Err(Error::Deadlock);
+        }
         let mut v = MaybeUninit::<T>::uninit();
         // SAFETY: v has room for size_of::<T>() bytes, the segment's value
         // size (validated at attach); C copies exactly that.

@@ -6,7 +6,10 @@ use std::borrow::Cow;
 /// written by other processes, in other languages.
 ///
 /// The crate implements it for the integers (`u8`..`u128`, `i8`..`i128`,
-/// `usize`, `isize`), `f32`, `f64`, and arrays of such types. For your own
+/// `usize`, `isize`), `f32`, `f64`, and arrays of such types. (Go has no
+/// 128-bit integer, and Rust changed `u128`'s alignment from 8 to 16 in 1.77:
+/// programs built by compilers on either side of that refuse each other's
+/// `u128` segments on the value alignment.) For your own
 /// struct, write the `unsafe impl` (there is no derive):
 ///
 /// ```
@@ -55,8 +58,10 @@ use std::borrow::Cow;
 ///   something in one process only (file descriptors, thread ids used as such).
 /// - **A fixed layout**: `#[repr(C)]` (or `#[repr(transparent)]`) structs of
 ///   plain data, so that other processes, languages and compiler versions see
-///   the same bytes. Padding is allowed, but its bytes are copied as they are;
-///   explicit padding fields are clearer.
+///   the same bytes. **No padding**: padding bytes are uninitialised in a
+///   value you store (their contents would reach other processes), and a
+///   padded type could share a tag with an unpadded one that reads those
+///   bytes as a field; make padding an explicit field.
 /// - **No interior mutability** (`Cell`, atomics): the lock and the seqlock
 ///   are the only synchronisation.
 ///
