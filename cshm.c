@@ -125,6 +125,7 @@ const char *ipcarc_field_name(int f) {
 	case IPCARC_FIELD_INIT: return "creator still initialising";
 	case IPCARC_FIELD_LIFETIME: return "lifetime";
 	case IPCARC_FIELD_HANDLES: return "handles per attachment";
+	case IPCARC_FIELD_ENDED: return "ended";
 	}
 	return "unknown";
 }
@@ -580,10 +581,14 @@ static int attach(ipcarc_seg *s, int64_t timeout_ns, int *field) {
 static int open_once(const char *name, const ipcarc_spec *sp, int64_t deadline, ipcarc_seg **out,
                      int *field) {
 	int64_t backoff = 100000; /* 100 us, doubling to 10 ms */
+	int ended = 0; /* a try found the segment dead or its life over */
 	for (;;) {
 		ipcarc_seg *s;
 		int rc = seg_open_name(name, &s);
-		if (rc) return rc;
+		if (rc) {
+			if (rc == ENOENT && ended && field) *field = IPCARC_FIELD_ENDED;
+			return rc;
+		}
 		s->timeout_ns = spec_timeout(sp);
 		ipcarc_header hc;
 		rc = probe(s, sp, field, &hc);
@@ -595,11 +600,16 @@ static int open_once(const char *name, const ipcarc_spec *sp, int64_t deadline, 
 				return 0;
 			}
 		}
+		if (rc == PROBE_RETRY) ended = 1;
 		if (rc == PROBE_RETRY && s->hdr && A_LOAD(&s->hdr->state, ACQ) == IPCARC_STATE_DEAD)
 			unlink_dead(s);
 		seg_free(s);
 		if (rc != PROBE_WAIT && rc != PROBE_RETRY) return rc;
-		if (ipcarc_now_ns(CLOCK_MONOTONIC) >= deadline) return rc == PROBE_WAIT ? ETIMEDOUT : ENOENT;
+		if (ipcarc_now_ns(CLOCK_MONOTONIC) >= deadline) {
+			if (rc == PROBE_WAIT) return ETIMEDOUT;
+			if (field) *field = IPCARC_FIELD_ENDED; /* it existed; its life is over */
+			return ENOENT;
+		}
 		sleep_ns(backoff);
 		if (backoff < 10000000) backoff *= 2;
 	}

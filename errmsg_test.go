@@ -63,3 +63,21 @@ func TestErrorMessagesCarryTheirNumbers(t *testing.T) {
 		t.Errorf("Open of a bad name = %v; want ErrInvalidName stating the rule", err)
 	}
 }
+
+// Ensure that Open of a segment whose only holder just died says the segment
+// existed and why it is gone, not only that it does not exist.
+func TestOpenAfterLastHolderDiedSaysWhy(t *testing.T) {
+	name := testName(t)
+	t.Cleanup(func() { removeSegment(name) })
+	c := startChild(t, "attach", name, "0", "create")
+	c.expect("attached")
+	c.kill()
+	_, err := Open[Counter](name)
+	if !errors.Is(err, ErrNotExist) || !strings.Contains(err.Error(), "last holder closed or died") ||
+		!strings.Contains(err.Error(), "UntilRemoved") {
+		t.Fatalf("Open after the only holder died = %v; want ErrNotExist saying its last holder died and how to keep a segment", err)
+	}
+	if shmExists(name) {
+		t.Fatal("the dead segment's name is still there")
+	}
+}

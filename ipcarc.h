@@ -246,6 +246,7 @@ enum ipcarc_field {
 	IPCARC_FIELD_INIT,        /* ETIMEDOUT: a creator stayed initialising */
 	IPCARC_FIELD_LIFETIME,    /* lifetime word unknown */
 	IPCARC_FIELD_HANDLES,     /* EUSERS from clone: the attachment holds IPCARC_MAX_HANDLES */
+	IPCARC_FIELD_ENDED,       /* ENOENT from open: the segment existed, but its count reached zero */
 };
 IPCARC_API const char *ipcarc_field_name(int field);
 

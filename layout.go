@@ -144,6 +144,7 @@ const (
 	fieldInit
 	fieldLifetime
 	fieldHandles
+	fieldEnded
 )
 
 func fieldName(f int) string {
@@ -184,6 +185,8 @@ func fieldName(f int) string {
 		return "lifetime"
 	case fieldHandles:
 		return "handles per attachment"
+	case fieldEnded:
+		return "ended"
 	}
 	return ""
 }

@@ -96,6 +96,7 @@ type topRow struct {
 	DeadHolders     int      `json:"dead_holders"`
 	Locked          bool     `json:"locked"`
 	LockOwnerTID    int      `json:"lock_owner_tid"`
+	LockOwnerPID    int      `json:"lock_owner_pid"`
 	HeldForNs       *int64   `json:"held_for_ns"`
 	State           string   `json:"state"`
 	Corrupt         bool     `json:"corrupt"`
@@ -297,6 +298,9 @@ func TestTopLockOwnerHeldFor(t *testing.T) {
 	row := topJSONOnce(t, exe, "--interval", "200ms", name)[0]
 	if !row.Locked || row.LockOwnerTID != tid || row.HeldForNs == nil || *row.HeldForNs < int64(200*time.Millisecond) {
 		t.Errorf("held lock: locked %v owner %d held for %v; want tid %d, held >= 200ms", row.Locked, row.LockOwnerTID, row.HeldForNs, tid)
+	}
+	if row.LockOwnerPID != h.cmd.Process.Pid {
+		t.Errorf("held lock: owner pid %d, want the holder's %d", row.LockOwnerPID, h.cmd.Process.Pid)
 	}
 	r := mustCLI(t, exe, 0, "top", "--once", "--interval", "200ms", name)
 	if !regexp.MustCompile(`tid ` + strconv.Itoa(tid) + `\s+\d[\d.]*(ms|s)\s`).MatchString(r.stdout) {

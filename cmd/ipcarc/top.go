@@ -40,6 +40,9 @@ type topRow struct {
 	DeadHolders     int             `json:"dead_holders"`
 	Locked          bool            `json:"locked"`
 	LockOwnerTID    int             `json:"lock_owner_tid"`
+	// LockOwnerPID is the process of that thread, from /proc/TID/status
+	// (0 when it cannot be told: another pid namespace, or gone).
+	LockOwnerPID int `json:"lock_owner_pid"`
 	// HeldForNs is how long the current owner tid has been seen holding the
 	// lock at every reading since it was first seen (it may have released
 	// and retaken it in between): 0 when the lock is free, null when the
@@ -113,6 +116,9 @@ func (t *topper) frame(segs []ipcarc.SegmentInfo) []topRow {
 			Name: s.Name, Counters: s.Counters, Waiters: s.Waiters,
 			LiveHolders: s.LiveHolders, DeadHolders: s.DeadHolders,
 			Locked: s.Locked, LockOwnerTID: s.LockOwnerTID, State: s.State, Corrupt: s.Corrupt,
+		}
+		if s.Locked {
+			r.LockOwnerPID = processOf(s.LockOwnerTID)
 		}
 		tr := t.seen[s.Name]
 		if tr == nil || !sameSegment(tr.prev, s) {
@@ -336,6 +342,9 @@ func writeTopTable(out io.Writer, rows []topRow, maxRows int) {
 		owner, heldFor := "-", "-"
 		if r.Locked {
 			owner = "tid " + strconv.Itoa(r.LockOwnerTID)
+			if r.LockOwnerPID != 0 {
+				owner = "pid " + strconv.Itoa(r.LockOwnerPID) + " " + owner
+			}
 			heldFor = "?"
 			if r.HeldForNs != nil {
 				heldFor = durText(time.Duration(*r.HeldForNs))
@@ -379,4 +388,20 @@ func durText(d time.Duration) string {
 		return strconv.FormatFloat(d.Seconds(), 'f', 2, 64) + "s"
 	}
 	return d.Round(time.Second).String()
+}
+
+// processOf is the process (thread group) of a thread id, as /proc shows it
+// in this pid namespace; 0 when unknown.
+func processOf(tid int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(tid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "Tgid:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
+		}
+	}
+	return 0
 }
