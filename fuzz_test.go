@@ -68,7 +68,7 @@ func FuzzOpen(f *testing.F) {
 // fuzzSeeds: a valid segment image and one variant per header field.
 func fuzzSeeds(tb testing.TB) [][]byte {
 	name := testName(tb)
-	a, err := New(name, Counter{N: 1})
+	a, err := New(name, Counter{N: 1}, WithMaxHolders(2)) // a small image: 1,088 bytes
 	if err != nil {
 		tb.Fatal(err)
 	}
