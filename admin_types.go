@@ -37,7 +37,8 @@ type SegmentInfo struct {
 	// MaxHolders is the size of the holder table.
 	MaxHolders int `json:"max_holders"`
 	// LiveHolders and DeadHolders count the used slots whose holder is alive
-	// (keeps its slot's byte lock) and dead (the kernel dropped the lock).
+	// (its slot's liveness word holds its keeper thread's id) and dead (the
+	// kernel marked the word when the process died).
 	LiveHolders int `json:"live_holders"`
 	DeadHolders int `json:"dead_holders"`
 	// Holders lists the used slots of the holder table, never null in JSON.

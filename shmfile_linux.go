@@ -15,7 +15,8 @@ import (
 
 // The raw system calls of inspection. Inspect must never change a segment, so
 // it works on its own read-only file description and read-only mapping, and it
-// asks about byte locks with F_OFD_GETLK, which takes none. Errors come back as
+// asks about the fallback creator's init lock with F_OFD_GETLK, which takes
+// none. Errors come back as
 // *os.PathError around the errno, so errors.Is(err, fs.ErrNotExist) and
 // friends work.
 
