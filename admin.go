@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -160,8 +161,16 @@ func Remove(name string, opts ...AdminOption) error {
 				Detail: fmt.Sprintf("%d live holder(s)", info.LiveHolders), Err: ErrBusy}
 		}
 	}
-	if rc := cRemove(n, true); rc != 0 {
+	// Unlink under the segment's table lock, where the C layer checks the
+	// live holders again: one that attached since Inspect keeps it.
+	switch rc := cRemove(n, force); {
+	case rc == 0:
+		return nil
+	case rc == int(syscall.EBUSY):
+		return &Error{Op: "remove", Name: n, Detail: "a live holder attached meanwhile", Err: ErrBusy}
+	case rc == int(syscall.EINPROGRESS):
+		return &Error{Op: "remove", Name: n, Err: errList{ErrBusy, errBeingCreated}}
+	default:
 		return fromErrno("remove", n, rc, 0)
 	}
-	return nil
 }

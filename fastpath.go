@@ -215,5 +215,8 @@ func (a *Arc[T]) Update(fn func(*T) error) (err error) {
 // Version returns the number of completed writes to the value (Unlock of a
 // Guard, Store, Update), modulo 2^31. It changes exactly when a write ends.
 func (a *Arc[T]) Version() uint64 {
+	if a.att.open.Load() == 0 {
+		return 0 // the mapping is gone with the attachment's last handle
+	}
 	return uint64(atomic.LoadUint32(&a.hdr.Seq) >> 1)
 }

@@ -27,6 +27,7 @@ type Arc[T any] struct {
 	hdr     *header
 	data    *T
 	ctr     *counters // this attachment's counters, in its slot
+	att     *attachment
 	closed  atomic.Bool
 	guard   Guard[T]
 	cleanup runtime.Cleanup
@@ -99,7 +100,7 @@ func New[T any](name string, value T, opts ...Option) (*Arc[T], error) {
 	if rc != 0 {
 		return nil, fromErrno("new", n, rc, 0)
 	}
-	return wrap[T](n, s), nil
+	return wrap[T](n, s, newAttachment()), nil
 }
 
 // Open attaches to the existing segment name, which must hold a T (same size,
@@ -113,7 +114,7 @@ func Open[T any](name string, opts ...Option) (*Arc[T], error) {
 	if rc != 0 {
 		return nil, openErr("open", n, rc, field, &sp)
 	}
-	return wrap[T](n, s), nil
+	return wrap[T](n, s, newAttachment()), nil
 }
 
 // OpenOrNew opens name, or creates it holding value when it does not exist;
@@ -128,17 +129,42 @@ func OpenOrNew[T any](name string, value T, opts ...Option) (a *Arc[T], created 
 	if rc != 0 {
 		return nil, false, openErr("open or new", n, rc, field, &sp)
 	}
-	return wrap[T](n, s), created, nil
+	return wrap[T](n, s, newAttachment()), created, nil
 }
 
-func wrap[T any](name string, s seg) *Arc[T] {
-	a := &Arc[T]{name: name, s: s, hdr: s.header(), data: (*T)(s.data()), ctr: s.counters()}
+func wrap[T any](name string, s seg, att *attachment) *Arc[T] {
+	a := &Arc[T]{name: name, s: s, att: att, hdr: s.header(), data: (*T)(s.data()), ctr: s.counters()}
 	a.guard.a = a
 	// Safety net: a handle dropped without Close still gives its reference
 	// back. Close stops it, so the count is never decremented twice.
-	a.cleanup = runtime.AddCleanup(a, func(s seg) { s.close() }, s)
+	a.cleanup = runtime.AddCleanup(a, func(h handleRef) {
+		waitHubRelease(h.s) // a hub may sleep on the mapping with nobody waiting
+		if rc := h.s.close(); !closeRefused(rc) {
+			h.att.open.Add(-1)
+		}
+	}, handleRef{s, att})
 	return a
 }
+
+// attachment is what the handles of one attachment (an Open or New and its
+// Clones) share in Go: how many of them are open, so that a call on a closed
+// handle can tell whether the mapping is still there.
+type attachment struct{ open atomic.Int64 }
+
+func newAttachment() *attachment {
+	att := &attachment{}
+	att.open.Store(1)
+	return att
+}
+
+type handleRef struct {
+	s   seg
+	att *attachment
+}
+
+// closeRefused reports the two answers of C's close that leave the handle
+// open (the lock is held, or a thread waits, through this attachment).
+func closeRefused(rc int) bool { return rc == int(syscall.EDEADLK) || rc == int(syscall.EBUSY) }
 
 // Name returns the segment's name, without a leading slash.
 func (a *Arc[T]) Name() string { return a.name }
@@ -158,7 +184,8 @@ func (a *Arc[T]) Clone() (*Arc[T], error) {
 		}
 		return nil, fromErrno("clone", a.name, rc, 0)
 	}
-	return wrap[T](a.name, a.s), nil
+	a.att.open.Add(1)
+	return wrap[T](a.name, a.s, a.att), nil
 }
 
 // Close gives the handle's reference back. The Close that takes the count to
@@ -185,11 +212,15 @@ func (a *Arc[T]) Close() error {
 	timeout := a.s.timeout()
 	waitHubRelease(a.s)
 	rc := a.s.close()
-	if rc == int(syscall.EDEADLK) || rc == int(syscall.EBUSY) {
+	if closeRefused(rc) {
 		// Refused, nothing changed: the handle stays open.
 		a.closed.Store(false)
+		if rc == int(syscall.EBUSY) {
+			return &Error{Op: "close", Name: a.name, Detail: "a goroutine or thread of this process still waits on this attachment", Err: ErrBusy}
+		}
 		return fromErrno("close", a.name, rc, 0)
 	}
+	a.att.open.Add(-1)
 	a.cleanup.Stop()
 	if rc == int(syscall.ETIMEDOUT) {
 		return tableTimeout("close", a.name, timeout, owner, "the handle is released all the same")

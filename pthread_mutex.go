@@ -112,6 +112,12 @@ func (g *Guard[T]) Get() *T { return g.a.data }
 // that does not hold the lock, or a second Unlock, returns ErrNotOwner and
 // changes nothing.
 func (g *Guard[T]) Unlock() error {
+	if g.a.att.open.Load() == 0 {
+		// Every handle of the attachment is closed, so the mapping (and the
+		// C handle) are gone; the last Close is refused while the lock is
+		// held through it, so this goroutine cannot hold it.
+		return opErr("unlock", g.a.name, ErrNotOwner)
+	}
 	if rc := g.a.s.unlock(); rc != 0 {
 		return fromErrno("unlock", g.a.name, rc, mutexField(rc))
 	}
@@ -122,4 +128,9 @@ func (g *Guard[T]) Unlock() error {
 // ClearPoison marks the value consistent again after an owner died. Call it
 // while holding the guard, once the value has been checked or repaired; it
 // clears the flag for every process.
-func (g *Guard[T]) ClearPoison() { g.a.s.clearPoison() }
+func (g *Guard[T]) ClearPoison() {
+	if g.a.att.open.Load() == 0 {
+		return // no mapping left: nothing to clear, and the lock cannot be held
+	}
+	g.a.s.clearPoison()
+}

@@ -8,6 +8,9 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // Waiting fans out. Each attachment (one C seg, shared by an Arc and its
@@ -119,12 +122,10 @@ func waitJoin(s seg, seq *uint32, lead bool) (g *waitGen, h *waitHub) {
 // wakes nothing: when it was the last waiter, the hub goroutine sleeps on,
 // holding keep (the waiter's open Arc) until the next change or a Close.
 func waitLeave(s seg, g *waitGen, keep any) {
+	_ = keep // the hub holds no handle: a dropped handle's cleanup stops it (waitHubRelease)
 	waitHubsMu.Lock()
 	if h := waitHubs[s]; h != nil && h.gen == g {
 		g.n--
-		if !h.stop {
-			h.keep = keep
-		}
 	}
 	waitHubsMu.Unlock()
 }
@@ -305,6 +306,13 @@ func (a *Arc[T]) Wait(ctx context.Context, since uint64) (uint64, error) {
 	}
 	if err := ctx.Err(); err != nil {
 		return 0, err
+	}
+	// The goroutine that holds the value lock would wait for a write that no
+	// one can make: it is pinned to its thread, so its thread id is the
+	// mutex's owner.
+	if owner := atomic.LoadUint32((*uint32)(unsafe.Pointer(&a.hdr.Mutex[0]))) & futexTIDMask; owner != 0 &&
+		owner == uint32(unix.Gettid()) {
+		return 0, opErr("wait", a.name, ErrDeadlock)
 	}
 	lead := ctx.Done() == nil // cannot give up: may sleep in C for everyone
 	for {
