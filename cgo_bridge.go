@@ -94,8 +94,6 @@ func (s seg) timedlock(ns int64) int { return int(C.ipcarc_timedlock_h(s.h(), C.
 func (s seg) unlock() int            { return int(C.ipcarc_unlock_h(s.h())) }
 func (s seg) unlockUnchanged() int   { return int(C.ipcarc_unlock_unchanged(s.p())) }
 func (s seg) clearPoison()           { C.ipcarc_clear_poison(s.p()) }
-func (s seg) lockOwner() int         { return int(C.ipcarc_lock_owner(s.p())) }
-func (s seg) holderAlive(i int) int  { return int(C.ipcarc_holder_alive(s.p(), C.uint32_t(i))) }
 func (s seg) wakeAll()               { C.ipcarc_wake_all(s.p()) }
 func (s seg) waitBit() uint32        { return uint32(C.ipcarc_wait_bit(s.p())) }
 func (s seg) wakeBits(b uint32)      { C.ipcarc_wake_bits(s.p(), C.uint32_t(b)) }
@@ -122,34 +120,12 @@ func (s seg) store(src unsafe.Pointer, n uintptr) int {
 	return int(rc)
 }
 
-// load is store's mirror: dst is passed as an integer for the same reasons,
-// so a stack-allocated destination does not escape to the heap.
-func (s seg) load(dst unsafe.Pointer, n uintptr) int {
-	rc := C.ipcarc_load_h(s.h(), C.uintptr_t(uintptr(dst)), C.size_t(n))
-	runtime.KeepAlive(dst)
-	return int(rc)
-}
-
-func (s seg) wait(since uint32, timeoutNs int64) (uint32, int) {
-	var now C.uint32_t
-	rc := C.ipcarc_wait(s.p(), C.uint32_t(since), C.int64_t(timeoutNs), &now)
-	return uint32(now), int(rc)
-}
-
 // waitBits sleeps as ipcarc_wait does, with a futex bitset: wakeBits(bits)
 // wakes it without waking other sleepers.
 func (s seg) waitBits(since uint32, timeoutNs int64, bits uint32) (uint32, int) {
 	var now C.uint32_t
 	rc := C.ipcarc_wait_bits(s.p(), C.uint32_t(since), C.int64_t(timeoutNs), C.uint32_t(bits), &now)
 	return uint32(now), int(rc)
-}
-
-// loadLockedH is Load's locked fallback, waiting as long as it takes; dst
-// goes as an integer, as in load.
-func (s seg) loadLockedH(dst unsafe.Pointer, n uintptr) int {
-	rc := C.ipcarc_load_locked_h(s.h(), C.uintptr_t(uintptr(dst)), C.size_t(n), -1)
-	runtime.KeepAlive(dst)
-	return int(rc)
 }
 
 // counters is this attachment's own counters, in its slot.
@@ -162,9 +138,12 @@ func (s seg) timedlockSince(ns, sinceNs int64) int {
 
 func monotonicNs() int64 { return int64(C.ipcarc_monotonic_ns()) }
 
-// loadLocked is Load's locked fallback with a bound on the wait for the lock.
+// loadLocked is Load's locked fallback, waiting at most timeoutNs (< 0:
+// as long as it takes) for the value's lock. dst goes as an integer, as in
+// store, so that a destination on the goroutine stack does not escape.
 func (s seg) loadLocked(dst unsafe.Pointer, n uintptr, timeoutNs int64) int {
-	rc := C.ipcarc_load_locked(s.p(), dst, C.size_t(n), C.int64_t(timeoutNs))
+	rc := C.ipcarc_load_locked_h(s.h(), C.uintptr_t(uintptr(dst)), C.size_t(n), C.int64_t(timeoutNs))
+	runtime.KeepAlive(dst)
 	return int(rc)
 }
 

@@ -60,10 +60,6 @@ func fromErrno(op, name string, rc int, field int) error {
 		if (op == "open" || op == "open or new") && name != "" {
 			e.Detail = versionDetail(name)
 		}
-	case fieldTableLock, fieldValueLock:
-		e.Detail = "waited for the " + fieldName(field) + "; its holder may be stopped"
-	case fieldInit:
-		e.Detail = "waited for its creator to finish initialising it"
 	case fieldEnded:
 		e.Detail = "it existed, but its last holder closed or died: a segment lives while a handle on it is open (WithLifetime(UntilRemoved) keeps it until removed)"
 	}

@@ -131,13 +131,9 @@ func (a *Arc[T]) LoadContext(ctx context.Context) (v T, err error) {
 	if ok, err := a.loadSeq(&v); ok {
 		return v, err
 	}
-	// The destination goes to C as a pointer: give it its own heap copy,
-	// so that v stays on the stack on the fast path.
-	dst := new(T)
 	for {
-		rc := a.s.loadLocked(unsafe.Pointer(dst), unsafe.Sizeof(*dst), int64(loadSlice))
+		rc := a.s.loadLocked(unsafe.Pointer(&v), unsafe.Sizeof(v), int64(loadSlice))
 		if rc != int(syscall.ETIMEDOUT) {
-			v = *dst
 			return v, fromErrno("load", a.name, rc, 0)
 		}
 		if err := ctx.Err(); err != nil {
@@ -152,7 +148,7 @@ func (a *Arc[T]) LoadContext(ctx context.Context) (v T, err error) {
 // an integer, as store's src is: it may be on the goroutine stack, which does
 // not move during a cgo call.
 func (a *Arc[T]) loadLocked(dst *T) error {
-	if rc := a.s.loadLockedH(unsafe.Pointer(dst), unsafe.Sizeof(*dst)); rc != 0 {
+	if rc := a.s.loadLocked(unsafe.Pointer(dst), unsafe.Sizeof(*dst), -1); rc != 0 {
 		return fromErrno("load", a.name, rc, 0)
 	}
 	return nil

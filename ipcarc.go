@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"reflect"
 	"runtime"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -248,18 +247,28 @@ func openErr(op, name string, rc, field int, sp *spec) error {
 	if e, ok := err.(*Error); ok && rc == int(syscall.EPROTOTYPE) {
 		e.Detail = typeDetail(name, field, sp.size, sp.align, sp.tag)
 	}
-	if e, ok := err.(*Error); ok && rc == int(syscall.ETIMEDOUT) {
-		if e.Detail == "" {
-			e.Detail = "waited for the segment"
+	if rc == int(syscall.ETIMEDOUT) {
+		what := "the segment"
+		switch field {
+		case fieldInit:
+			what = "its creator to finish initialising it"
+		case fieldTableLock:
+			what = "the holder table lock (its holder may be stopped)"
 		}
-		e.Detail = strings.Replace(e.Detail, "waited ", fmt.Sprintf("waited %v ", time.Duration(timeout)), 1)
+		return timeoutErr(op, name, timeout, what, 0, "")
 	}
 	return err
 }
 
 // tableTimeout is the error of a bounded wait for the holder table's lock.
 func tableTimeout(op, name string, timeout int64, owner int, after string) error {
-	d := fmt.Sprintf("waited %v for the holder table lock", time.Duration(timeout))
+	return timeoutErr(op, name, timeout, "the holder table lock", owner, after)
+}
+
+// timeoutErr is the error of a bounded wait: how long, for what, held by
+// which thread (when known), and what happened anyway.
+func timeoutErr(op, name string, timeout int64, what string, owner int, after string) error {
+	d := fmt.Sprintf("waited %v for %s", time.Duration(timeout), what)
 	if owner != 0 {
 		d += fmt.Sprintf(", held by thread %d", owner)
 	}

@@ -3,7 +3,6 @@
 package ipcarc
 
 import (
-	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
@@ -98,39 +97,40 @@ func (f *roFile) close() {
 	unix.Close(f.fd)
 }
 
-// versionDetail reads a segment's magic and version (pread, no mapping) to
-// say which layout it is, for the error that refuses it.
-func versionDetail(name string) string {
+// readHeader reads a private copy of a segment's header (pread, no mapping),
+// for the errors that refuse it; false when it cannot be read whole.
+func readHeader(name string) (h header, ok bool) {
 	f, err := openRO(name)
 	if err != nil {
-		return ""
+		return h, false
 	}
 	defer f.close()
-	var b [16]byte
-	if f.readAt(b[:], 0) != nil {
+	b := unsafe.Slice((*byte)(unsafe.Pointer(&h)), headerSize)
+	return h, f.readAt(b, 0) == nil
+}
+
+// versionDetail says which layout a segment is, for the error that refuses
+// it. A layout-1 segment is told by its magic (its header is shorter).
+func versionDetail(name string) string {
+	h, ok := readHeader(name)
+	if !ok && h.Magic != magicV1 {
 		return ""
 	}
-	v := binary.NativeEndian.Uint32(b[8:])
-	if binary.NativeEndian.Uint64(b[:8]) == magicV1 {
+	v := h.Version
+	if h.Magic == magicV1 {
 		v = 1
 	}
 	return fmt.Sprintf("layout version differs: the segment is layout %d, this build reads layout %d", v, layoutVersion)
 }
 
 // typeDetail says how a segment's value differs from the opener's T, with
-// both numbers, for the error that refuses it (pread of the header, no
-// mapping). Empty when the header cannot be read.
+// both numbers, for the error that refuses it. Empty when the header cannot
+// be read.
 func typeDetail(name string, field int, size uint64, align uint32, tag uint64) string {
-	f, err := openRO(name)
-	if err != nil {
+	h, ok := readHeader(name)
+	if !ok {
 		return ""
 	}
-	defer f.close()
-	var hb [headerSize]byte
-	if f.readAt(hb[:], 0) != nil {
-		return ""
-	}
-	h := (*header)(unsafe.Pointer(&hb[0]))
 	switch field {
 	case fieldValueSize:
 		return fmt.Sprintf("value size differs: the segment holds %d-byte values, this type is %d bytes", h.ValueSize, size)

@@ -300,7 +300,6 @@ void table_release(ipcarc_seg *s) {
 
 int table_reap_all(ipcarc_seg *s) {
 	ipcarc_holder *ht = slots_of(s);
-	int64_t before = A_LOAD(&s->hdr->refcount, RLX);
 	int reaped = 0, broken = 0;
 	for (uint32_t i = 0; i < s->max_holders; i++) {
 		if (i == s->slot || A_LOAD(&ht[i].state, ACQ) != IPCARC_SLOT_USED || slot_alive(&ht[i])) continue;
@@ -310,7 +309,6 @@ int table_reap_all(ipcarc_seg *s) {
 	/* One linear pass more makes every derived field the truth again, so a
 	 * full reap is also a full repair. */
 	table_rebuild(s);
-	(void)before;
 	return reaped;
 }
 

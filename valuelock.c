@@ -436,9 +436,6 @@ int ipcarc_unlock_h(uintptr_t h) { return ipcarc_unlock((ipcarc_seg *)h); }
 int ipcarc_store_h(uintptr_t h, uintptr_t src, size_t n) {
 	return ipcarc_store((ipcarc_seg *)h, (const void *)src, n);
 }
-int ipcarc_load_h(uintptr_t h, uintptr_t dst, size_t n) {
-	return ipcarc_load((ipcarc_seg *)h, (void *)dst, n);
-}
 int ipcarc_load_locked_h(uintptr_t h, uintptr_t dst, size_t n, int64_t timeout_ns) {
 	return ipcarc_load_locked((ipcarc_seg *)h, (void *)dst, n, timeout_ns);
 }

@@ -30,11 +30,11 @@ import (
 // Lifetime. The sleeper sleeps in the attachment's mapping, which C unmaps
 // with the attachment's last handle, so it must be gone before that close:
 // Close calls waitHubRelease first. A hub whose sleeper comes back from C
-// with nobody waiting ends. While a hub goroutine sleeps with nobody waiting
-// (the last waiter gave up, and giving up wakes nothing) it keeps that
-// waiter's Arc reachable, so that the Arc's garbage-collection safety net
-// (which closes without waitHubRelease) cannot unmap the attachment under
-// it; the next change, or a Close, ends it. A leader holds its own Arc.
+// with nobody waiting ends. A hub goroutine may sleep on with nobody waiting
+// (the last waiter gave up, and giving up wakes nothing); it holds no handle,
+// so a handle dropped meanwhile is collected, and its garbage-collection
+// safety net calls waitHubRelease before closing, like Close. A leader holds
+// its own Arc.
 //
 // All hub state is guarded by waitHubsMu: it is held for a few instructions
 // per registration, cancellation and wake-up.
@@ -53,7 +53,6 @@ type waitHub struct {
 	bit  uint32 // this attachment's futex bit
 	seen uint32 // version the sleeper last saw (and sleeps on)
 	gen  *waitGen
-	keep any  // an open Arc of the attachment, held while nobody waits
 	stop bool // waitHubRelease asked the hub to end
 	done chan struct{}
 }
@@ -119,10 +118,9 @@ func waitJoin(s seg, seq *uint32, lead bool) (g *waitGen, h *waitHub) {
 
 // waitLeave unregisters a channel waiter that stops waiting without being
 // woken (its ctx is done, or the version had moved before it blocked). It
-// wakes nothing: when it was the last waiter, the hub goroutine sleeps on,
-// holding keep (the waiter's open Arc) until the next change or a Close.
-func waitLeave(s seg, g *waitGen, keep any) {
-	_ = keep // the hub holds no handle: a dropped handle's cleanup stops it (waitHubRelease)
+// wakes nothing: when it was the last waiter, the hub goroutine sleeps on
+// until the next change or a Close (waitHubRelease).
+func waitLeave(s seg, g *waitGen) {
 	waitHubsMu.Lock()
 	if h := waitHubs[s]; h != nil && h.gen == g {
 		g.n--
@@ -232,7 +230,6 @@ func (h *waitHub) endLocked() {
 	if waitHubs[h.s] == h {
 		delete(waitHubs, h.s)
 	}
-	h.keep = nil
 	close(h.done)
 }
 
@@ -249,15 +246,11 @@ func waitHubRelease(s seg) {
 		return
 	}
 	if h.gen.n > 0 && !h.stop {
-		// Waiters on other handles keep it. The Arc it may hold could be
-		// the one closing: let go of it, and the hub ends once nobody
-		// waits.
-		h.keep = nil
+		// Waiters on other handles keep it; it ends once nobody waits.
 		waitHubsMu.Unlock()
 		return
 	}
 	h.stop = true
-	h.keep = nil
 	waitHubsMu.Unlock()
 
 	t := time.NewTimer(waitStopPoll)
@@ -327,7 +320,7 @@ func (a *Arc[T]) Wait(ctx context.Context, since uint64) (uint64, error) {
 		// Registered first, checked second: a write after this check closes
 		// g, since the hub's version is then stale.
 		if v := a.Version(); v != since32 {
-			waitLeave(a.s, g, a)
+			waitLeave(a.s, g)
 			return v, nil
 		}
 		select {
@@ -340,7 +333,7 @@ func (a *Arc[T]) Wait(ctx context.Context, since uint64) (uint64, error) {
 			}
 			// The hub fanned out a change older than since: wait again.
 		case <-ctx.Done():
-			waitLeave(a.s, g, a)
+			waitLeave(a.s, g)
 			return 0, ctx.Err()
 		}
 	}
