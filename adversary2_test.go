@@ -134,13 +134,30 @@ func TestAdv2UseAfterLastClose(t *testing.T) {
 	}
 }
 
+// waitUnderLock locks a on a goroutine of its own, calls Wait there, unlocks,
+// and sends what Wait returned (or the Lock error).
+func waitUnderLock(a *Arc[Counter], ctx context.Context) <-chan error {
+	res := make(chan error, 1)
+	go func() {
+		g, err := a.Lock()
+		if err != nil {
+			res <- err
+			return
+		}
+		_, err = a.Wait(ctx, a.Version())
+		g.Unlock()
+		res <- err
+	}()
+	return res
+}
+
 // Ensure that Wait from the goroutine that holds the value's lock does not
 // sleep for a write that nobody can make (every writer needs that lock). With
 // no other waiter, Wait(context.Background()) returns ErrDeadlock (the hub's
 // leader sleeps in C on the holder's thread, and C refuses); but
 //   - when another goroutine of the process already waits (so a hub exists),
-//     the lock holder becomes a channel waiter and blocks for ever, and
-//   - with a ctx that can be cancelled, it blocks until the ctx is done.
+//     the lock holder becomes a channel waiter and blocked for ever, and
+//   - with a ctx that can be cancelled, it blocked until the ctx was done (both fixed: ErrDeadlock at once).
 func TestAdv2WaitWhileHoldingLock(t *testing.T) {
 	// rescue ends a Wait stuck under the lock: a version change that no
 	// writer could make, seen by the hub's sleeper.
@@ -151,17 +168,7 @@ func TestAdv2WaitWhileHoldingLock(t *testing.T) {
 	t.Run("alone-background", func(t *testing.T) {
 		// The reference behaviour: ErrDeadlock at once.
 		a := mustNew(t, testName(t), Counter{})
-		res := make(chan error, 1)
-		go func() {
-			g, err := a.Lock()
-			if err != nil {
-				res <- err
-				return
-			}
-			_, err = a.Wait(context.Background(), a.Version())
-			g.Unlock()
-			res <- err
-		}()
+		res := waitUnderLock(a, context.Background())
 		select {
 		case err := <-res:
 			if !errors.Is(err, ErrDeadlock) {
@@ -184,17 +191,7 @@ func TestAdv2WaitWhileHoldingLock(t *testing.T) {
 		go func() { _, err := b.Wait(context.Background(), v); other <- err }()
 		waitFor(t, 5*time.Second, "other waiter asleep", func() bool { return atomic.LoadUint32(&a.hdr.Waiters) == 1 })
 
-		res := make(chan error, 1)
-		go func() {
-			g, err := a.Lock()
-			if err != nil {
-				res <- err
-				return
-			}
-			_, err = a.Wait(context.Background(), a.Version())
-			g.Unlock()
-			res <- err
-		}()
+		res := waitUnderLock(a, context.Background())
 		select {
 		case err := <-res:
 			if !errors.Is(err, ErrDeadlock) {
@@ -212,26 +209,14 @@ func TestAdv2WaitWhileHoldingLock(t *testing.T) {
 	})
 	t.Run("cancellable-ctx", func(t *testing.T) {
 		a := mustNew(t, testName(t), Counter{})
-		res := make(chan error, 1)
-		var took time.Duration
-		go func() {
-			g, err := a.Lock()
-			if err != nil {
-				res <- err
-				return
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			start := time.Now()
-			_, err = a.Wait(ctx, a.Version())
-			took = time.Since(start)
-			g.Unlock()
-			res <- err
-		}()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		start := time.Now()
+		res := waitUnderLock(a, ctx)
 		select {
 		case err := <-res:
-			if !errors.Is(err, ErrDeadlock) {
-				t.Fatalf("Wait(ctx with a 2s timeout) under the lock = %v after %v, want ErrDeadlock at once", err, took.Round(time.Millisecond))
+			if !errors.Is(err, ErrDeadlock) || time.Since(start) > time.Second {
+				t.Fatalf("Wait(ctx with a 2s timeout) under the lock = %v after %v, want ErrDeadlock at once", err, time.Since(start).Round(time.Millisecond))
 			}
 		case <-time.After(10 * time.Second):
 			rescue(a)
@@ -244,8 +229,9 @@ func TestAdv2WaitWhileHoldingLock(t *testing.T) {
 // still released by the garbage-collection safety net (README, Lifetime: "A
 // dropped handle ... gives its reference back when the garbage collector
 // finds it"). The hub goroutine stays asleep in C with nobody waiting and
-// keeps the waiter's Arc reachable (waitLeave's keep) until the next write
-// or Close: the handle, the hub goroutine and its OS thread leak.
+// kept the waiter's Arc reachable (waitLeave's keep) until the next write
+// or Close: the handle, the hub goroutine and its OS thread leaked. (Fixed:
+// the hub holds no handle, and the safety net stops it before closing.)
 func TestAdv2DroppedHandleAfterCancelledWait(t *testing.T) {
 	name := testName(t)
 	a := mustNew(t, name, Counter{})
