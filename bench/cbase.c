@@ -85,12 +85,9 @@ static void close_seg(ipcarc_seg *s) {
 	if (rc) die("ipcarc_close", rc);
 }
 
-/* A robust, process-shared, error-checking mutex (ipcarc's attributes) in an
- * anonymous shared mapping: pthread's cost without ipcarc's seqlock word and
- * owner check around it. */
-static pthread_mutex_t *raw_mutex(void) {
-	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED) die("mmap", errno);
+/* A robust, process-shared, error-checking mutex (ipcarc's attributes)
+ * initialised at the start of the page p. */
+static pthread_mutex_t *init_mutex_at(void *p) {
 	pthread_mutexattr_t at;
 	pthread_mutexattr_init(&at);
 	pthread_mutexattr_setpshared(&at, PTHREAD_PROCESS_SHARED);
@@ -100,6 +97,14 @@ static pthread_mutex_t *raw_mutex(void) {
 	if (rc) die("pthread_mutex_init", rc);
 	pthread_mutexattr_destroy(&at);
 	return p;
+}
+
+/* Such a mutex in an anonymous shared mapping: pthread's cost without
+ * ipcarc's seqlock word and owner check around it. */
+static pthread_mutex_t *raw_mutex(void) {
+	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) die("mmap", errno);
+	return init_mutex_at(p);
 }
 
 /* The bare floor the Go paths are held to: a robust, process-shared,
@@ -115,15 +120,7 @@ static pthread_mutex_t *bare_seg(void) {
 	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED) die("mmap", errno);
 	close(fd);
-	pthread_mutexattr_t at;
-	pthread_mutexattr_init(&at);
-	pthread_mutexattr_setpshared(&at, PTHREAD_PROCESS_SHARED);
-	pthread_mutexattr_setrobust(&at, PTHREAD_MUTEX_ROBUST);
-	pthread_mutexattr_settype(&at, PTHREAD_MUTEX_ERRORCHECK);
-	int rc = pthread_mutex_init(p, &at);
-	if (rc) die("pthread_mutex_init", rc);
-	pthread_mutexattr_destroy(&at);
-	return p;
+	return init_mutex_at(p);
 }
 
 static void *shared_page(void) {
