@@ -97,7 +97,6 @@ func (s seg) clearPoison()           { C.ipcarc_clear_poison(s.p()) }
 func (s seg) wakeAll()               { C.ipcarc_wake_all(s.p()) }
 func (s seg) waitBit() uint32        { return uint32(C.ipcarc_wait_bit(s.p())) }
 func (s seg) wakeBits(b uint32)      { C.ipcarc_wake_bits(s.p(), C.uint32_t(b)) }
-func (s seg) tableOwner() int        { return int(C.ipcarc_table_owner(s.p())) }
 func (s seg) timeout() int64         { return int64(C.ipcarc_timeout(s.p())) }
 func (s seg) lifetime() uint32       { return uint32(C.ipcarc_lifetime(s.p())) }
 func (s seg) maxHolders() int        { return int(C.ipcarc_hdr_max_holders(s.p())) }

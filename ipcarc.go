@@ -99,7 +99,7 @@ func New[T any](name string, value T, opts ...Option) (*Arc[T], error) {
 	if rc != 0 {
 		return nil, fromErrno("new", n, rc, 0)
 	}
-	return wrap[T](n, s, newAttachment()), nil
+	return wrap[T](n, s, newAttachment(s)), nil
 }
 
 // Open attaches to the existing segment name, which must hold a T (same size,
@@ -113,7 +113,7 @@ func Open[T any](name string, opts ...Option) (*Arc[T], error) {
 	if rc != 0 {
 		return nil, openErr("open", n, rc, field, &sp)
 	}
-	return wrap[T](n, s, newAttachment()), nil
+	return wrap[T](n, s, newAttachment(s)), nil
 }
 
 // OpenOrNew opens name, or creates it holding value when it does not exist;
@@ -128,7 +128,7 @@ func OpenOrNew[T any](name string, value T, opts ...Option) (a *Arc[T], created 
 	if rc != 0 {
 		return nil, false, openErr("open or new", n, rc, field, &sp)
 	}
-	return wrap[T](n, s, newAttachment()), created, nil
+	return wrap[T](n, s, newAttachment(s)), created, nil
 }
 
 func wrap[T any](name string, s seg, att *attachment) *Arc[T] {
@@ -148,12 +148,21 @@ func wrap[T any](name string, s seg, att *attachment) *Arc[T] {
 // attachment is what the handles of one attachment (an Open or New and its
 // Clones) share in Go: how many of them are open, so that a call on a closed
 // handle can tell whether the mapping is still there.
-type attachment struct{ open atomic.Int64 }
+type attachment struct {
+	open    atomic.Int64
+	timeout int64 // bound on waits for the table lock (WithOpenTimeout), for errors
+}
 
-func newAttachment() *attachment {
-	att := &attachment{}
+func newAttachment(s seg) *attachment {
+	att := &attachment{timeout: s.timeout()}
 	att.open.Store(1)
 	return att
+}
+
+// tableOwner is the thread holding the holder table's lock, 0 when free: one
+// load of the mutex word.
+func (a *Arc[T]) tableOwner() int {
+	return int(atomic.LoadUint32((*uint32)(unsafe.Pointer(&a.hdr.TableMutex[0]))) & futexTIDMask)
 }
 
 type handleRef struct {
@@ -176,7 +185,7 @@ func (a *Arc[T]) Clone() (*Arc[T], error) {
 	}
 	if rc := a.s.clone(); rc != 0 {
 		if rc == int(syscall.ETIMEDOUT) {
-			return nil, tableTimeout("clone", a.name, a.s.timeout(), a.s.tableOwner(), "")
+			return nil, tableTimeout("clone", a.name, a.att.timeout, a.tableOwner(), "")
 		}
 		if rc == int(syscall.EUSERS) {
 			return nil, &Error{Op: "clone", Name: a.name, Detail: fmt.Sprintf("an attachment holds at most %d handles", maxHandles), Err: ErrTooManyHolders}
@@ -207,8 +216,8 @@ func (a *Arc[T]) Close() error {
 	if !a.closed.CompareAndSwap(false, true) {
 		return opErr("close", a.name, ErrClosed)
 	}
-	owner := a.s.tableOwner()
-	timeout := a.s.timeout()
+	// Read before the close, which may unmap: the owner named if it times out.
+	owner := a.tableOwner()
 	waitHubRelease(a.s)
 	rc := a.s.close()
 	if closeRefused(rc) {
@@ -222,7 +231,7 @@ func (a *Arc[T]) Close() error {
 	a.att.open.Add(-1)
 	a.cleanup.Stop()
 	if rc == int(syscall.ETIMEDOUT) {
-		return tableTimeout("close", a.name, timeout, owner, "the handle is released all the same")
+		return tableTimeout("close", a.name, a.att.timeout, owner, "the handle is released all the same")
 	}
 	if rc != 0 {
 		return fromErrno("close", a.name, rc, 0)

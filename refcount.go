@@ -25,7 +25,7 @@ func (a *Arc[T]) Reap() (int, error) {
 	}
 	n, rc := a.s.reap()
 	if rc == int(syscall.ETIMEDOUT) {
-		return 0, tableTimeout("reap", a.name, a.s.timeout(), a.s.tableOwner(), "")
+		return 0, tableTimeout("reap", a.name, a.att.timeout, a.tableOwner(), "")
 	}
 	if rc != 0 {
 		return 0, fromErrno("reap", a.name, rc, 0)
@@ -62,7 +62,7 @@ func (a *Arc[T]) Info() (info SegmentInfo, err error) {
 		MaxHolders: a.s.maxHolders(), State: stateName(state),
 		Poisoned:          atomic.LoadUint32(&h.Flags)&flagPoisoned != 0,
 		LockOwnerTID:      int(atomic.LoadUint32((*uint32)(unsafe.Pointer(&h.Mutex[0]))) & futexTIDMask),
-		TableLockOwnerTID: int(atomic.LoadUint32((*uint32)(unsafe.Pointer(&h.TableMutex[0]))) & futexTIDMask),
+		TableLockOwnerTID: a.tableOwner(),
 		Version:           uint64(atomic.LoadUint32(&h.Seq) >> 1),
 		CreatorPID:        int(h.CreatorPID),
 		Lifetime:          Lifetime(a.s.lifetime()).String(),
