@@ -34,8 +34,10 @@ vet:
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/...
 	GOOS=darwin CGO_ENABLED=0 $(GO) build -o /dev/null .
 
+# cgocheck=1 is Go's default; named so that a GODEBUG in the environment
+# cannot turn the pointer checks off for this pass.
 gotest:
-	$(GO) test -race -count=1 $(PKGS)
+	GODEBUG=cgocheck=1 $(GO) test -race -count=1 $(PKGS)
 	CGO_ENABLED=0 $(GO) test -count=1 -run TestUnsupportedBuild .
 
 # cgocheck2 checks every pointer store against cgo's rules; a toolchain that

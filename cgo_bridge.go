@@ -3,18 +3,45 @@
 package ipcarc
 
 // All calls into C live in this file: every other file speaks Go types and
-// int return codes, turned into errors by fromErrno. Hot calls pass the
-// C-allocated handle as an integer, which cgo does not check.
+// int return codes, turned into errors by fromErrno.
+//
+// The rule at this boundary, and why:
+//
+//   - Go memory crosses into C only as a pointer (unsafe.Pointer converted to
+//     a C pointer type), never as an integer. A uintptr taken from a Go
+//     pointer is just a number to the compiler and the runtime: the generated
+//     _Cfunc_ wrapper and runtime.cgocall are ordinary Go functions with
+//     stack-growth prologues, so the goroutine's stack can be copied after
+//     the integer is computed and before C runs. C would then read from (a
+//     Store) or write into (a Load) the old, freed stack. A pointer argument
+//     is adjusted when the stack moves; an integer is not. (The unsafe.Pointer
+//     rules allow the integer form only for syscall and assembly calls.)
+//   - So that a pointer argument does not force the value onto the heap (an
+//     allocation per Load or Store), the C functions that take Go memory are
+//     declared `#cgo noescape` (C keeps no copy of the pointer after it
+//     returns) and `#cgo nocallback` (C never calls back into Go): then the
+//     compiler lets the value stay on the goroutine stack. Both promises are
+//     true of every function listed below; keep them true.
+//   - Those functions take `unsigned char *`, a pointer to pointer-free bytes,
+//     so cgo inserts no run-time pointer check (a `void *` argument would be
+//     checked at every call, and would panic for a pointer into a global).
+//     The value types are pointer-free (typecheck.go refuses anything else),
+//     so there is nothing for the check to find.
+//   - Only memory that C allocated (the ipcarc_seg handle, from malloc) may
+//     cross as an integer: it is outside the Go heap and stacks, never moves
+//     and is freed only by ipcarc_close. The hot lock calls take it that way
+//     (seg.h), because cgo checks every pointer argument at each call.
 
 /*
+#cgo noescape ipcarc_store_h
+#cgo nocallback ipcarc_store_h
+#cgo noescape ipcarc_load_locked_h
+#cgo nocallback ipcarc_load_locked_h
 #include "cshm.h"
 */
 import "C"
 
-import (
-	"runtime"
-	"unsafe"
-)
+import "unsafe"
 
 // cstr makes a NUL-terminated copy in Go memory: C only reads it during the
 // call, so nothing needs freeing.
@@ -93,7 +120,7 @@ func (s seg) trylock() int           { return int(C.ipcarc_trylock_h(s.h())) }
 func (s seg) timedlock(ns int64) int { return int(C.ipcarc_timedlock_h(s.h(), C.int64_t(ns))) }
 func (s seg) unlock() int            { return int(C.ipcarc_unlock_h(s.h())) }
 func (s seg) unlockUnchanged() int   { return int(C.ipcarc_unlock_unchanged(s.p())) }
-func (s seg) clearPoison()           { C.ipcarc_clear_poison(s.p()) }
+func (s seg) clearPoison() int       { return int(C.ipcarc_clear_poison(s.p())) }
 func (s seg) wakeAll()               { C.ipcarc_wake_all(s.p()) }
 func (s seg) waitBit() uint32        { return uint32(C.ipcarc_wait_bit(s.p())) }
 func (s seg) wakeBits(b uint32)      { C.ipcarc_wake_bits(s.p(), C.uint32_t(b)) }
@@ -108,15 +135,11 @@ func (s seg) reap() (int, int) {
 	return int(n), int(rc)
 }
 
-// store copies n bytes from src (a Go pointer to pointer-free memory) in one
-// crossing. src is passed as an integer to skip cgo's pointer check; that is
-// sound because C neither keeps it nor runs while the Go stack could move (a
-// goroutine's stack is not moved while it is in a cgo call), and KeepAlive
-// keeps the value live across the call.
+// store copies n bytes from src (a Go pointer to pointer-free memory, on the
+// heap or the goroutine stack) in one crossing. src crosses as a pointer
+// (noescape: it may stay on the caller's stack).
 func (s seg) store(src unsafe.Pointer, n uintptr) int {
-	rc := C.ipcarc_store_h(s.h(), C.uintptr_t(uintptr(src)), C.size_t(n))
-	runtime.KeepAlive(src)
-	return int(rc)
+	return int(C.ipcarc_store_h(s.h(), (*C.uchar)(src), C.size_t(n)))
 }
 
 // waitBits sleeps as ipcarc_wait does, with a futex bitset: wakeBits(bits)
@@ -138,12 +161,10 @@ func (s seg) timedlockSince(ns, sinceNs int64) int {
 func monotonicNs() int64 { return int64(C.ipcarc_monotonic_ns()) }
 
 // loadLocked is Load's locked fallback, waiting at most timeoutNs (< 0:
-// as long as it takes) for the value's lock. dst goes as an integer, as in
-// store, so that a destination on the goroutine stack does not escape.
+// as long as it takes) for the value's lock. dst crosses as a pointer, as in
+// store (noescape: a destination on the goroutine stack stays there).
 func (s seg) loadLocked(dst unsafe.Pointer, n uintptr, timeoutNs int64) int {
-	rc := C.ipcarc_load_locked_h(s.h(), C.uintptr_t(uintptr(dst)), C.size_t(n), C.int64_t(timeoutNs))
-	runtime.KeepAlive(dst)
-	return int(rc)
+	return int(C.ipcarc_load_locked_h(s.h(), (*C.uchar)(dst), C.size_t(n), C.int64_t(timeoutNs)))
 }
 
 type gcResult struct {

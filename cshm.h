@@ -45,15 +45,18 @@ uint32_t ipcarc_wait_bit(ipcarc_seg *s);
 void ipcarc_wake_all(ipcarc_seg *s);
 
 /* ---- Go bridge entry points ----------------------------------------------
- * The same hot calls taking the handle as an integer: cgo checks every pointer
- * argument at each call, an integer it does not. */
+ * The same hot calls taking the handle as an integer. The handle is memory
+ * that C allocated (malloc), which no Go stack move or GC can touch, so the
+ * integer form is sound for it and cgo skips its pointer check. Go memory
+ * (the value's source or destination) always crosses as a pointer: see the
+ * rule at the top of cgo_bridge.go. */
 int ipcarc_lock_h(uintptr_t h);
 int ipcarc_trylock_h(uintptr_t h);
 int ipcarc_timedlock_h(uintptr_t h, int64_t timeout_ns);
 int ipcarc_timedlock_since_h(uintptr_t h, int64_t timeout_ns, int64_t since_ns);
 int ipcarc_unlock_h(uintptr_t h);
-int ipcarc_store_h(uintptr_t h, uintptr_t src, size_t n);
-int ipcarc_load_locked_h(uintptr_t h, uintptr_t dst, size_t n, int64_t timeout_ns);
+int ipcarc_store_h(uintptr_t h, const unsigned char *src, size_t n);
+int ipcarc_load_locked_h(uintptr_t h, unsigned char *dst, size_t n, int64_t timeout_ns);
 int ipcarc_noop_h(uintptr_t h); /* empty call: the cgo floor in benchmarks */
 
 /* ---- Test-only fault points (compiled in with -DIPCARC_FAULTS) ------------ */

@@ -43,7 +43,7 @@ func fromErrno(op, name string, rc int, field int) error {
 	case syscall.EDEADLK:
 		err = ErrDeadlock
 	case syscall.EPERM:
-		if op == "unlock" {
+		if op == "unlock" || op == "clear poison" {
 			err = ErrNotOwner
 		} else {
 			err = en

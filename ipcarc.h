@@ -308,9 +308,11 @@ IPCARC_API int ipcarc_unlock(ipcarc_seg *s);                        /* 0, EPERM 
  * change and no waiter wakes. 0, EPERM. */
 IPCARC_API int ipcarc_unlock_unchanged(ipcarc_seg *s);
 IPCARC_API int ipcarc_poisoned(ipcarc_seg *s); /* 1 while poisoned */
-/* Call with the lock held (inside the critical section): lock-free readers
- * rely on the flag changing only while the sequence word is odd. */
-IPCARC_API void ipcarc_clear_poison(ipcarc_seg *s);
+/* Ends the poison for every process. Only the thread holding the lock may
+ * call it (lock-free readers rely on the flag changing only while the
+ * sequence word is odd): 0, EPERM when the calling thread does not hold the
+ * lock (nothing changes), ECHILD on a handle inherited through fork. */
+IPCARC_API int ipcarc_clear_poison(ipcarc_seg *s);
 /* Linux tid of the lock's owner, 0 when free. */
 IPCARC_API int ipcarc_lock_owner(ipcarc_seg *s);
 

@@ -48,4 +48,4 @@ func (a *Arc[T]) Info() (SegmentInfo, error)                     { return Segmen
 func (a *Arc[T]) Stats() (SegmentInfo, error) { return a.Info() }
 func (g *Guard[T]) Get() *T                   { return nil }
 func (g *Guard[T]) Unlock() error             { return unsupported("unlock", "") }
-func (g *Guard[T]) ClearPoison()              {}
+func (g *Guard[T]) ClearPoison() error        { return unsupported("clear poison", "") }

@@ -127,10 +127,16 @@ func (g *Guard[T]) Unlock() error {
 
 // ClearPoison marks the value consistent again after an owner died. Call it
 // while holding the guard, once the value has been checked or repaired; it
-// clears the flag for every process.
-func (g *Guard[T]) ClearPoison() {
+// clears the flag for every process. Like Unlock, it checks in C that the
+// calling thread holds the lock: from a goroutine that does not (a stale
+// *Guard, or after Unlock) it returns ErrNotOwner and changes nothing.
+func (g *Guard[T]) ClearPoison() error {
 	if g.a.att.open.Load() == 0 {
-		return // no mapping left: nothing to clear, and the lock cannot be held
+		// No mapping left: the lock cannot be held through this handle.
+		return opErr("clear poison", g.a.name, ErrNotOwner)
 	}
-	g.a.s.clearPoison()
+	if rc := g.a.s.clearPoison(); rc != 0 {
+		return fromErrno("clear poison", g.a.name, rc, mutexField(rc))
+	}
+	return nil
 }

@@ -266,9 +266,15 @@ int ipcarc_unlock_unchanged(ipcarc_seg *s) {
 
 int ipcarc_poisoned(ipcarc_seg *s) { return (A_LOAD(&s->hdr->flags, ACQ) & IPCARC_FLAG_POISONED) != 0; }
 
-void ipcarc_clear_poison(ipcarc_seg *s) {
+int ipcarc_clear_poison(ipcarc_seg *s) {
+	if (live_forked(s)) return ECHILD;
+	/* Only the thread that holds the lock may clear: readers rely on the flag
+	 * changing only while seq is odd, which only the holder can make it. */
+	if ((mutex_word(s) & FUTEX_TID_MASK_) != (uint32_t)my_tid()) return EPERM;
+	if (!mutex_kind_ok(value_mtx(s))) return EBADMSG;
 	uint32_t old = __atomic_fetch_and(&s->hdr->flags, ~(IPCARC_FLAG_POISONED | IPCARC_FLAG_OWNER_DEAD_UNSEEN), SEQ);
 	if (old & IPCARC_FLAG_POISONED) ctr_add_atomic(&s->ctr->poison_cleared, 1);
+	return 0;
 }
 
 int ipcarc_lock_owner(ipcarc_seg *s) { return (int)(mutex_word(s) & FUTEX_TID_MASK_); }
@@ -433,11 +439,11 @@ int ipcarc_timedlock_since_h(uintptr_t h, int64_t ns, int64_t since) {
 	return ipcarc_timedlock_since((ipcarc_seg *)h, ns, since);
 }
 int ipcarc_unlock_h(uintptr_t h) { return ipcarc_unlock((ipcarc_seg *)h); }
-int ipcarc_store_h(uintptr_t h, uintptr_t src, size_t n) {
-	return ipcarc_store((ipcarc_seg *)h, (const void *)src, n);
+int ipcarc_store_h(uintptr_t h, const unsigned char *src, size_t n) {
+	return ipcarc_store((ipcarc_seg *)h, src, n);
 }
-int ipcarc_load_locked_h(uintptr_t h, uintptr_t dst, size_t n, int64_t timeout_ns) {
-	return ipcarc_load_locked((ipcarc_seg *)h, (void *)dst, n, timeout_ns);
+int ipcarc_load_locked_h(uintptr_t h, unsigned char *dst, size_t n, int64_t timeout_ns) {
+	return ipcarc_load_locked((ipcarc_seg *)h, dst, n, timeout_ns);
 }
 int ipcarc_noop_h(uintptr_t h) {
 	(void)h;

@@ -108,6 +108,12 @@ static void *unlock_from_thread(void *p) {
 	t->rc = ipcarc_unlock(t->s);
 	return NULL;
 }
+static void *clear_from_thread(void *p) {
+	struct thread_arg *t = p;
+	t->rc = ipcarc_clear_poison(t->s);
+	return NULL;
+}
+
 static void *lock_and_exit(void *p) {
 	struct thread_arg *t = p;
 	t->rc = ipcarc_lock(t->s);
@@ -146,8 +152,14 @@ static void test_locking(void) {
 	CHECK_RC(ipcarc_unlock(a), 0);
 	CHECK_RC(ipcarc_lock(a), 0); /* reported once; the poison stays */
 	CHECK(ipcarc_poisoned(a));
-	ipcarc_clear_poison(a);
+	/* Only the holder may clear: another thread is refused, nothing changes. */
+	pthread_create(&th, NULL, clear_from_thread, &t);
+	pthread_join(th, NULL);
+	CHECK_RC(t.rc, EPERM);
+	CHECK(ipcarc_poisoned(a));
+	CHECK_RC(ipcarc_clear_poison(a), 0);
 	CHECK_RC(ipcarc_unlock(a), 0);
+	CHECK_RC(ipcarc_clear_poison(a), EPERM); /* no longer the holder */
 	CHECK(!ipcarc_poisoned(a));
 	CHECK_RC(ipcarc_timedlock(a, 1000000), 0);
 	CHECK_RC(ipcarc_unlock(a), 0);

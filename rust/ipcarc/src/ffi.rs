@@ -149,7 +149,7 @@ extern "C" {
     pub(crate) fn ipcarc_unlock(s: *mut Seg) -> c_int;
     pub(crate) fn ipcarc_unlock_unchanged(s: *mut Seg) -> c_int;
     pub(crate) fn ipcarc_poisoned(s: *mut Seg) -> c_int;
-    pub(crate) fn ipcarc_clear_poison(s: *mut Seg);
+    pub(crate) fn ipcarc_clear_poison(s: *mut Seg) -> c_int;
     pub(crate) fn ipcarc_load(s: *mut Seg, dst: *mut c_void, n: usize) -> c_int;
     pub(crate) fn ipcarc_store(s: *mut Seg, src: *const c_void, n: usize) -> c_int;
     pub(crate) fn ipcarc_version(s: *mut Seg) -> u32;

@@ -535,7 +535,7 @@ impl<T: PlainData> IpcArc<T> {
     /// let a = IpcArc::new(name, [0u32; 4])?;
     /// let mut g = a.lock()?.unwrap_or_else(|poison| {
     ///     let mut g = poison.into_inner();
-    ///     g.clear_poison(); // after checking or repairing *g
+    ///     g.clear_poison().expect("this thread holds the lock"); // after repairing *g
     ///     g
     /// });
     /// g[0] = 7;
@@ -600,8 +600,7 @@ impl<T: PlainData> IpcArc<T> {
     /// some other way; usually [`Guard::clear_poison`] is simpler.
     pub fn clear_poison(&self) -> Result<(), Error> {
         let mut g = self.lock()?.unwrap_or_else(PoisonError::into_inner);
-        g.clear_poison();
-        Ok(())
+        g.clear_poison()
     }
 
     /// Locks, calls `f` with the value in place, and unlocks; `f`'s result is
@@ -884,10 +883,17 @@ impl<'a, T: PlainData> Guard<'a, T> {
 
     /// Marks the value consistent again, for every process: call it once the
     /// value has been checked or repaired. (Go's `Guard.ClearPoison`, C's
-    /// `ipcarc_clear_poison`.)
-    pub fn clear_poison(&mut self) {
+    /// `ipcarc_clear_poison`.) The C side checks that the calling thread
+    /// holds the lock, as unlock does: [`Error::NotOwner`] otherwise (a guard
+    /// is not `Send`, so that cannot happen through safe code).
+    pub fn clear_poison(&mut self) -> Result<(), Error> {
         // SAFETY: a live handle whose value lock this thread holds.
-        unsafe { ffi::ipcarc_clear_poison(self.arc.s()) }
+        let rc = unsafe { ffi::ipcarc_clear_poison(self.arc.s()) };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(from_rc(rc, 0, Op::Unlock))
+        }
     }
 
     /// The handle this guard locks.

@@ -393,7 +393,7 @@ fn panic_poisons_and_unlocks() {
     {
         let mut g = a.lock().unwrap().unwrap_or_else(PoisonError::into_inner);
         *g = 3;
-        g.clear_poison();
+        g.clear_poison().unwrap();
     }
     assert!(!a.is_poisoned());
     assert_eq!(a.get(), Ok(3));

@@ -109,7 +109,7 @@ fn owner_death_across_processes() {
     assert!(g.owner_died());
     assert_eq!(*g, 4242);
     *g = 1;
-    g.clear_poison();
+    g.clear_poison().unwrap();
     drop(g);
     assert_eq!(a.reap().unwrap(), 1, "the dead holder's handle");
     assert_eq!(a.ref_count(), 1);
