@@ -30,7 +30,37 @@ const (
 	maxValueSize   = 1 << 46
 	initLockOffset = 0
 	futexTIDMask   = 0x3fffffff
+	futexOwnerDied = 0x40000000
+	// glibc's pthread_mutex_t starts with int __lock (the robust futex
+	// word), unsigned __count, int __owner on every 64-bit architecture.
+	mutexOwnerOffset = 8
 )
+
+// lockState reads a value mutex the way a reader may, without locking it.
+// The robust futex word holds the owner's tid while a live thread holds the
+// lock. When the kernel finds the owner dead holding it (the process was
+// killed), it clears the tid there and sets FUTEX_OWNER_DIED; glibc's
+// __owner still names the dead thread until the next locker recovers the
+// mutex. So an abandoned lock reads as held, by a dead owner, with its tid.
+func lockState(m *[64]byte) (owner int, died bool) {
+	w := atomic.LoadUint32((*uint32)(unsafe.Pointer(&m[0])))
+	if w&futexOwnerDied != 0 {
+		return int(atomic.LoadUint32((*uint32)(unsafe.Pointer(&m[mutexOwnerOffset]))) & futexTIDMask), true
+	}
+	return int(w & futexTIDMask), false
+}
+
+// fillLock sets the lock fields of info from the header: Locked and
+// LockOwnerTID, LockOwnerDied for an abandoned lock, and Poisoned also when
+// the dead owner was inside a critical section (seq odd), which the next
+// locker will find and report.
+func fillLock(info *SegmentInfo, h *header) {
+	owner, died := lockState(&h.Mutex)
+	info.Locked = owner != 0 || died
+	info.LockOwnerTID = owner
+	info.LockOwnerDied = died
+	info.Poisoned = atomic.LoadUint32(&h.Flags)&flagPoisoned != 0 || (died && atomic.LoadUint32(&h.Seq)&1 != 0)
+}
 
 var errBeingCreated = errors.New("its creator is still initialising it")
 
@@ -182,13 +212,10 @@ func readSegment(f *roFile, info *SegmentInfo) (field int, err error) {
 		return fail(fieldVersion, "layout 1 (its magic is layout 1's); this build reads layout %d", layoutVersion)
 	}
 	state := atomic.LoadUint32(&h.State)
-	flags := atomic.LoadUint32(&h.Flags)
-	owner := atomic.LoadUint32((*uint32)(unsafe.Pointer(&h.Mutex[0]))) & futexTIDMask
 	*info = SegmentInfo{
 		Name: info.Name, TotalSize: hp.TotalSize, ValueSize: hp.ValueSize, ValueAlign: hp.ValueAlign,
-		TypeTag: fmt.Sprintf("0x%016x", hp.TypeTag), RefCount: atomic.LoadInt64(&h.RefCount),
+		TypeTag:    fmt.Sprintf("0x%016x", hp.TypeTag),
 		MaxHolders: int(hp.MaxHolders), Holders: []SegmentHolder{}, State: stateName(state),
-		Locked: owner != 0, LockOwnerTID: int(owner), Poisoned: flags&flagPoisoned != 0,
 		Version: uint64(atomic.LoadUint32(&h.Seq) >> 1), CreatorPID: int(hp.CreatorPID),
 		Lifetime: Lifetime(hp.Lifetime).String(), Waiters: int(atomic.LoadUint32(&h.Waiters)),
 		TableLockOwnerTID: int(atomic.LoadUint32((*uint32)(unsafe.Pointer(&h.TableMutex[0]))) & futexTIDMask),
@@ -203,6 +230,8 @@ func readSegment(f *roFile, info *SegmentInfo) (field int, err error) {
 	if slots := min(int(hp.MaxHolders), (len(f.mem)-headerSize)/holderSize); slots > 0 {
 		ht = unsafe.Slice((*holder)(unsafe.Pointer(&f.mem[headerSize])), slots)
 	}
+	fillLock(info, h)
+	info.RefCount = liveHandles(ht)
 	info.Counters = sumCounters(h, ht)
 	info.At = time.Now() // right after the counters, as Stats stamps them
 	badSlot := -1

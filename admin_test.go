@@ -276,7 +276,10 @@ func liveSum(info SegmentInfo) int64 {
 // ---- Reap and gc of killed holders -----------------------------------------
 
 // Ensure that after a holder with 3 handles is SIGKILLed (not holding the
-// lock), Inspect sees its slot dead and Reap removes exactly its 3 handles.
+// lock), Inspect sees its slot dead, RefCount stops counting its handles at
+// once (SegmentInfo.RefCount: "the number of handles of live holders: a
+// killed holder's handles stop counting as soon as the kernel marks it
+// dead, before its slot is reaped"), and Reap takes its slot's 3 handles.
 func TestReapRemovesKilledHoldersHandles(t *testing.T) {
 	name := testName(t)
 	a := mustNew(t, name, Counter{})
@@ -289,8 +292,11 @@ func TestReapRemovesKilledHoldersHandles(t *testing.T) {
 		t.Fatalf("before kill: live %d dead %d, want 2 0", i.LiveHolders, i.DeadHolders)
 	}
 	c.kill()
-	if i := mustInspect(t, name); i.LiveHolders != 1 || i.DeadHolders != 1 || i.RefCount != 4 {
-		t.Fatalf("after kill: live %d dead %d refcount %d, want 1 1 4", i.LiveHolders, i.DeadHolders, i.RefCount)
+	if i := mustInspect(t, name); i.LiveHolders != 1 || i.DeadHolders != 1 || i.RefCount != 1 {
+		t.Fatalf("after kill: live %d dead %d refcount %d, want 1 1 1", i.LiveHolders, i.DeadHolders, i.RefCount)
+	}
+	if rc, _ := a.RefCount(); rc != 1 {
+		t.Fatalf("RefCount after the kill, before any reap = %d, want 1", rc)
 	}
 	n, err := a.Reap()
 	if err != nil || n != 3 {
@@ -310,7 +316,7 @@ func TestReapRemovesKilledHoldersHandles(t *testing.T) {
 func TestCLIGCReapsKilledHolder(t *testing.T) {
 	exe := ipcarcCommand(t)
 	name := testName(t)
-	a := mustNew(t, name, Counter{})
+	mustNew(t, name, Counter{})
 	c := startChild(t, "attach", name, "2")
 	c.expect("attached")
 	c.kill()
@@ -319,16 +325,16 @@ func TestCLIGCReapsKilledHolder(t *testing.T) {
 	if l := dry[name]; l.reaped != 3 || l.live != 1 || !strings.Contains(l.result, "would be reaped") {
 		t.Fatalf("gc --dry-run: %+v, want 3 would be reaped, 1 live", l)
 	}
-	if rc, _ := a.RefCount(); rc != 4 {
-		t.Fatalf("refcount after dry run = %d, want 4 (unchanged)", rc)
+	if i := mustInspect(t, name); i.DeadHolders != 1 || i.RefCount != 1 {
+		t.Fatalf("after dry run: dead %d refcount %d, want the dead slot still there (1) and 1 live handle", i.DeadHolders, i.RefCount)
 	}
 
 	got := parseGC(t, mustCLI(t, exe, 0, "gc", name).stdout)
 	if l := got[name]; l.reaped != 3 || l.live != 1 || l.result != "3 dead handles reaped" {
 		t.Fatalf("gc: %+v, want 3 handles reaped, 1 live", l)
 	}
-	if rc, _ := a.RefCount(); rc != 1 {
-		t.Fatalf("refcount after gc = %d, want 1", rc)
+	if i := mustInspect(t, name); i.DeadHolders != 0 || i.RefCount != 1 {
+		t.Fatalf("after gc: dead %d refcount %d, want 0 1", i.DeadHolders, i.RefCount)
 	}
 	if !shmExists(name) {
 		t.Fatal("gc removed a segment that still has a live holder")
@@ -924,8 +930,9 @@ func TestGCWhileValueLockHeld(t *testing.T) {
 	holder.expect("locked")
 	// Killed only now: the holder's Open would have reaped it.
 	dead.kill()
-	if i := mustInspect(t, name); !i.Locked || i.LockOwnerTID == 0 {
-		t.Fatalf("Inspect while the child holds the lock: locked %v owner %d", i.Locked, i.LockOwnerTID)
+	liveOwner := mustInspect(t, name)
+	if !liveOwner.Locked || liveOwner.LockOwnerTID == 0 || liveOwner.LockOwnerDied {
+		t.Fatalf("Inspect while the child holds the lock: locked %v owner %d died %v", liveOwner.Locked, liveOwner.LockOwnerTID, liveOwner.LockOwnerDied)
 	}
 
 	start := time.Now()
@@ -947,8 +954,19 @@ func TestGCWhileValueLockHeld(t *testing.T) {
 	if err != nil || res.Busy || res.ReapedHandles != 1 || res.LiveHolders != 1 || res.Removed {
 		t.Fatalf("GCName after the holder died = %+v, %v; want 1 reaped, 1 live", res, err)
 	}
-	if i := mustInspect(t, name); i.Locked {
-		t.Fatalf("after the owner died: locked %v; want free", i.Locked)
+	// SegmentInfo.Locked: "A lock whose owner died holding it (killed) stays
+	// held until the next locker recovers it: it shows as Locked with
+	// LockOwnerDied set and the dead thread's id, before anyone locks."
+	if i := mustInspect(t, name); !i.Locked || !i.LockOwnerDied || i.LockOwnerTID != liveOwner.LockOwnerTID || !i.Poisoned {
+		t.Fatalf("after the owner died: locked %v died %v tid %d (was %d) poisoned %v; want an abandoned lock, its dead owner's tid, poisoned",
+			i.Locked, i.LockOwnerDied, i.LockOwnerTID, liveOwner.LockOwnerTID, i.Poisoned)
+	}
+	if i, err := a.Info(); err != nil || !i.LockOwnerDied || i.LockOwnerTID != liveOwner.LockOwnerTID {
+		t.Fatalf("Info after the owner died: %+v, %v", i, err)
+	}
+	want := fmt.Sprintf("owner died (tid %d)", liveOwner.LockOwnerTID)
+	if out := mustCLI(t, exe, 0, "ls", name).stdout; !strings.Contains(out, want) {
+		t.Fatalf("ipcarc ls after the owner died lacks %q:\n%s", want, out)
 	}
 	g, err := a.Lock()
 	if !errors.Is(err, ErrOwnerDead) {

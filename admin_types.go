@@ -31,8 +31,9 @@ type SegmentInfo struct {
 	// TypeTag is the 64-bit type tag as a hex string, "0x" and 16 digits:
 	// as a JSON number it would lose precision in many JSON readers.
 	TypeTag string `json:"type_tag"`
-	// RefCount is the number of handles counted in the segment, including
-	// those of dead holders not yet reaped.
+	// RefCount is the number of handles of live holders: a killed holder's
+	// handles stop counting as soon as the kernel marks it dead, before its
+	// slot is reaped (DeadHolders counts those slots until then).
 	RefCount int64 `json:"refcount"`
 	// MaxHolders is the size of the holder table.
 	MaxHolders int `json:"max_holders"`
@@ -47,13 +48,17 @@ type SegmentInfo struct {
 	// "ready", "dead" (its count reached zero; its name is about to go), or
 	// "unknown" when the header cannot be read or holds another value.
 	State string `json:"state"`
-	// Locked reports whether a thread holds the segment's mutex, and
-	// LockOwnerTID which (its Linux thread id as the owner's pid namespace
-	// sees it; 0 when free). A dead owner shows as free: the kernel clears
-	// the id, and the next locker recovers the segment.
-	Locked       bool `json:"locked"`
-	LockOwnerTID int  `json:"lock_owner_tid"`
-	// Poisoned reports that an owner died inside a critical section.
+	// Locked reports whether the segment's mutex is held, and LockOwnerTID
+	// by which thread (its Linux thread id as the owner's pid namespace sees
+	// it; 0 when free). A lock whose owner died holding it (killed) stays
+	// held until the next locker recovers it: it shows as Locked with
+	// LockOwnerDied set and the dead thread's id, before anyone locks.
+	Locked        bool `json:"locked"`
+	LockOwnerTID  int  `json:"lock_owner_tid"`
+	LockOwnerDied bool `json:"lock_owner_died"`
+	// Poisoned reports that an owner died inside a critical section: the
+	// poison flag is set, or the lock's dead owner was inside one (the next
+	// locker poisons the value and reports ErrOwnerDead).
 	Poisoned bool `json:"poisoned"`
 	// Version counts completed writes of the value.
 	Version uint64 `json:"version"`

@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"os/exec"
+	"strconv"
 	"testing"
 	"time"
 )

@@ -7,10 +7,13 @@ import (
 
 // Counters say what a segment's lock has been doing, since the segment was
 // created, summed over every process that ever attached: each attachment
-// counts its own work in its own slot (so processes never bounce a cache line
-// between them on Lock), and a departing or reaped holder's counts are folded
-// into the header's totals, so they never go down. They are read without any
-// lock: a snapshot whose fields may be a few operations apart.
+// counts its own work in its holder slot (so processes never bounce a cache
+// line between them on Lock). A slot's counts stay in the slot when its
+// holder leaves, dies or is reaped, and the next holder of the slot adds to
+// them: they are never moved or zeroed, so no death at any point loses or
+// repeats a count, and two readings taken one after the other never go down
+// (each word only grows). They are read without any lock: a snapshot whose
+// fields may be a few operations apart.
 //
 // Acquisitions, waits, holds, stores, owner deaths and poison are counted by
 // the holder of the value's lock; retries, fallbacks and wake-ups with atomic
@@ -79,17 +82,29 @@ func (c *Counters) add(o Counters) {
 	c.ReapedHolders += o.ReapedHolders
 }
 
-// sumCounters is a segment's counters: the header's totals plus every used
-// slot's. slots must come from a bound validated at attach (or clamped to the
-// mapping), never from the header's own max_holders.
+// sumCounters is a segment's counters: the header's totals plus every slot's,
+// used or free (a free slot keeps the counts of the holders it had). slots
+// must come from a bound validated at attach (or clamped to the mapping),
+// never from the header's own max_holders.
 func sumCounters(h *header, slots []holder) Counters {
 	c := readCounters(&h.Totals)
 	for i := range slots {
-		if atomic.LoadUint32(&slots[i].State) == slotUsed {
-			c.add(readCounters(&slots[i].Counters))
-		}
+		c.add(readCounters(&slots[i].Counters))
 	}
 	return c
+}
+
+// liveHandles is what RefCount reports: the handles of the used slots whose
+// holder is alive. A dead holder stops counting as soon as the kernel marks
+// its liveness word, reaped or not.
+func liveHandles(slots []holder) int64 {
+	var n int64
+	for i := range slots {
+		if atomic.LoadUint32(&slots[i].State) == slotUsed && liveWordAlive(atomic.LoadUint32(&slots[i].Live)) {
+			n += int64(min(atomic.LoadUint32(&slots[i].Handles), maxHandles))
+		}
+	}
+	return n
 }
 
 // Rates is what the lock did between two snapshots, per second and in

@@ -755,7 +755,7 @@ int ipcarc_close(ipcarc_seg *s) {
 
 void *ipcarc_data(ipcarc_seg *s) { return s->data; }
 ipcarc_header *ipcarc_hdr(ipcarc_seg *s) { return s->hdr; }
-int64_t ipcarc_refcount(ipcarc_seg *s) { return A_LOAD(&s->hdr->refcount, ACQ); }
+int64_t ipcarc_refcount(ipcarc_seg *s) { return table_live_handles(s); }
 int ipcarc_slot(ipcarc_seg *s) { return s->slot == NO_SLOT ? -1 : (int)s->slot; }
 int ipcarc_fd(ipcarc_seg *s) { return s->fd; }
 int64_t ipcarc_timeout(ipcarc_seg *s) { return s->timeout_ns; }

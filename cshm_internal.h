@@ -108,6 +108,7 @@ int table_adjust_handles(ipcarc_seg *s, int delta); /* our count += delta, the s
 int table_reap_all(ipcarc_seg *s);              /* reap every dead holder, rebuild; handles removed */
 int table_find_live(ipcarc_seg *s);             /* 1 if another live holder exists (reaps dead ones on the way) */
 int table_live_holders(ipcarc_seg *s);          /* used slots with a live holder (lock-free read) */
+int64_t table_live_handles(ipcarc_seg *s);      /* handles of live holders (lock-free read) */
 void table_rebuild(ipcarc_seg *s);              /* recompute lists and counts from the slots */
 void table_init(ipcarc_seg *s);                 /* creator: an empty table */
 

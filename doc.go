@@ -22,11 +22,17 @@
 //
 // # Crashes
 //
-// When a process (or a goroutine's thread) dies holding the lock, the next
-// Lock in any process returns the guard with an error matching ErrOwnerDead
-// and ErrPoisoned. The library makes the mutex consistent itself; the poison
-// flag stays set in the segment, and every Lock returns ErrPoisoned with its
-// guard, until a holder checks the value and calls Guard.ClearPoison. A
+// When a process (or a goroutine's thread) dies holding the lock inside a
+// critical section that may write (Lock, Update, Store), the value is
+// poisoned. The next Lock, TryLock, LockContext or Update in any process
+// returns an error matching ErrOwnerDead and ErrPoisoned: that caller is the
+// one to repair. Load, LoadInto, LoadContext, Store and Wait never take that
+// news; they see ErrPoisoned. The library makes the mutex consistent itself;
+// the poison flag stays set in the segment, and every Lock returns
+// ErrPoisoned with its guard, until a holder checks the value and calls
+// Guard.ClearPoison. A death while holding the lock only to read (Load's
+// locked fallback) changes nothing: the value is not poisoned and the death
+// is only counted (Counters.OwnerDeaths). A
 // process that dies holding handles (not the lock) is seen dead through its
 // slot's liveness word, a robust futex word that the kernel marks when the
 // process dies; Reap, Open and Close then remove its count, so a killed

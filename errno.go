@@ -23,6 +23,10 @@ func fromErrno(op, name string, rc int, field int) error {
 		if en != syscall.EBADMSG {
 			err = errList{ErrCorrupt, en}
 			field = fieldFile
+		} else if field == 0 && handleOp(op) {
+			// On a handle, the C layer's only EBADMSG is its check of a
+			// mutex's kind before locking it (value or holder table).
+			field = fieldMutex
 		}
 	case syscall.EPROTONOSUPPORT:
 		err = ErrIncompatible
@@ -64,4 +68,14 @@ func fromErrno(op, name string, rc int, field int) error {
 		e.Detail = "it existed, but its last holder closed or died: a segment lives while a handle on it is open (WithLifetime(UntilRemoved) keeps it until removed)"
 	}
 	return e
+}
+
+// handleOp reports whether op works on an attached handle, where the only
+// validation left is the mutex-kind check made before every lock.
+func handleOp(op string) bool {
+	switch op {
+	case "new", "open", "open or new", "gc", "remove", "inspect", "list":
+		return false
+	}
+	return true
 }

@@ -20,8 +20,10 @@ const loadSpins = 128
 // Load returns a consistent copy of the value without taking the mutex and
 // without calling into C: a seqlock read of the header's sequence word. If a
 // writer stays inside its critical section (or died there, leaving the word
-// odd), Load falls back to the lock, and so to owner-death handling: then the
-// error matches ErrOwnerDead. A poisoned value is returned with ErrPoisoned.
+// odd), Load falls back to the lock, and so to owner-death recovery. A
+// poisoned value is returned with ErrPoisoned. Load never reports
+// ErrOwnerDead: that news is kept for the next Lock, TryLock, LockContext or
+// Update, whose caller can repair the value.
 //
 // Memory ordering. Writers (C, under the mutex) make seq odd, issue a release
 // fence, write the value, and make seq even with a release store. Load reads
@@ -116,8 +118,8 @@ const loadSlice = 2 * time.Millisecond
 // lock, and there LoadContext waits in slices of about 2ms, returning the
 // zero T and ctx.Err() within about 2ms of ctx being done. A ctx already done
 // returns ctx.Err() at once. Otherwise the results are Load's: a writer that
-// died inside is reported with an error matching ErrOwnerDead (and
-// ErrPoisoned), alongside the value it left.
+// died inside is reported with ErrPoisoned, alongside the value it left
+// (ErrOwnerDead is kept for the next locker).
 func (a *Arc[T]) LoadContext(ctx context.Context) (v T, err error) {
 	if ctx.Done() == nil {
 		return a.Load()
@@ -156,8 +158,8 @@ func (a *Arc[T]) loadLocked(dst *T) error {
 
 // Store replaces the value in one crossing into C (lock, copy, bump the
 // version, unlock) and wakes every Wait. A poisoned value is not overwritten:
-// Store returns ErrPoisoned (with ErrOwnerDead when it is the first to see the
-// death); clear the poison through a Guard first.
+// Store returns ErrPoisoned, and leaves ErrOwnerDead for the next Lock,
+// TryLock, LockContext or Update; clear the poison through a Guard first.
 func (a *Arc[T]) Store(v T) error { return a.StoreFrom(&v) }
 
 // StoreFrom is Store from *src, without the copy of T that passing it by value

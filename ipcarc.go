@@ -245,7 +245,7 @@ func (a *Arc[T]) RefCount() (int, error) {
 	if a.closed.Load() {
 		return 0, opErr("refcount", a.name, ErrClosed)
 	}
-	return int(atomic.LoadInt64(&a.hdr.RefCount)), nil
+	return int(liveHandles(a.slots())), nil
 }
 
 // openErr is fromErrno for Open and OpenOrNew, saying how long a timed-out

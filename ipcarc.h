@@ -296,6 +296,10 @@ IPCARC_API uint32_t ipcarc_lifetime(ipcarc_seg *s);
 /* The value in the mapping (value_size bytes, aligned as the spec said). Read
  * or write it only while holding the lock (or through ipcarc_load/store). */
 IPCARC_API void *ipcarc_data(ipcarc_seg *s);
+/* The handles of live holders, over every process: one read per slot, no
+ * lock. A killed holder's handles stop counting as soon as the kernel marks
+ * it dead, before anyone reaps its slot (ipcarc_reap, gc, or the next
+ * attach that walks past it takes the slot back). */
 IPCARC_API int64_t ipcarc_refcount(ipcarc_seg *s);
 
 /* ---- Locking -------------------------------------------------------------- */
@@ -319,10 +323,12 @@ IPCARC_API int ipcarc_lock_owner(ipcarc_seg *s);
 /* ---- Fast paths and waiting ---------------------------------------------- */
 
 /* Copy the value out without the mutex (seqlock); falls back to the lock when a
- * writer stays inside too long. Returns 0, EOWNERDEAD or ENOTRECOVERABLE (copied, poisoned). */
+ * writer stays inside too long. Returns 0, or ENOTRECOVERABLE (copied, poisoned).
+ * A read never reports EOWNERDEAD: that news is kept for the next lock. */
 IPCARC_API int ipcarc_load(ipcarc_seg *s, void *dst, size_t n);
 /* Lock, copy n bytes in, bump the version, unlock: 0, ENOTRECOVERABLE (poisoned: not
- * written; EOWNERDEAD when this call is the first to see the death). */
+ * written). A store never reports EOWNERDEAD: that news is kept for the next
+ * ipcarc_lock/trylock/timedlock, whose caller can repair. */
 IPCARC_API int ipcarc_store(ipcarc_seg *s, const void *src, size_t n);
 /* Completed writes so far (seq >> 1). */
 IPCARC_API uint32_t ipcarc_version(ipcarc_seg *s);

@@ -55,13 +55,14 @@ func (a *Arc[T]) Info() (info SegmentInfo, err error) {
 		}
 	}()
 	h := a.hdr
+	if !goMutexKindOK(h) {
+		return SegmentInfo{}, fromErrno("info", a.name, int(syscall.EBADMSG), 0)
+	}
 	state := atomic.LoadUint32(&h.State)
 	info = SegmentInfo{
 		Name: a.name, TotalSize: h.TotalSize, ValueSize: h.ValueSize, ValueAlign: h.ValueAlign,
-		TypeTag: fmt.Sprintf("0x%016x", h.TypeTag), RefCount: atomic.LoadInt64(&h.RefCount),
+		TypeTag:    fmt.Sprintf("0x%016x", h.TypeTag),
 		MaxHolders: a.s.maxHolders(), State: stateName(state),
-		Poisoned:          atomic.LoadUint32(&h.Flags)&flagPoisoned != 0,
-		LockOwnerTID:      int(atomic.LoadUint32((*uint32)(unsafe.Pointer(&h.Mutex[0]))) & futexTIDMask),
 		TableLockOwnerTID: a.tableOwner(),
 		Version:           uint64(atomic.LoadUint32(&h.Seq) >> 1),
 		CreatorPID:        int(h.CreatorPID),
@@ -76,10 +77,11 @@ func (a *Arc[T]) Info() (info SegmentInfo, err error) {
 		info.OwnerUID, info.Mode = int(st.Uid), fmt.Sprintf("%04o", st.Mode&0o7777)
 		info.Owner = userName(st.Uid)
 	}
-	info.Locked = info.LockOwnerTID != 0
+	fillLock(&info, h)
 	info.Holders = make([]SegmentHolder, 0, min(int(atomic.LoadUint32(&h.UsedCount)), a.s.maxHolders()))
 	self := a.s.slot()
 	slots := a.slots()
+	info.RefCount = liveHandles(slots)
 	info.Counters = sumCounters(h, slots)
 	info.At = time.Now()
 	for i := range slots {

@@ -150,26 +150,12 @@ static int used_append(ipcarc_seg *s, uint32_t i) {
 	return 0;
 }
 
-/* A departing attachment's counts move to the header's totals, so that a
- * segment's counts never go down when a holder leaves or is reaped. (A
- * reader summing in between may see them twice or not at all, once.) */
-static void fold_counters(ipcarc_header *h, ipcarc_counters *c) {
-	uint64_t *from = (uint64_t *)(void *)c, *to = (uint64_t *)(void *)&h->totals;
-	size_t n = offsetof(ipcarc_counters, reserved) / sizeof(uint64_t);
-	for (size_t k = 0; k < n; k++) {
-		uint64_t v = __atomic_exchange_n(&from[k], 0, RLX);
-		if (!v) continue;
-		if (k == offsetof(ipcarc_counters, wait_max_ns) / sizeof(uint64_t))
-			ctr_max(&to[k], v);
-		else
-			ctr_add_atomic(&to[k], v);
-	}
-}
-
 /* Free a used slot whose holder is gone (dead, or ourselves closing). Returns
  * its handle count. Stores in order: out of the used list, state FREE, counts
  * zero, onto the free list, refcount. A death after any of them leaves the
- * slot's state as the truth for the rebuild. */
+ * slot's state as the truth for the rebuild. The slot's lock counters are not
+ * touched: they belong to the slot, not to the attachment (see
+ * ipcarc_read_counters), so no death point can lose or repeat a count. */
 static uint32_t free_slot(ipcarc_seg *s, uint32_t i, int *broken) {
 	ipcarc_header *h = s->hdr;
 	ipcarc_holder *ht = slots_of(s);
@@ -187,7 +173,6 @@ static uint32_t free_slot(ipcarc_seg *s, uint32_t i, int *broken) {
 	 * leaves the header's count too high (a needless wake-up), never too low. */
 	uint32_t w = __atomic_exchange_n(&ht[i].waiters, 0, SEQ);
 	if (w) __atomic_fetch_sub(&h->waiters, w, SEQ);
-	fold_counters(h, &ht[i].counters);
 	ht[i].next = h->free_head;
 	h->free_head = i;
 	FAULT("table-free-push");
@@ -354,6 +339,28 @@ int ipcarc_holder_alive(ipcarc_seg *s, uint32_t slot) {
 
 ipcarc_counters *ipcarc_my_counters(ipcarc_seg *s) { return s->ctr; }
 
+/* The handles of live holders: what ipcarc_refcount reports. One pass over
+ * the slots (bounded by the private max_holders), no lock, no write: a dead
+ * holder's handles stop counting the moment the kernel marks its word,
+ * whether or not anyone has reaped it yet. */
+int64_t table_live_handles(ipcarc_seg *s) {
+	ipcarc_holder *ht = slots_of(s);
+	int64_t n = 0;
+	for (uint32_t i = 0; i < s->max_holders; i++) {
+		if (A_LOAD(&ht[i].state, ACQ) != IPCARC_SLOT_USED || !slot_alive(&ht[i])) continue;
+		uint32_t c = A_LOAD(&ht[i].handles, RLX);
+		n += c > IPCARC_MAX_HANDLES ? IPCARC_MAX_HANDLES : c;
+	}
+	return n;
+}
+
+/* A segment's counts: the header's totals plus the counters of EVERY slot,
+ * used or free. A slot's counters are never zeroed or moved: they accumulate
+ * over every holder that ever used the slot. Moving counts between two words
+ * (into totals when a holder leaves) cannot be made monotonic: a death between
+ * the two stores loses or repeats them, and a lock-free reader between them
+ * sees a dip or a spike. Each word only grows, so any two readings made one
+ * after the other never go down. */
 void ipcarc_read_counters(ipcarc_seg *s, ipcarc_counters *out) {
 	memset(out, 0, sizeof *out);
 	size_t n = offsetof(ipcarc_counters, reserved) / sizeof(uint64_t);
@@ -363,7 +370,6 @@ void ipcarc_read_counters(ipcarc_seg *s, ipcarc_counters *out) {
 	for (size_t k = 0; k < n; k++) o[k] = A_LOAD(&t[k], RLX);
 	ipcarc_holder *ht = slots_of(s);
 	for (uint32_t i = 0; i < s->max_holders; i++) {
-		if (A_LOAD(&ht[i].state, RLX) != IPCARC_SLOT_USED) continue;
 		const uint64_t *c = (const uint64_t *)(const void *)&ht[i].counters;
 		for (size_t k = 0; k < n; k++) {
 			uint64_t v = A_LOAD(&c[k], RLX);

@@ -96,6 +96,7 @@ type topRow struct {
 	DeadHolders     int      `json:"dead_holders"`
 	Locked          bool     `json:"locked"`
 	LockOwnerTID    int      `json:"lock_owner_tid"`
+	LockOwnerDied   bool     `json:"lock_owner_died"`
 	LockOwnerPID    int      `json:"lock_owner_pid"`
 	HeldForNs       *int64   `json:"held_for_ns"`
 	State           string   `json:"state"`

@@ -317,10 +317,13 @@ int ipcarc_store(ipcarc_seg *s, const void *src, size_t n) {
 		FAULT("store");
 		ctr_inc(&s->ctr->stores);
 	}
+	/* A store never repairs, so it does not take the news of the death
+	 * either: put it back for the next lock whose caller can repair. */
+	if (rc == EOWNERDEAD) __atomic_or_fetch(&s->hdr->flags, IPCARC_FLAG_OWNER_DEAD_UNSEEN, SEQ);
 	/* A refused store changed nothing: no new version, no wake-up. */
 	int urc = poisoned ? ipcarc_unlock_unchanged(s) : ipcarc_unlock(s);
 	if (urc) return urc;
-	return poisoned ? (rc == EOWNERDEAD ? EOWNERDEAD : ENOTRECOVERABLE) : 0;
+	return poisoned ? ENOTRECOVERABLE : 0;
 }
 
 int ipcarc_load_locked(ipcarc_seg *s, void *dst, size_t n, int64_t timeout_ns) {
@@ -330,15 +333,12 @@ int ipcarc_load_locked(ipcarc_seg *s, void *dst, size_t n, int64_t timeout_ns) {
 	int rc = read_lock(s, timeout_ns, &nested);
 	if (rc) return rc;
 	ctr_add_atomic(&s->ctr->load_fallbacks, 1);
-	int dead = 0;
-	if (A_LOAD(&h->flags, RLX) & IPCARC_FLAG_OWNER_DEAD_UNSEEN) {
-		__atomic_and_fetch(&h->flags, ~IPCARC_FLAG_OWNER_DEAD_UNSEEN, SEQ);
-		dead = 1;
-	}
+	/* A read never takes the news of an owner's death (the OWNER_DEAD_UNSEEN
+	 * flag): it is left for the next lock that may write, whose caller can
+	 * repair. The reader sees the poison. */
 	memcpy(dst, s->data, n);
 	int poisoned = ipcarc_poisoned(s);
 	if (!nested) pthread_mutex_unlock(value_mtx(s));
-	if (dead) return EOWNERDEAD;
 	return poisoned ? ENOTRECOVERABLE : 0;
 }
 

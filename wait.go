@@ -297,6 +297,11 @@ func (a *Arc[T]) Wait(ctx context.Context, since uint64) (uint64, error) {
 	if v := a.Version(); v != since32 {
 		return v, nil
 	}
+	// Wait sleeps on the sequence word that writers bump under the value's
+	// mutex: a mutex of another kind means no writer can take it safely.
+	if !goMutexKindOK(a.hdr) {
+		return 0, fromErrno("wait", a.name, int(syscall.EBADMSG), 0)
+	}
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}

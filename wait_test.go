@@ -384,8 +384,8 @@ func TestLoadContextStoppedWriter(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		got, err := a.LoadContext(ctx)
-		if !errors.Is(err, ErrOwnerDead) || !errors.Is(err, ErrPoisoned) {
-			t.Errorf("LoadContext = %v, want ErrOwnerDead and ErrPoisoned", err)
+		if errors.Is(err, ErrOwnerDead) || !errors.Is(err, ErrPoisoned) {
+			t.Errorf("LoadContext = %v, want ErrPoisoned only (the death is news for the next Lock)", err)
 		}
 		if got.N != 4242 {
 			t.Errorf("LoadContext value = %d, want the dead holder's 4242", got.N)
@@ -394,7 +394,10 @@ func TestLoadContextStoppedWriter(t *testing.T) {
 			t.Errorf("second LoadContext = %v, want ErrPoisoned only", err)
 		}
 	})
-	g, _ := a.Lock()
+	g, err := a.Lock()
+	if !errors.Is(err, ErrOwnerDead) {
+		t.Errorf("first Lock after the death and the reads = %v, want ErrOwnerDead", err)
+	}
 	g.ClearPoison()
 	g.Unlock()
 	b, err := a.Clone()

@@ -416,10 +416,34 @@ func lifetimeText(l string) string {
 }
 
 func lockText(s ipcarc.SegmentInfo) string {
-	if !s.Locked {
+	switch {
+	case s.Corrupt:
+		return "-" // no lock state can be trusted in a segment that fails validation
+	case s.LockOwnerDied:
+		return "owner died (tid " + strconv.Itoa(s.LockOwnerTID) + ")"
+	case !s.Locked:
 		return "free"
 	}
 	return "tid " + strconv.Itoa(s.LockOwnerTID)
+}
+
+func yes(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// lockedText is inspect's "locked" line: yes, no, "owner died", or "-" for a
+// corrupt segment.
+func lockedText(s ipcarc.SegmentInfo) string {
+	switch {
+	case s.Corrupt:
+		return "-"
+	case s.LockOwnerDied:
+		return "owner died (the next locker recovers it)"
+	}
+	return yes(s.Locked)
 }
 
 func createdText(t time.Time) string {
@@ -436,8 +460,11 @@ func note(s ipcarc.SegmentInfo) string {
 	} else if s.Reason != "" {
 		parts = append(parts, s.Reason)
 	}
-	if s.Poisoned {
+	if s.Poisoned && !s.Corrupt {
 		parts = append(parts, "poisoned")
+	}
+	if s.LockOwnerDied && !s.Corrupt {
+		parts = append(parts, "lock abandoned: its owner (tid "+strconv.Itoa(s.LockOwnerTID)+") died holding it; the next locker recovers it")
 	}
 	if s.TableLockOwnerTID != 0 {
 		parts = append(parts, "table lock held by tid "+strconv.Itoa(s.TableLockOwnerTID))
@@ -483,12 +510,6 @@ to nothing. --json prints one JSON object: the fields of ipcarc.SegmentInfo.
 
 func writeInspect(stdout io.Writer, s ipcarc.SegmentInfo) int {
 	w := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
-	yes := func(b bool) string {
-		if b {
-			return "yes"
-		}
-		return "no"
-	}
 	reason := s.Reason
 	if reason == "" {
 		reason = "-"
@@ -499,7 +520,7 @@ func writeInspect(stdout io.Writer, s ipcarc.SegmentInfo) int {
 		{"refcount", strconv.FormatInt(s.RefCount, 10)},
 		{"live_holders", strconv.Itoa(s.LiveHolders)}, {"dead_holders", strconv.Itoa(s.DeadHolders)},
 		{"max_holders", strconv.Itoa(s.MaxHolders)}, {"lifetime", lifetimeText(s.Lifetime)},
-		{"locked", yes(s.Locked)}, {"lock_owner_tid", strconv.Itoa(s.LockOwnerTID)},
+		{"locked", lockedText(s)}, {"lock_owner_tid", strconv.Itoa(s.LockOwnerTID)},
 		{"table_lock_owner_tid", strconv.Itoa(s.TableLockOwnerTID)}, {"waiters", strconv.Itoa(s.Waiters)},
 		{"poisoned", yes(s.Poisoned)}, {"version", strconv.FormatUint(s.Version, 10)},
 		{"total_size", strconv.FormatUint(s.TotalSize, 10)},

@@ -40,6 +40,7 @@ type topRow struct {
 	DeadHolders     int             `json:"dead_holders"`
 	Locked          bool            `json:"locked"`
 	LockOwnerTID    int             `json:"lock_owner_tid"`
+	LockOwnerDied   bool            `json:"lock_owner_died"` // held by a thread that died holding it
 	// LockOwnerPID is the process of that thread, from /proc/TID/status
 	// (0 when it cannot be told: another pid namespace, or gone).
 	LockOwnerPID int `json:"lock_owner_pid"`
@@ -115,9 +116,9 @@ func (t *topper) frame(segs []ipcarc.SegmentInfo) []topRow {
 		r := topRow{
 			Name: s.Name, Counters: s.Counters, Waiters: s.Waiters,
 			LiveHolders: s.LiveHolders, DeadHolders: s.DeadHolders,
-			Locked: s.Locked, LockOwnerTID: s.LockOwnerTID, State: s.State, Corrupt: s.Corrupt,
+			Locked: s.Locked, LockOwnerTID: s.LockOwnerTID, LockOwnerDied: s.LockOwnerDied, State: s.State, Corrupt: s.Corrupt,
 		}
-		if s.Locked {
+		if s.Locked && !s.LockOwnerDied {
 			r.LockOwnerPID = processOf(s.LockOwnerTID)
 		}
 		tr := t.seen[s.Name]
@@ -344,6 +345,9 @@ func writeTopTable(out io.Writer, rows []topRow, maxRows int) {
 			owner = "tid " + strconv.Itoa(r.LockOwnerTID)
 			if r.LockOwnerPID != 0 {
 				owner = "pid " + strconv.Itoa(r.LockOwnerPID) + " " + owner
+			}
+			if r.LockOwnerDied {
+				owner = "died (" + owner + ")"
 			}
 			heldFor = "?"
 			if r.HeldForNs != nil {
