@@ -324,7 +324,7 @@ static ipcarc_seg *seg_new(const char *name, int fd) {
 	s->slot = NO_SLOT;
 	s->ctr = &s->scratch;
 	s->gen = live_generation();
-	s->timeout_ns = 1000000000LL;
+	s->timeout_ns = IPCARC_DEFAULT_TIMEOUT_NS;
 	snprintf(s->name, sizeof s->name, "%s", name[0] == '/' ? name + 1 : name);
 	return s;
 }
@@ -359,7 +359,7 @@ static int map_seg(ipcarc_seg *s, size_t size) {
 }
 
 static int64_t spec_timeout(const ipcarc_spec *sp) {
-	if (!sp || sp->open_timeout_ns <= 0) return 1000000000LL;
+	if (!sp || sp->open_timeout_ns <= 0) return IPCARC_DEFAULT_TIMEOUT_NS;
 	return sp->open_timeout_ns > IPCARC_FOREVER_NS ? IPCARC_FOREVER_NS : sp->open_timeout_ns;
 }
 

@@ -254,6 +254,10 @@ IPCARC_API const char *ipcarc_field_name(int field);
 
 typedef struct ipcarc_seg ipcarc_seg;
 
+/* The open timeout when the spec gives none (<= 0): 5 seconds, as Go's and
+ * Rust's default. */
+#define IPCARC_DEFAULT_TIMEOUT_NS 5000000000LL
+
 typedef struct ipcarc_spec {
 	uint64_t value_size;     /* sizeof(T) */
 	uint32_t value_align;    /* alignof(T); 0 means 1 */
@@ -261,7 +265,7 @@ typedef struct ipcarc_spec {
 	uint64_t type_tag;       /* expected / created tag */
 	uint32_t mode;           /* create: permission bits, exactly (umask does not apply) */
 	uint32_t lifetime;       /* create: IPCARC_LIFETIME_* */
-	int64_t open_timeout_ns; /* bound on every wait for a creator or the table lock; <=0: 1 second */
+	int64_t open_timeout_ns; /* bound on every wait for a creator or the table lock; <=0: IPCARC_DEFAULT_TIMEOUT_NS */
 } ipcarc_spec;
 
 /* The tag WithTypeTag(s) uses: FNV-1a 64 over the bytes of s. */

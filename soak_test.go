@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -218,8 +219,12 @@ func TestSoak(t *testing.T) {
 	for time.Now().Add(500 * time.Millisecond).Before(end) {
 		time.Sleep(time.Duration(100+rand.Intn(200)) * time.Millisecond)
 		i := rand.Intn(len(current))
-		current[i].c.kill()
+		// SIGKILL without child.kill, whose drain of the line channel would
+		// race this worker's reader for the last "c" lines and undercount
+		// its commits.
+		current[i].c.cmd.Process.Signal(syscall.SIGKILL)
 		<-current[i].done
+		<-current[i].c.done
 		kills++
 		current[i] = start(i, time.Until(end))
 	}

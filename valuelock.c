@@ -328,7 +328,6 @@ int ipcarc_store(ipcarc_seg *s, const void *src, size_t n) {
 
 int ipcarc_load_locked(ipcarc_seg *s, void *dst, size_t n, int64_t timeout_ns) {
 	if (n != s->value_size) return EINVAL;
-	ipcarc_header *h = s->hdr;
 	int nested;
 	int rc = read_lock(s, timeout_ns, &nested);
 	if (rc) return rc;

@@ -93,7 +93,7 @@ void ipcarc_rs_stats(ipcarc_seg *s, struct ipcarc_rs_stats *out) {
 	out->value_size = h->value_size;
 	out->value_align = h->value_align;
 	out->type_tag = h->type_tag;
-	out->refcount = __atomic_load_n(&h->refcount, __ATOMIC_ACQUIRE);
+	out->refcount = ipcarc_refcount(s); /* live holders only */
 	out->max_holders = ipcarc_hdr_max_holders(s);
 	out->poisoned = ipcarc_poisoned(s);
 	out->version = ipcarc_version(s);

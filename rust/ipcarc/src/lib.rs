@@ -472,8 +472,10 @@ impl<T: PlainData> IpcArc<T> {
         &self.name
     }
 
-    /// The number of live handles on the segment in all processes (after a
-    /// [`reap`](Self::reap), dead processes' handles no longer count).
+    /// The number of handles of live holders on the segment, in all
+    /// processes: a killed process's handles stop counting as soon as the
+    /// kernel marks it dead, before its slot is reaped (Go's `RefCount`,
+    /// C's `ipcarc_refcount`).
     pub fn ref_count(&self) -> usize {
         // SAFETY: a live handle.
         unsafe { ffi::ipcarc_refcount(self.s()) }.max(0) as usize
@@ -647,9 +649,10 @@ impl<T: PlainData> IpcArc<T> {
     /// A consistent copy of the value, without the lock and without blocking
     /// on a writer for long (a seqlock read; a writer that stays inside, or
     /// died inside, sends it to the lock). Go's `Load` and C's `ipcarc_load`.
-    /// A poisoned value is refused with [`Error::Poisoned`] (or
-    /// [`Error::OwnerDead`] when this call is the first to see the death):
-    /// [`lock`](Self::lock) hands it over through a [`PoisonError`].
+    /// A poisoned value is refused with [`Error::Poisoned`]; a read never
+    /// reports [`Error::OwnerDead`], which is kept for the next
+    /// [`lock`](Self::lock) (it hands the value over through a
+    /// [`PoisonError`] whose guard says [`Guard::owner_died`]).
     ///
     /// (The design note's `load(name)` is the constructor, so the read is `get`,
     /// as for [`std::cell::Cell::get`].)
@@ -684,8 +687,8 @@ impl<T: PlainData> IpcArc<T> {
 
     /// Replaces the value: lock, copy, bump the version, unlock, in one call
     /// into C, waking every [`wait`](Self::wait). A poisoned value is not
-    /// overwritten: [`Error::Poisoned`] (or [`Error::OwnerDead`] when this
-    /// call is the first to see the death).
+    /// overwritten: [`Error::Poisoned`]. A store never reports
+    /// [`Error::OwnerDead`]: that news is kept for the next lock.
     pub fn store(&self, value: T) -> Result<(), Error> {
         // SAFETY: value is a T, size_of::<T>() bytes, read during the call only.
         let rc = unsafe {
