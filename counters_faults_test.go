@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 )
 
 func init() {
@@ -100,4 +103,98 @@ func TestFaultCountersNeverGoDown(t *testing.T) {
 			}
 		})
 	}
+}
+
+func init() {
+	// hold-until-eof NAME: Open, Lock, set N = 8, say "locked"; at EOF on
+	// stdin Unlock and Close.
+	childRoles["hold-until-eof"] = func(args []string) error {
+		a, err := Open[Counter](args[0])
+		if err != nil {
+			return err
+		}
+		g, err := a.Lock()
+		if err != nil {
+			return err
+		}
+		g.Get().N = 8
+		fmt.Println("locked")
+		io.Copy(io.Discard, os.Stdin)
+		if err := g.Unlock(); err != nil {
+			return err
+		}
+		return a.Close()
+	}
+	// read-die NAME: Open, arm load-locked, say "armed", Load (which another
+	// process's held lock sends to the locked fallback, where this process
+	// is killed holding the lock for a read).
+	childRoles["read-die"] = func(args []string) error {
+		a, err := Open[Counter](args[0])
+		if err != nil {
+			return err
+		}
+		faultArm("load-locked")
+		fmt.Println("armed")
+		_, err = a.Load()
+		return err
+	}
+}
+
+// README (Semantics, owner death): "A death while holding the lock only to
+// read (Load's locked fallback) ... changes nothing and does not poison; it
+// is counted in Counters.OwnerDeaths."
+func TestFaultDeathInsideLockedReadDoesNotPoison(t *testing.T) {
+	name := testName(t)
+	a := mustNew(t, name, Counter{N: 7})
+	h, hin := startChildStdin(t, "hold-until-eof", name)
+	h.expect("locked")
+	r := startL2(t, "read-die", name)
+	r.expect("armed")
+	// The reader spins, falls back and sleeps on the lock; let it get there.
+	waitSleeping(t, r.cmd.Process.Pid)
+	hin.Close() // the holder unlocks: the reader takes the lock and dies
+	h.wait()
+	for range r.lines {
+	}
+	if !killed(r) {
+		t.Fatalf("reader not killed inside the locked read: %v", r.err)
+	}
+	g, err := a.Lock()
+	if err != nil {
+		t.Fatalf("Lock after a reader died holding the lock = %v, want no error (nothing was written)", err)
+	}
+	if g.Get().N != 8 {
+		t.Fatalf("value %d, want the holder's 8", g.Get().N)
+	}
+	g.Unlock()
+	info, _ := a.Info()
+	if info.Poisoned || info.Counters.OwnerDeaths != 1 {
+		t.Fatalf("poisoned %v owner deaths %d; want false 1", info.Poisoned, info.Counters.OwnerDeaths)
+	}
+}
+
+// waitSleeping waits until some thread of the process sleeps in the kernel
+// on a futex (the state of its threads in /proc shows 'S' and wchan futex).
+func waitSleeping(t *testing.T, pid int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		for _, task := range tasks {
+			w, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/wchan", pid, task.Name()))
+			if strings.Contains(string(w), "futex") {
+				sys, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/syscall", pid, task.Name()))
+				// Go's own parked threads sleep on futexes too; the lock's
+				// futex is the one in the shared mapping, so look for a
+				// FUTEX_LOCK_PI-free plain wait on a non-private word: a
+				// shared futex op (no FUTEX_PRIVATE_FLAG, 128) in arg 2.
+				f := strings.Fields(string(sys))
+				if len(f) > 2 && f[0] == "202" {
+					if op, err := strconv.ParseUint(strings.TrimPrefix(f[2], "0x"), 16, 64); err == nil && op&128 == 0 {
+						return
+					}
+				}
+			}
+		}
+	}
+	t.Fatalf("process %d did not sleep on a shared futex within 10s", pid)
 }

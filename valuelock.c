@@ -332,6 +332,7 @@ int ipcarc_load_locked(ipcarc_seg *s, void *dst, size_t n, int64_t timeout_ns) {
 	int rc = read_lock(s, timeout_ns, &nested);
 	if (rc) return rc;
 	ctr_add_atomic(&s->ctr->load_fallbacks, 1);
+	FAULT("load-locked");
 	/* A read never takes the news of an owner's death (the OWNER_DEAD_UNSEEN
 	 * flag): it is left for the next lock that may write, whose caller can
 	 * repair. The reader sees the poison. */
