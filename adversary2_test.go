@@ -5,6 +5,7 @@ package ipcarc
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os/exec"
@@ -299,7 +300,8 @@ func TestAdv2InfoTruncated(t *testing.T) {
 		}
 		_, err := a.Info()
 		_, serr := a.Stats()
-		ev := a.Expvar().String()
+		evb, _ := json.Marshal(a.Expvar()())
+		ev := string(evb)
 		restore()
 		if !errors.Is(err, ErrCorrupt) || !errors.Is(serr, ErrCorrupt) {
 			t.Fatalf("truncated to %d: Info = %v, Stats = %v; want ErrCorrupt", size, err, serr)

@@ -4,12 +4,13 @@ package ipcarc
 
 import (
 	"encoding/json"
-	"errors"
 	"expvar"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -70,9 +71,7 @@ func TestExpvar(t *testing.T) {
 	name := testName(t)
 	a := mustNew(t, name, Counter{})
 	key := "ipcarc." + name
-	if err := a.PublishExpvar(key); err != nil {
-		t.Fatal(err)
-	}
+	expvar.Publish(key, expvar.Func(a.Expvar()))
 	mux := http.NewServeMux()
 	mux.Handle("/debug/vars", expvar.Handler())
 	srv := httptest.NewServer(mux)
@@ -132,24 +131,35 @@ func TestExpvar(t *testing.T) {
 	}
 	t.Logf("acquisitions %d, contended %d, slept %d", got.Counters.Acquisitions, got.Counters.Contended, got.Counters.Slept)
 
-	// A second publication under the same name is an error, not a panic.
-	if err := a.PublishExpvar(key); !errors.Is(err, ErrInvalidOption) {
-		t.Errorf("duplicate PublishExpvar = %v, want ErrInvalidOption", err)
-	}
-	other := "ipcarc.expvar-test-other." + name
-	expvar.NewInt(other)
-	if err := a.PublishExpvar(other); !errors.Is(err, ErrInvalidOption) {
-		t.Errorf("PublishExpvar over another package's var = %v, want ErrInvalidOption", err)
-	}
-	if err := a.PublishExpvar(""); !errors.Is(err, ErrInvalidOption) {
-		t.Errorf(`PublishExpvar("") = %v, want ErrInvalidOption`, err)
-	}
-
 	// A closed handle's variable says so instead of failing the whole page.
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if got := fetchVars(t, srv, key); got.Name != name || got.Error == "" {
 		t.Errorf("after Close: name %q, error %q; want the name and an error", got.Name, got.Error)
+	}
+}
+
+// Importing the package has no side effects (doc of Expvar: "This package does
+// not import expvar: importing ipcarc registers nothing on
+// net/http.DefaultServeMux and publishes no variable"): neither expvar nor
+// net/http is among its dependencies, in any build.
+func TestNoImportSideEffects(t *testing.T) {
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("needs the go command to list the package's dependencies:", err)
+	}
+	for _, env := range [][]string{{"CGO_ENABLED=1"}, {"CGO_ENABLED=0"}, {"GOOS=darwin", "CGO_ENABLED=0"}} {
+		cmd := exec.Command(gobin, "list", "-deps", ".")
+		cmd.Env = append(os.Environ(), env...)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go list -deps (%v): %v", env, err)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			if dep == "expvar" || dep == "net/http" {
+				t.Errorf("with %v the package imports %s: importing it would register handlers or variables", env, dep)
+			}
+		}
 	}
 }

@@ -521,8 +521,8 @@ var (
 	}}
 	// What /debug/vars shows: Stats, counters and all, as JSON.
 	hostileCallExpvar = hostileCall{"Expvar", false, func(a *Arc[Counter], _ string) error {
-		if s := a.Expvar().String(); !json.Valid([]byte(s)) {
-			return fmt.Errorf("Expvar().String() is not JSON: %q", s)
+		if s, err := json.Marshal(a.Expvar()()); err != nil || !json.Valid(s) {
+			return fmt.Errorf("Expvar()() is not JSON: %q, %v", s, err)
 		}
 		return nil
 	}}

@@ -17,7 +17,6 @@
 //	  ipcarc_lock_contended_total          acquisitions that found the lock held at first try
 //	  ipcarc_lock_slept_total              contended acquisitions that slept in the kernel
 //	  ipcarc_lock_wait_seconds_total       time contended acquisitions waited
-//	  ipcarc_lock_hold_seconds_total       estimated time the lock was held (Counters.HoldEstimate)
 //	  ipcarc_lock_hold_samples_total       acquisitions timed to their unlock (one in 64)
 //	  ipcarc_lock_hold_sampled_seconds_total  total time of the timed holds
 //	  ipcarc_owner_deaths_total            lock owners that died holding it, recovered
@@ -33,18 +32,21 @@
 //	  ipcarc_lock_wait_max_seconds         longest single wait since creation
 //	  ipcarc_waiters                       threads asleep on the segment's futex, over all processes
 //	  ipcarc_holders{state="live"|"dead"}  used holder slots whose process is alive / dead (not yet reaped)
-//	  ipcarc_refcount                      handles counted in the segment, dead holders' included
+//	  ipcarc_refcount                      handles of live holders (a killed holder's stop counting at once)
 //	  ipcarc_poisoned                      1 while the value is poisoned
 //	  ipcarc_lock_held                     1 while a live thread holds the value's lock
+//	  ipcarc_lock_abandoned                1 while the lock's owner died holding it and nobody has locked since
 //	  ipcarc_segment_size_bytes            size of the segment file
 //	  ipcarc_segment_corrupt               1 for a segment that fails validation (then the only series it has)
 //
-// ipcarc_lock_hold_seconds_total scales the sampled holds' mean up to all
-// acquisitions: as the mean moves, the estimate can dip slightly between
-// scrapes, which rate() reads as a counter reset. For exact rates divide
-// rate(ipcarc_lock_hold_sampled_seconds_total) by
-// rate(ipcarc_lock_hold_samples_total) (the mean hold) and multiply by
-// rate(ipcarc_lock_acquisitions_total) (the share of time held).
+// Every _total is monotonic: a segment's counts only grow, whoever dies
+// wherever (they stay in the holder slots that made them). There is no
+// hold-time estimate among them (the sampled mean times the acquisitions
+// would dip as the mean moves, which rate() reads as a reset): the share of
+// time the lock is held is
+//
+//	rate(ipcarc_lock_hold_sampled_seconds_total) / rate(ipcarc_lock_hold_samples_total)
+//	  * rate(ipcarc_lock_acquisitions_total)
 //
 // Counters start at zero when a segment is created; a segment removed and
 // made again under the same name starts over, which Prometheus handles as a
@@ -160,8 +162,6 @@ func NewCollector(opts ...Option) *Collector {
 		u(func(c *ipcarc.Counters) uint64 { return c.Slept }))
 	count("lock_wait_seconds_total", "Total time contended lock acquisitions waited.",
 		sec(func(c *ipcarc.Counters) uint64 { return c.WaitNs }))
-	count("lock_hold_seconds_total", "Estimated total time the lock was held: the sampled holds' mean times the acquisitions (may dip slightly as the mean moves).",
-		func(s *ipcarc.SegmentInfo) float64 { return s.Counters.HoldEstimate().Seconds() })
 	count("lock_hold_samples_total", "Lock acquisitions timed to their unlock (one in 64).",
 		u(func(c *ipcarc.Counters) uint64 { return c.HoldSamples }))
 	count("lock_hold_sampled_seconds_total", "Total time of the timed lock holds.",
@@ -189,12 +189,14 @@ func NewCollector(opts ...Option) *Collector {
 		sec(func(c *ipcarc.Counters) uint64 { return c.WaitMaxNs }))
 	gauge("waiters", "Threads asleep on the segment's futex, over all processes.",
 		func(s *ipcarc.SegmentInfo) float64 { return float64(s.Waiters) })
-	gauge("refcount", "Handles counted in the segment, including those of dead holders not yet reaped.",
+	gauge("refcount", "Handles of live holders (a killed holder's handles stop counting at once).",
 		func(s *ipcarc.SegmentInfo) float64 { return float64(s.RefCount) })
 	gauge("poisoned", "1 while the value is poisoned (an owner died inside a critical section), else 0.",
 		func(s *ipcarc.SegmentInfo) float64 { return b2f(s.Poisoned) })
 	gauge("lock_held", "1 while a live thread holds the value's lock, else 0.",
-		func(s *ipcarc.SegmentInfo) float64 { return b2f(s.Locked) })
+		func(s *ipcarc.SegmentInfo) float64 { return b2f(s.Locked && !s.LockOwnerDied) })
+	gauge("lock_abandoned", "1 while the value's lock is held by a thread that died holding it (the next locker recovers it), else 0.",
+		func(s *ipcarc.SegmentInfo) float64 { return b2f(s.LockOwnerDied) })
 	gauge("segment_size_bytes", "Size of the segment in bytes, as its header records it.",
 		func(s *ipcarc.SegmentInfo) float64 { return float64(s.TotalSize) })
 	c.holders = desc("holders", "Used holder slots by whether their process is alive (live) or dead and not yet reaped (dead).", "state")

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -304,7 +303,6 @@ func want(s ipcarc.SegmentInfo) map[string]float64 {
 		"ipcarc_lock_slept_total":                float64(c.Slept),
 		"ipcarc_lock_wait_seconds_total":         float64(c.WaitNs) / 1e9,
 		"ipcarc_lock_wait_max_seconds":           float64(c.WaitMaxNs) / 1e9,
-		"ipcarc_lock_hold_seconds_total":         c.HoldEstimate().Seconds(),
 		"ipcarc_lock_hold_samples_total":         float64(c.HoldSamples),
 		"ipcarc_lock_hold_sampled_seconds_total": float64(c.HoldNs) / 1e9,
 		"ipcarc_owner_deaths_total":              float64(c.OwnerDeaths),
@@ -319,7 +317,8 @@ func want(s ipcarc.SegmentInfo) map[string]float64 {
 		"ipcarc_waiters":                         float64(s.Waiters),
 		"ipcarc_refcount":                        float64(s.RefCount),
 		"ipcarc_poisoned":                        b(s.Poisoned),
-		"ipcarc_lock_held":                       b(s.Locked),
+		"ipcarc_lock_held":                       b(s.Locked && !s.LockOwnerDied),
+		"ipcarc_lock_abandoned":                  b(s.LockOwnerDied),
 		"ipcarc_segment_size_bytes":              float64(s.TotalSize),
 		"ipcarc_segment_corrupt":                 0,
 	}
@@ -413,9 +412,6 @@ func TestCollector(t *testing.T) {
 	if k := series("ipcarc_holders", "segment="+name, "state=live"); got[k] != 2 {
 		t.Errorf("while churning: %s = %v, want 2", k, got[k])
 	}
-	if k := series("ipcarc_lock_hold_seconds_total", "segment="+name); got[k] < 0 || math.IsNaN(got[k]) {
-		t.Errorf("while churning: %s = %v", k, got[k])
-	}
 	ch.stop()
 
 	// 2. A child made 100 Updates and holds the lock: nothing moves, so the
@@ -447,7 +443,7 @@ ipcarc_lock_held{segment=%[1]q} 1
 # TYPE ipcarc_holders gauge
 ipcarc_holders{segment=%[1]q,state="dead"} 0
 ipcarc_holders{segment=%[1]q,state="live"} 2
-# HELP ipcarc_refcount Handles counted in the segment, including those of dead holders not yet reaped.
+# HELP ipcarc_refcount Handles of live holders (a killed holder's handles stop counting at once).
 # TYPE ipcarc_refcount gauge
 ipcarc_refcount{segment=%[1]q} 2
 # HELP ipcarc_updates_total Updates whose function returned.
@@ -475,8 +471,13 @@ ipcarc_lock_acquisitions_total{segment=%[1]q} %[3]d
 		t.Fatal(err)
 	}
 	exact(t, "holder killed", got, want(info))
-	if info.DeadHolders != 1 || info.Locked {
-		t.Errorf("holder killed: %d dead holders, locked %v; want 1, false", info.DeadHolders, info.Locked)
+	if info.DeadHolders != 1 || !info.LockOwnerDied {
+		t.Errorf("holder killed: %d dead holders, lock owner died %v; want 1, true", info.DeadHolders, info.LockOwnerDied)
+	}
+	for k, w := range map[string]float64{"ipcarc_lock_held": 0, "ipcarc_lock_abandoned": 1} {
+		if v := got[series(k, "segment="+name)]; v != w {
+			t.Errorf("holder killed holding the lock: %s = %v, want %v", k, v, w)
+		}
 	}
 	g, err := a.Lock()
 	if !errors.Is(err, ipcarc.ErrOwnerDead) {
@@ -552,7 +553,7 @@ func TestCollectorSelection(t *testing.T) {
 		t.Errorf("with const labels: %d refcount series, want 1", n)
 	}
 	expected := fmt.Sprintf(`
-# HELP ipcarc_refcount Handles counted in the segment, including those of dead holders not yet reaped.
+# HELP ipcarc_refcount Handles of live holders (a killed holder's handles stop counting at once).
 # TYPE ipcarc_refcount gauge
 ipcarc_refcount{app="demo",segment=%q} 1
 `, name)
