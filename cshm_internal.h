@@ -39,8 +39,7 @@ typedef struct live_class {
 	int err;       /* errno of fstat when the class is unknown: registering fails with it */
 	uint32_t kind; /* LIVE_OWNER, LIVE_GROUP, LIVE_ANYONE or LIVE_SOLO */
 	uint32_t uid;  /* owner (OWNER, GROUP) */
-	uint32_t gid;  /* group (GROUP) */
-	uint32_t pad;
+	uint32_t gid;  /* group (GROUP); no padding anywhere: compared with memcmp */
 	uint64_t dev, ino; /* the file itself (SOLO: an ACL names more writers) */
 } live_class;
 

@@ -234,24 +234,8 @@ func TestLiveKeeperThreadsPerClass(t *testing.T) {
 	big := testName(t)
 	mustNew(t, big, Counter{}, WithMaxHolders(1024), WithMode(0o600))
 
-	var in io.WriteCloser
-	c := startChildCmd(t, func(cmd *exec.Cmd) {
-		var err error
-		if in, err = cmd.StdinPipe(); err != nil {
-			t.Fatal(err)
-		}
-	}, "live-keepers")
-	defer in.Close()
-	step := func(line string, want int, why string) {
-		t.Helper()
-		if _, err := io.WriteString(in, line+"\n"); err != nil {
-			t.Fatal(err)
-		}
-		got := c.expect("keepers ")
-		if got != fmt.Sprintf("keepers %d", want) {
-			t.Errorf("%s: %q, want %d", why, got, want)
-		}
-	}
+	step, done := keeperSteps(t)
+	defer done()
 	step("count", 0, "before any attach")
 	step("open "+strings.Join(same, " "), 1, "100 segments of one class (0600, root's)")
 	step("open "+n0640, 1, "a 0640 segment: the same writers as 0600")
@@ -266,6 +250,65 @@ func TestLiveKeeperThreadsPerClass(t *testing.T) {
 	step("open "+big, 4, "the 1,001st slot of the class, on an emptied keeper")
 	step("open "+groups[0], 4, "another class on the last emptied keeper")
 	step("open "+groups[1], 5, "one more class, with no keeper left empty, starts one")
-	in.Close()
-	c.wait()
+}
+
+// keeperSteps starts a live-keepers child; step sends it a line and checks
+// the number of keeper threads it answers with.
+func keeperSteps(t *testing.T) (step func(line string, want int, why string), done func()) {
+	var in io.WriteCloser
+	c := startChildCmd(t, func(cmd *exec.Cmd) {
+		var err error
+		if in, err = cmd.StdinPipe(); err != nil {
+			t.Fatal(err)
+		}
+	}, "live-keepers")
+	step = func(line string, want int, why string) {
+		t.Helper()
+		if _, err := io.WriteString(in, line+"\n"); err != nil {
+			t.Fatal(err)
+		}
+		got := c.expect("keepers ")
+		if got != fmt.Sprintf("keepers %d", want) {
+			t.Errorf("%s: %q, want %d", why, got, want)
+		}
+	}
+	return step, func() {
+		in.Close()
+		c.wait()
+	}
+}
+
+// Ensure that a group-writable file with a POSIX ACL is a class of its own:
+// its group bits are the ACL's mask, and a named user may write it (here uid
+// 65534, not in the group), so it shares no keeper with the files of the
+// same owner and group.
+func TestLiveClassACLFileAlone(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to chown segments to other groups; running as uid", os.Getuid())
+	}
+	_, plain := liveSegment(t, 0o660, liveTestGroup)
+	_, plain2 := liveSegment(t, 0o660, liveTestGroup)
+	_, acl := liveSegment(t, 0o660, liveTestGroup)
+	// user::rw- user:65534:rw- group::r-- mask::rw- other::---
+	var blob []byte
+	le := func(v ...uint32) {
+		for _, x := range v {
+			blob = append(blob, byte(x), byte(x>>8), byte(x>>16), byte(x>>24))
+		}
+	}
+	le(2)
+	for _, e := range [][3]uint32{{0x01, 6, ^uint32(0)}, {0x02, 6, 65534}, {0x04, 4, ^uint32(0)}, {0x10, 6, ^uint32(0)}, {0x20, 0, ^uint32(0)}} {
+		le(e[0]|e[1]<<16, e[2])
+	}
+	err := unix.Setxattr(filepath.Join(shmDir, acl), "system.posix_acl_access", blob, 0)
+	if errors.Is(err, unix.EOPNOTSUPP) {
+		t.Skip("no POSIX ACLs on", shmDir)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	step, done := keeperSteps(t)
+	defer done()
+	step("open "+plain+" "+plain2, 1, "two 0660 segments of one owner and group")
+	step("open "+acl, 2, "a 0660 segment of the same owner and group with an ACL naming another writer")
 }

@@ -149,6 +149,7 @@ static inline void store_link(struct robust_list *e, struct robust_list *next) {
 }
 
 enum { LIVE_OWNER = 1, LIVE_GROUP, LIVE_ANYONE, LIVE_SOLO };
+_Static_assert(sizeof(live_class) == 4 * sizeof(uint32_t) + 2 * sizeof(uint64_t), "live_class has no padding");
 
 void live_class_of(int fd, live_class *c) {
 	memset(c, 0, sizeof *c);
@@ -196,7 +197,7 @@ static int keeper_for(const live_class *c, struct keeper **out) {
 		keepers = empty;
 	}
 	/* An empty list threads through nothing: it may change class. */
-	empty->cls = *c;
+	memcpy(&empty->cls, c, sizeof *c); /* padding and all: compared with memcmp */
 	*out = empty;
 	return 0;
 }
