@@ -321,6 +321,7 @@ static ipcarc_seg *seg_new(const char *name, int fd) {
 	ipcarc_seg *s = calloc(1, sizeof *s);
 	if (!s) return NULL;
 	s->fd = fd;
+	live_class_of(fd, &s->cls);
 	s->slot = NO_SLOT;
 	s->ctr = &s->scratch;
 	s->gen = live_generation();
@@ -438,6 +439,7 @@ static int create(const char *name, const ipcarc_spec *sp, const void *init, ipc
 		rc = errno;
 		goto fail;
 	}
+	live_class_of(fd, &s->cls); /* the mode changed: the class with it */
 	/* tmpfs allocates pages on first touch; a full /dev/shm would then kill us
 	 * with SIGBUS in the memcpy below. Reserving them now turns that into
 	 * ENOSPC. Filesystems without fallocate keep the old behaviour. */

@@ -32,6 +32,17 @@
  * what the process follows, so it never reads a list pointer out of shared
  * memory. */
 struct keeper;
+/* A segment's trust class (liveness.c): who can write its file, from fstat
+ * of its fd. Two segments share a keeper's robust list only when their
+ * classes are equal. Compared whole (memcmp): set only by live_class_of. */
+typedef struct live_class {
+	int err;       /* errno of fstat when the class is unknown: registering fails with it */
+	uint32_t kind; /* LIVE_OWNER, LIVE_GROUP, LIVE_ANYONE or LIVE_SOLO */
+	uint32_t uid;  /* owner (OWNER, GROUP) */
+	uint32_t gid;  /* group (GROUP); no padding anywhere: compared with memcmp */
+	uint64_t dev, ino; /* the file itself (SOLO: an ACL names more writers) */
+} live_class;
+
 typedef struct live_reg {
 	struct keeper *k;
 	struct live_reg *prev, *next; /* private mirror of the keeper's list */
@@ -59,6 +70,7 @@ struct ipcarc_seg {
 	uint32_t waiting;   /* threads of ours inside ipcarc_wait on this attachment */
 	ipcarc_counters scratch;
 	live_reg reg;
+	live_class cls; /* trust class, from fstat when the fd is first known */
 	char name[IPCARC_NAME_MAX + 2];
 };
 
@@ -84,9 +96,12 @@ static inline pthread_mutex_t *table_mtx(ipcarc_seg *s) { return &s->hdr->t.mute
 static inline uint32_t mutex_word_of(pthread_mutex_t *m) { return A_LOAD((uint32_t *)(void *)m, RLX); }
 
 /* ---- liveness.c ---- */
-/* Register the slot's liveness word with a keeper thread of this process:
- * the word holds the keeper's tid until unregistered or the process dies. */
-int live_register(live_reg *r, ipcarc_holder *slot);
+/* The trust class of the segment file open on fd (one fstat). */
+void live_class_of(int fd, live_class *c);
+/* Register the slot's liveness word with a keeper thread of this process
+ * whose list holds only slots of class c: the word holds the keeper's tid
+ * until unregistered or the process dies. */
+int live_register(live_reg *r, ipcarc_holder *slot, const live_class *c);
 /* 1 if the word still held our keeper's id (the slot was still ours). */
 int live_unregister(live_reg *r);
 /* 1 if the registered slot's word still holds our keeper's id. */

@@ -2,22 +2,42 @@
  * liveness.c - who is alive, in O(1) and without a system call.
  *
  * Each holder slot has a liveness word that is a robust futex word in the
- * kernel's sense. A process keeps one "keeper" thread per 1,000 slots it
- * holds; the keeper registers a robust list of its own (set_robust_list) and
- * then sleeps forever with every signal blocked. Attaching writes the keeper's
- * thread id into the slot's word and links the slot into the keeper's list;
- * when the process dies (killed, crashed, exec), the kernel walks that list and
- * replaces each word that still holds the keeper's id with FUTEX_OWNER_DIED.
- * Any process then tells a live holder from a dead one by reading one word.
+ * kernel's sense. A process keeps "keeper" threads; each registers a robust
+ * list of its own (set_robust_list) and then sleeps forever with every signal
+ * blocked. Attaching writes a keeper's thread id into the slot's word and
+ * links the slot into that keeper's list; when the process dies (killed,
+ * crashed, exec), the kernel walks the list and replaces each word that still
+ * holds the keeper's id with FUTEX_OWNER_DIED. Any process then tells a live
+ * holder from a dead one by reading one word.
  *
  * The list's links live in the slots (shared memory), because the kernel finds
  * each word at a fixed offset from its entry. This process only ever writes
  * those links; it follows its own private mirror of the list, so a peer that
- * scribbles on a link cannot make this process read or write through it.
+ * scribbles on a link cannot make this process read or write through it. It
+ * can make the kernel's walk stop at (or stray from) the link it spoiled, so
+ * the words after it on that list are never marked when the process dies.
  *
- * A keeper never exits while the process lives, so its list outlives any
- * thread of the caller's (Go threads come and go). A child forked without exec
- * has no keeper: it holds no slot, and its parent's slots die with the parent.
+ * One list per trust class. A list therefore threads only through segments
+ * whose sets of possible writers are the same: the class of a segment is
+ * taken from fstat of its fd when the fd is first known (live_class_of), and
+ * is the owner uid alone (not group- or other-writable), the owner uid and
+ * group (group-writable), "anyone" (other-writable), or the file itself (a
+ * group-writable file with a POSIX ACL, whose mask bits may hide named
+ * writers). Whoever can spoil one link of a list can write every segment the
+ * list runs through anyway: a peer that writes bad bytes spoils its own
+ * segment, never another one. A stray link cannot mark another list's words
+ * either: the kernel marks only words holding the dying keeper's own id.
+ *
+ * Keepers: one per class per 1,000 slots (the kernel walks at most 2048
+ * entries of a list); a keeper whose list became empty is re-keyed to
+ * whichever class needs one next. So the threads are at most the highest
+ * number of lists that were non-empty at once: 100 attached segments of one
+ * class (say, all 0600 of one user) use 1 keeper, 100 segments of 100
+ * different classes use 100. A keeper never exits while the process lives, so
+ * its list outlives any thread of the caller's (Go threads come and go). A
+ * child forked without exec has no keeper: it holds no slot, and its parent's
+ * slots die with the parent. Keepers are named "ipcarc-keeper"
+ * (/proc/PID/task/TID/comm).
  */
 #define _GNU_SOURCE
 #include "cshm_internal.h"
@@ -28,7 +48,10 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 /* The kernel walks at most ROBUST_LIST_LIMIT (2048) entries of one list. */
@@ -39,6 +62,7 @@ struct keeper {
 	pid_t tid;
 	int count;
 	int err;
+	live_class cls; /* the class of every slot on the list; any class when count is 0 */
 	live_reg *first; /* private mirror of head's list, same order */
 	struct keeper *next_keeper;
 	sem_t ready;
@@ -72,6 +96,7 @@ int live_forked(const ipcarc_seg *s) { return s->gen != live_generation(); }
 static void *keeper_main(void *arg) {
 	struct keeper *k = arg;
 	k->tid = (pid_t)syscall(SYS_gettid);
+	prctl(PR_SET_NAME, "ipcarc-keeper", 0, 0, 0);
 	/* Replaces glibc's list for this thread: the keeper takes no pthread
 	 * mutex, robust or not, so nothing of glibc's is lost. */
 	if (syscall(SYS_set_robust_list, &k->head, sizeof k->head) != 0) k->err = errno ? errno : ENOSYS;
@@ -123,19 +148,70 @@ static inline void store_link(struct robust_list *e, struct robust_list *next) {
 	__atomic_store_n(&e->next, next, REL);
 }
 
-int live_register(live_reg *r, ipcarc_holder *slot) {
+enum { LIVE_OWNER = 1, LIVE_GROUP, LIVE_ANYONE, LIVE_SOLO };
+_Static_assert(sizeof(live_class) == 4 * sizeof(uint32_t) + 2 * sizeof(uint64_t), "live_class has no padding");
+
+void live_class_of(int fd, live_class *c) {
+	memset(c, 0, sizeof *c);
+	struct stat st;
+	if (fstat(fd, &st) == -1) {
+		c->err = errno ? errno : EIO;
+		return;
+	}
+	if (st.st_mode & S_IWOTH) {
+		c->kind = LIVE_ANYONE; /* everyone can write it: uid and group add nobody */
+	} else if (st.st_mode & S_IWGRP) {
+		/* With a POSIX ACL the group bits are its mask: named users and
+		 * groups may write too. Such a file is a class of its own. */
+		ssize_t n = fgetxattr(fd, "system.posix_acl_access", NULL, 0);
+		if (n > 0 || (n < 0 && errno != ENODATA && errno != EOPNOTSUPP)) {
+			c->kind = LIVE_SOLO;
+			c->dev = (uint64_t)st.st_dev;
+			c->ino = (uint64_t)st.st_ino;
+		} else {
+			c->kind = LIVE_GROUP;
+			c->uid = (uint32_t)st.st_uid;
+			c->gid = (uint32_t)st.st_gid;
+		}
+	} else {
+		c->kind = LIVE_OWNER; /* the owner (who can always chmod) and root */
+		c->uid = (uint32_t)st.st_uid;
+	}
+}
+
+/* Under keepers_mu: a keeper with room whose list is of class c, else an
+ * empty one (re-keyed to c), else a new one. */
+static int keeper_for(const live_class *c, struct keeper **out) {
+	struct keeper *empty = NULL;
+	for (struct keeper *k = keepers; k; k = k->next_keeper) {
+		if (k->count > 0 && k->count < KEEPER_SLOTS && memcmp(&k->cls, c, sizeof *c) == 0) {
+			*out = k;
+			return 0;
+		}
+		if (k->count == 0 && (!empty || memcmp(&k->cls, c, sizeof *c) == 0)) empty = k;
+	}
+	if (!empty) {
+		int rc = keeper_start(&empty);
+		if (rc) return rc;
+		empty->next_keeper = keepers;
+		keepers = empty;
+	}
+	/* An empty list threads through nothing: it may change class. */
+	memcpy(&empty->cls, c, sizeof *c); /* padding and all: compared with memcmp */
+	*out = empty;
+	return 0;
+}
+
+int live_register(live_reg *r, ipcarc_holder *slot, const live_class *c) {
+	if (c->err) return c->err;
+	if (c->kind == 0) return EINVAL; /* never classified: share with nobody */
 	pthread_once(&atfork_once, register_atfork);
 	pthread_mutex_lock(&keepers_mu);
-	struct keeper *k = keepers;
-	while (k && k->count >= KEEPER_SLOTS) k = k->next_keeper;
-	if (!k) {
-		int rc = keeper_start(&k);
-		if (rc) {
-			pthread_mutex_unlock(&keepers_mu);
-			return rc;
-		}
-		k->next_keeper = keepers;
-		keepers = k;
+	struct keeper *k;
+	int rc = keeper_for(c, &k);
+	if (rc) {
+		pthread_mutex_unlock(&keepers_mu);
+		return rc;
 	}
 	struct robust_list *e = entry_of(slot);
 	/* The kernel's protocol for a list change: name the entry in

@@ -219,7 +219,7 @@ int table_claim(ipcarc_seg *s) {
 		 * slot whose word is 0: dead, reaped). */
 		A_STORE(&ht[i].state, IPCARC_SLOT_USED, REL);
 		FAULT("claim-used");
-		int rc = live_register(&s->reg, &ht[i]);
+		int rc = live_register(&s->reg, &ht[i], &s->cls);
 		if (rc) {
 			A_STORE(&ht[i].state, IPCARC_SLOT_FREE, REL);
 			ht[i].handles = 0;
