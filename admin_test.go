@@ -968,12 +968,10 @@ func TestGCWhileValueLockHeld(t *testing.T) {
 	if out := mustCLI(t, exe, 0, "ls", name).stdout; !strings.Contains(out, want) {
 		t.Fatalf("ipcarc ls after the owner died lacks %q:\n%s", want, out)
 	}
-	g, err := a.Lock()
-	if !errors.Is(err, ErrOwnerDead) {
-		t.Fatalf("Lock after the owner died = %v, want ErrOwnerDead", err)
+	if g, err := a.Lock(); !errors.Is(err, ErrOwnerDead) || g != nil {
+		t.Fatalf("Lock after the owner died = %v, %v; want nil, ErrOwnerDead", g, err)
 	}
-	g.ClearPoison()
-	g.Unlock()
+	mustRecover(t, a)
 }
 
 // Ensure that the command follows its documented exit codes and prints each

@@ -23,7 +23,7 @@ func init() {
 	// (keeping the guard), Close the only handle (the segment is unmapped
 	// and unlinked), then call WHAT on what is left: "version" (Arc.Version),
 	// "unlock" (a second Guard.Unlock, documented to return ErrNotOwner) or
-	// "clearpoison" (Guard.ClearPoison). It says "survived RESULT" if the call
+	// "recover" (Arc.Recover). It says "survived RESULT" if the call
 	// returned.
 	childRoles["adv2-after-close"] = func(args []string) error {
 		a, err := New(args[0], Counter{N: 7})
@@ -47,8 +47,8 @@ func init() {
 			res = fmt.Sprint(a.Version())
 		case "unlock":
 			res = fmt.Sprint(g.Unlock())
-		case "clearpoison":
-			res = fmt.Sprint(g.ClearPoison())
+		case "recover":
+			res = fmt.Sprint(a.Recover(func(*Counter) error { return nil }))
 		}
 		fmt.Printf("survived %s\n", res)
 		return nil
@@ -107,10 +107,10 @@ func firstLines(s string, n int) string {
 // unmapped segment or the freed C handle. README: "After Close, every method
 // returns ErrClosed"; Guard.Unlock: "a second Unlock returns ErrNotOwner and
 // changes nothing". Version reads a.hdr (unmapped by the last Close) with no
-// closed check; Guard.Unlock and ClearPoison call C with the freed
+// closed check; Guard.Unlock called C with the freed
 // ipcarc_seg, whose hdr pointer the allocator has overwritten.
 func TestAdv2UseAfterLastClose(t *testing.T) {
-	for _, what := range []string{"version", "unlock", "clearpoison"} {
+	for _, what := range []string{"version", "unlock", "recover"} {
 		t.Run(what, func(t *testing.T) {
 			name := testName(t)
 			t.Cleanup(func() { removeSegment(name) })

@@ -4,7 +4,6 @@ package ipcarc
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -73,39 +72,6 @@ func init() {
 			return err
 		}
 		fmt.Printf("w0 %d\n", v.W[0])
-		return nil
-	}
-}
-
-func init() {
-	// poison-read NAME: Load NAME's Counter; say "poisoned" or "ok N". While
-	// another thread holds the lock, say "poisoned" or "clean" from Info
-	// (a Load would wait for the lock).
-	childRoles["poison-read"] = func(args []string) error {
-		a, err := Open[Counter](args[0])
-		if err != nil {
-			return err
-		}
-		defer a.Close()
-		if info, err := a.Info(); err != nil {
-			return err
-		} else if info.Locked {
-			if info.Poisoned {
-				fmt.Println("poisoned")
-			} else {
-				fmt.Println("clean")
-			}
-			return nil
-		}
-		v, err := a.Load()
-		switch {
-		case errors.Is(err, ErrPoisoned):
-			fmt.Println("poisoned")
-		case err != nil:
-			return err
-		default:
-			fmt.Printf("ok %d\n", v.N)
-		}
 		return nil
 	}
 }
@@ -262,68 +228,5 @@ func TestLoadStoreDoNotAllocate(t *testing.T) {
 		if n := testing.AllocsPerRun(200, f); n != 0 {
 			t.Errorf("%s: %v allocations per call, want 0", what, n)
 		}
-	}
-}
-
-// ClearPoison checks in C that the calling thread holds the lock, as Unlock
-// does: a stale *Guard used from a goroutine that does not hold the lock
-// must not clear the poison (Load would then return a value no holder
-// repaired, with a nil error).
-func TestClearPoisonNeedsTheLock(t *testing.T) {
-	name := testName(t)
-	a, err := New(name, Counter{N: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	h := startChild(t, "hold", name) // locks, writes 4242, is killed inside
-	h.expect("locked")
-	h.kill()
-
-	type res struct {
-		g   *Guard[Counter]
-		err error
-	}
-	locked := make(chan res)
-	repair := make(chan struct{})
-	repaired := make(chan error)
-	go func() { // the holder: pinned to its own OS thread while it holds the lock
-		g, err := a.Lock()
-		locked <- res{g, err}
-		<-repair
-		g.Get().N = 1
-		cerr := g.ClearPoison()
-		uerr := g.Unlock()
-		repaired <- errors.Join(cerr, uerr)
-	}()
-	r := <-locked
-	if !errors.Is(r.err, ErrOwnerDead) {
-		t.Fatalf("Lock after the holder died: %v, want ErrOwnerDead", r.err)
-	}
-	// This goroutine does not hold the lock (the test's goroutines never run
-	// on the holder's pinned thread).
-	err = r.g.ClearPoison()
-	if !errors.Is(err, ErrNotOwner) {
-		t.Fatalf("ClearPoison from a goroutine without the lock: %v, want ErrNotOwner", err)
-	}
-	var e *Error
-	if !errors.As(err, &e) || e.Op != "clear poison" || e.Name != name {
-		t.Fatalf("ClearPoison error %#v: want an *Error with op and name", err)
-	}
-	// Another process still sees the poison.
-	c := startChild(t, "poison-read", name)
-	c.expect("poisoned")
-	c.wait()
-	// The holder repairs and clears: that one counts, for every process.
-	close(repair)
-	if err := <-repaired; err != nil {
-		t.Fatalf("ClearPoison and Unlock by the holder: %v", err)
-	}
-	c = startChild(t, "poison-read", name)
-	c.expect("ok 1")
-	c.wait()
-	// After Unlock, the same guard cannot clear anything.
-	if err := r.g.ClearPoison(); !errors.Is(err, ErrNotOwner) {
-		t.Fatalf("ClearPoison after Unlock: %v, want ErrNotOwner", err)
 	}
 }

@@ -145,16 +145,12 @@ func TestCrossOwnerDeath(t *testing.T) {
 				if locker.peer == nil {
 					within(t, 10*time.Second, "Lock after the holder died", func() {
 						g, err := a.Lock()
-						if !errors.Is(err, ErrOwnerDead) || !errors.Is(err, ErrPoisoned) {
-							t.Errorf("Lock = %v, want ErrOwnerDead and ErrPoisoned", err)
+						if !errors.Is(err, ErrOwnerDead) || !errors.Is(err, ErrPoisoned) || g != nil {
+							t.Errorf("Lock = %v, %v; want nil, ErrOwnerDead and ErrPoisoned", g, err)
 						}
-						if g == nil {
-							return
+						if v, _ := a.Load(); v.N != 4242 {
+							t.Errorf("value after the %s holder died = %d, want its 4242", holder.name, v.N)
 						}
-						if n := g.Get().N; n != 4242 {
-							t.Errorf("value after the %s holder died = %d, want its 4242", holder.name, n)
-						}
-						g.Unlock()
 					})
 				} else if l := lp.run(t, "lock", name); l != "ownerdied n=4242" {
 					t.Fatalf("%s lock after the %s holder died: %q, want \"ownerdied n=4242\"", locker.name, holder.name, l)
@@ -163,17 +159,10 @@ func TestCrossOwnerDeath(t *testing.T) {
 					return
 				}
 				// Reported once: Go's next Lock sees poison only.
-				g, err := a.Lock()
-				if !errors.Is(err, ErrPoisoned) || errors.Is(err, ErrOwnerDead) {
+				if _, err := a.Lock(); !errors.Is(err, ErrPoisoned) || errors.Is(err, ErrOwnerDead) {
 					t.Errorf("Lock after the death was reported = %v, want ErrPoisoned only", err)
 				}
-				if g == nil {
-					t.Fatal("no guard")
-				}
-				g.ClearPoison()
-				if err := g.Unlock(); err != nil {
-					t.Fatal(err)
-				}
+				mustRecover(t, a)
 				if n, err := a.Reap(); err != nil || n != 1 {
 					t.Errorf("Reap of the dead holder = %d, %v; want 1", n, err)
 				}
@@ -270,7 +259,7 @@ func TestCrossTypeMismatch(t *testing.T) {
 // closure passed to update) unlocks on the way out, through the guard's
 // Drop, and poisons the value as std's Mutex does: Go takes the lock at once
 // and sees ErrPoisoned without ErrOwnerDead (no process died holding it), C
-// sees the poison, and Go's ClearPoison ends it for everyone.
+// sees the poison, and Go's Recover ends it for everyone.
 func TestCrossRustPanicPoisons(t *testing.T) {
 	rp, cp := rustPeer(t), cPeer(t)
 	name := testName(t)
@@ -293,18 +282,12 @@ func TestCrossRustPanicPoisons(t *testing.T) {
 	if !strings.Contains(stderr.String(), "panicking inside update") {
 		t.Errorf("Rust peer stderr does not show its panic:\n%s", stderr.String())
 	}
-	g, err := a.TryLock() // free at once: the guard unlocked
-	if !errors.Is(err, ErrPoisoned) || errors.Is(err, ErrOwnerDead) {
-		t.Errorf("TryLock after the Rust panic = %v, want ErrPoisoned only", err)
+	// Free at once (the guard unlocked), and refused (poisoned).
+	if g, err := a.TryLock(); g != nil || !errors.Is(err, ErrPoisoned) || errors.Is(err, ErrOwnerDead) {
+		t.Errorf("TryLock after the Rust panic = %v, %v; want nil, ErrPoisoned only", g, err)
 	}
-	if g == nil {
-		t.Fatal("no guard")
-	}
-	if n := g.Get().N; n != 13 {
-		t.Errorf("value = %d, want the 13 the panicking closure wrote", n)
-	}
-	if err := g.Unlock(); err != nil {
-		t.Fatal(err)
+	if v, _ := a.Load(); v.N != 13 {
+		t.Errorf("value = %d, want the 13 the panicking closure wrote", v.N)
 	}
 	if l := cp.run(t, "poisoned", name); l != "poisoned=1" {
 		t.Errorf("C peer after the Rust panic: %q, want poisoned=1", l)
@@ -312,12 +295,10 @@ func TestCrossRustPanicPoisons(t *testing.T) {
 	if rc, _ := a.RefCount(); rc != 1 {
 		t.Errorf("refcount after the Rust peer exited = %d, want 1 (its handle dropped while the panic unwound)", rc)
 	}
-	g, _ = a.Lock()
-	g.ClearPoison()
-	g.Unlock()
+	mustRecover(t, a)
 	for _, p := range []peer{cp, rp} {
 		if l := p.run(t, "lock", name); l != "ok n=13" {
-			t.Errorf("%s lock after ClearPoison: %q, want \"ok n=13\"", p.lang, l)
+			t.Errorf("%s lock after Recover: %q, want \"ok n=13\"", p.lang, l)
 		}
 	}
 }

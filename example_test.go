@@ -73,9 +73,9 @@ func ExampleArc_Wait() {
 	// Output: <nil> true 1
 }
 
-// A process that died holding the lock hands it on poisoned; the next holder
-// repairs the value and clears the poison.
-func ExampleGuard_ClearPoison() {
+// A process that died holding the lock leaves the value poisoned: Lock
+// refuses it (holding nothing), and Recover repairs it in place.
+func ExampleArc_Recover() {
 	name := fmt.Sprintf("ipcarc-test-example-poison-%d", os.Getpid())
 	a, err := ipcarc.New(name, Jobs{})
 	if err != nil {
@@ -90,14 +90,17 @@ func ExampleGuard_ClearPoison() {
 	}()
 	<-done
 	g, err := a.Lock()
-	fmt.Println(errors.Is(err, ipcarc.ErrOwnerDead), errors.Is(err, ipcarc.ErrPoisoned))
-	*g.Get() = Jobs{} // repair: here, start over
-	g.ClearPoison()
-	g.Unlock()
+	fmt.Println(g == nil, errors.Is(err, ipcarc.ErrOwnerDead), errors.Is(err, ipcarc.ErrPoisoned))
+	err = a.Recover(func(j *Jobs) error {
+		*j = Jobs{} // repair: here, start over
+		return nil
+	})
+	fmt.Println(err)
 	_, err = a.Load()
 	fmt.Println(err)
 	// Output:
-	// true true
+	// true true true
+	// <nil>
 	// <nil>
 }
 

@@ -4,8 +4,7 @@ package ipcarc
 
 import (
 	"context"
-	"fmt"
-	"runtime"
+	"errors"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -178,15 +177,13 @@ func (a *Arc[T]) StoreFrom(src *T) error {
 // an error the changes it made stay (they are in shared memory) and the error
 // is returned. If fn panics, the value is poisoned, the lock released, and the
 // panic continues, as with Rust's Mutex. A poisoned value is not handed to fn:
-// Update returns ErrPoisoned.
-func (a *Arc[T]) Update(fn func(*T) error) (err error) {
+// Update returns ErrPoisoned (repair with Recover). Every error is an *Error
+// with op "update", wrapping fn's error and an unlock error alike.
+func (a *Arc[T]) Update(fn func(*T) error) error {
 	g, err := a.Lock()
 	if err != nil {
-		if g != nil {
-			// Refused (poisoned): nothing written, so no new version.
-			if a.s.unlockUnchanged() == 0 {
-				runtime.UnlockOSThread()
-			}
+		if e, ok := err.(*Error); ok {
+			e.Op = "update"
 		}
 		return err
 	}
@@ -201,11 +198,9 @@ func (a *Arc[T]) Update(fn func(*T) error) (err error) {
 	ferr := fn(a.data)
 	done = true
 	atomic.AddUint64(&a.ctr.Updates, 1)
-	if uerr := g.Unlock(); uerr != nil {
-		return uerr
-	}
-	if ferr != nil {
-		return fmt.Errorf("ipcarc: update %q: %w", a.name, ferr)
+	uerr := g.Unlock()
+	if err := errors.Join(ferr, uerr); err != nil {
+		return &Error{Op: "update", Name: a.name, Err: err}
 	}
 	return nil
 }

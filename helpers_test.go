@@ -288,3 +288,12 @@ func closeAfterStdin(hs []*Arc[Counter]) error {
 	}
 	return nil
 }
+
+// mustRecover clears the poison of a's value with Recover (the value left as
+// it is), failing the test on error.
+func mustRecover[T any](t testing.TB, a *Arc[T]) {
+	t.Helper()
+	if err := a.Recover(func(*T) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+}

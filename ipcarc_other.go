@@ -37,6 +37,7 @@ func (a *Arc[T]) Store(T) error                                  { return unsupp
 func (a *Arc[T]) StoreFrom(*T) error                             { return unsupported("store", "") }
 func (a *Arc[T]) LoadInto(*T) error                              { return unsupported("load", "") }
 func (a *Arc[T]) Update(func(*T) error) error                    { return unsupported("update", "") }
+func (a *Arc[T]) Recover(func(*T) error) error                   { return unsupported("recover", "") }
 func (a *Arc[T]) Version() uint64                                { return 0 }
 func (a *Arc[T]) Wait(context.Context, uint64) (uint64, error)   { return 0, unsupported("wait", "") }
 func (a *Arc[T]) Reap() (int, error)                             { return 0, unsupported("reap", "") }
@@ -48,4 +49,3 @@ func (a *Arc[T]) Info() (SegmentInfo, error)                     { return Segmen
 func (a *Arc[T]) Stats() (SegmentInfo, error) { return a.Info() }
 func (g *Guard[T]) Get() *T                   { return nil }
 func (g *Guard[T]) Unlock() error             { return unsupported("unlock", "") }
-func (g *Guard[T]) ClearPoison() error        { return unsupported("clear poison", "") }

@@ -198,27 +198,41 @@ func TestOwnerDeathAcrossProcesses(t *testing.T) {
 	}
 	c.kill()
 	within(t, 10*time.Second, "Lock after owner death", func() {
+		// Lock: "a guard and a nil error, or a nil guard and an error,
+		// never both: no lock is ever held behind an error."
 		g, err := a.Lock()
-		if !errors.Is(err, ErrOwnerDead) || !errors.Is(err, ErrPoisoned) {
-			t.Errorf("Lock = %v, want ErrOwnerDead and ErrPoisoned", err)
+		if !errors.Is(err, ErrOwnerDead) || !errors.Is(err, ErrPoisoned) || g != nil {
+			t.Errorf("Lock = %v, %v; want nil, ErrOwnerDead and ErrPoisoned", g, err)
 		}
-		if g == nil {
-			t.Error("no guard after owner death")
-			return
+		// The refused lock was released: TryLock gets it, and refuses too.
+		if g, err := a.TryLock(); g != nil || errors.Is(err, ErrOwnerDead) || !errors.Is(err, ErrPoisoned) {
+			t.Errorf("second lock = %v, %v; want nil, ErrPoisoned only", g, err)
 		}
-		if got := g.Get().N; got != 4242 {
-			t.Errorf("value after owner death = %d, want the child's 4242", got)
+		if v, err := a.Load(); v.N != 4242 || !errors.Is(err, ErrPoisoned) {
+			t.Errorf("Load after owner death = %d, %v; want the child's 4242, ErrPoisoned", v.N, err)
 		}
-		g.Unlock()
+		// A repair that fails keeps the poison and says why.
+		bad := errors.New("cannot repair")
+		err = a.Recover(func(v *Counter) error {
+			if v.N != 4242 {
+				t.Errorf("Recover saw %d, want the child's 4242", v.N)
+			}
+			return bad
+		})
+		var e *Error
+		if !errors.Is(err, bad) || !errors.As(err, &e) || e.Op != "recover" || e.Name != name {
+			t.Errorf("failed Recover = %v, want an *Error (op recover) wrapping fn's error", err)
+		}
+		if _, err := a.Lock(); !errors.Is(err, ErrPoisoned) {
+			t.Errorf("Lock after a failed Recover = %v, want ErrPoisoned", err)
+		}
+		// A repair that succeeds ends the poison for every process.
+		if err := a.Recover(func(v *Counter) error { v.N = 1; return nil }); err != nil {
+			t.Errorf("Recover = %v", err)
+		}
 		g, err = a.Lock()
-		if errors.Is(err, ErrOwnerDead) || !errors.Is(err, ErrPoisoned) {
-			t.Errorf("second Lock = %v, want ErrPoisoned only", err)
-		}
-		g.ClearPoison()
-		g.Unlock()
-		g, err = a.Lock()
-		if err != nil {
-			t.Errorf("Lock after ClearPoison = %v", err)
+		if err != nil || g.Get().N != 1 {
+			t.Fatalf("Lock after Recover = %v, %v; want the repaired value", g, err)
 		}
 		g.Unlock()
 	})
@@ -238,14 +252,10 @@ func TestGoroutineExitWhileLocked(t *testing.T) {
 	}()
 	<-done
 	within(t, 10*time.Second, "Lock after goroutine exit", func() {
-		g, err := a.Lock()
-		if !errors.Is(err, ErrOwnerDead) {
+		if _, err := a.Lock(); !errors.Is(err, ErrOwnerDead) {
 			t.Errorf("Lock = %v, want ErrOwnerDead", err)
 		}
-		if g != nil {
-			g.ClearPoison()
-			g.Unlock()
-		}
+		mustRecover(t, a)
 	})
 }
 

@@ -566,12 +566,10 @@ func TestBookkeepingNeverWaitsOnValueLock(t *testing.T) {
 	// Release H: it dies holding the lock, and the next locker learns it.
 	h.cmd.Process.Signal(syscall.SIGCONT)
 	h.kill()
-	g, err := a.Lock()
-	if !errors.Is(err, ErrOwnerDead) {
+	if _, err := a.Lock(); !errors.Is(err, ErrOwnerDead) {
 		t.Fatalf("Lock after the stopped holder was killed = %v, want ErrOwnerDead", err)
 	}
-	g.ClearPoison()
-	g.Unlock()
+	mustRecover(t, a)
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -350,17 +350,12 @@ func TestPeerOwnerDeath(t *testing.T) {
 			}
 			h.kill()
 			within(t, 10*time.Second, "Lock after the peer died", func() {
-				g, err := a.Lock()
-				if !errors.Is(err, ErrOwnerDead) {
-					t.Errorf("Lock = %v, want ErrOwnerDead", err)
+				if g, err := a.Lock(); !errors.Is(err, ErrOwnerDead) || g != nil {
+					t.Errorf("Lock = %v, %v; want nil, ErrOwnerDead", g, err)
 				}
-				if g == nil {
-					return
+				if v, _ := a.Load(); v.N != 4242 {
+					t.Errorf("value after the peer died = %d, want its 4242", v.N)
 				}
-				if n := g.Get().N; n != 4242 {
-					t.Errorf("value after the peer died = %d, want its 4242", n)
-				}
-				g.Unlock()
 			})
 			if t.Failed() {
 				return
@@ -368,19 +363,12 @@ func TestPeerOwnerDeath(t *testing.T) {
 			if l := checker.run(t, "poisoned", name); l != "poisoned=1" {
 				t.Fatalf("%s peer after the owner died: %q, want poisoned=1", checker.lang, l)
 			}
-			g, err := a.Lock()
-			if !errors.Is(err, ErrPoisoned) {
+			if _, err := a.Lock(); !errors.Is(err, ErrPoisoned) {
 				t.Errorf("Lock while poisoned = %v, want ErrPoisoned", err)
 			}
-			if g == nil {
-				t.Fatal("no guard")
-			}
-			g.ClearPoison()
-			if err := g.Unlock(); err != nil {
-				t.Fatal(err)
-			}
+			mustRecover(t, a)
 			if l := checker.run(t, "poisoned", name); l != "poisoned=0" {
-				t.Fatalf("%s peer after ClearPoison: %q, want poisoned=0", checker.lang, l)
+				t.Fatalf("%s peer after Recover: %q, want poisoned=0", checker.lang, l)
 			}
 		})
 	}

@@ -4,6 +4,7 @@ package ipcarc
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"sync/atomic"
 	"syscall"
@@ -21,11 +22,15 @@ type Guard[T any] struct {
 
 // Lock acquires the segment's robust, process-shared mutex and returns the
 // guard. The calling goroutine is pinned to its OS thread until Unlock (a
-// pthread mutex belongs to a thread). If the previous owner died holding the
-// lock, Lock still returns the guard, with an error matching ErrOwnerDead and
-// ErrPoisoned; while the value stays poisoned every Lock returns its guard with
-// ErrPoisoned, until a holder calls ClearPoison. Lock by the goroutine already
-// holding the lock returns ErrDeadlock.
+// pthread mutex belongs to a thread). Lock returns a guard and a nil error,
+// or a nil guard and an error, never both: no lock is ever held behind an
+// error.
+//
+// A poisoned value (a holder died inside its critical section, or an Update's
+// function panicked) is not handed out: Lock releases the lock and returns an
+// error matching ErrPoisoned, and ErrOwnerDead as well for the first lock
+// after the death (the one told to repair). Repair with Recover. Lock by the
+// goroutine already holding the lock returns ErrDeadlock.
 func (a *Arc[T]) Lock() (*Guard[T], error) {
 	if a.closed.Load() {
 		return nil, opErr("lock", a.name, ErrClosed)
@@ -79,19 +84,78 @@ func (a *Arc[T]) LockContext(ctx context.Context) (*Guard[T], error) {
 }
 
 // locked finishes a lock attempt: the thread stays pinned only if the mutex
-// is held.
+// is held, and the mutex stays held only for a healthy value.
 func (a *Arc[T]) locked(op string, rc int) (*Guard[T], error) {
-	if rc == 0 {
-		if atomic.LoadUint32(&a.hdr.Flags)&flagPoisoned == 0 {
-			return &a.guard, nil
-		}
-		return &a.guard, opErr(op, a.name, ErrPoisoned)
+	if rc == 0 && atomic.LoadUint32(&a.hdr.Flags)&flagPoisoned == 0 {
+		return &a.guard, nil
 	}
-	if rc == int(syscall.EOWNERDEAD) {
-		return &a.guard, opErr(op, a.name, errOwnerDead)
+	if rc == 0 || rc == int(syscall.EOWNERDEAD) {
+		cause := error(ErrPoisoned)
+		if rc == int(syscall.EOWNERDEAD) {
+			cause = errOwnerDead
+		}
+		return nil, a.refuse(op, cause)
 	}
 	runtime.UnlockOSThread()
 	return nil, fromErrno(op, a.name, rc, mutexField(rc))
+}
+
+// poisonDetail is what a refused lock says to do.
+const poisonDetail = "a holder died inside its critical section (or an Update panicked); repair the value with Recover"
+
+// refuse releases a lock just taken on a poisoned value (nothing was written:
+// no new version, no wake-up) and returns the error that says so.
+func (a *Arc[T]) refuse(op string, cause error) error {
+	e := &Error{Op: op, Name: a.name, Detail: poisonDetail, Err: cause}
+	if rc := a.s.unlockUnchanged(); rc != 0 {
+		// Cannot happen while this thread holds the lock; if it did, the
+		// lock is still held by this thread, which must stay pinned.
+		return errors.Join(e, fromErrno("unlock", a.name, rc, mutexField(rc)))
+	}
+	runtime.UnlockOSThread()
+	return e
+}
+
+// Recover repairs a poisoned value: it takes the lock whether or not the
+// value is poisoned, runs fn on the value in place (zero copy), clears the
+// poison for every process when fn returns nil, and always unlocks. It
+// returns nil, or an *Error wrapping fn's error (the poison then stays) or a
+// locking error. On a healthy value it behaves like Update. If fn panics, the
+// value stays (or becomes) poisoned, the lock is released and the panic goes
+// on. The value fn sees may be half written by the holder that died: check
+// every field, or rebuild the value from what you know.
+func (a *Arc[T]) Recover(fn func(v *T) error) error {
+	if a.closed.Load() {
+		return opErr("recover", a.name, ErrClosed)
+	}
+	runtime.LockOSThread()
+	rc := a.s.lock()
+	if rc != 0 && rc != int(syscall.EOWNERDEAD) {
+		runtime.UnlockOSThread()
+		return fromErrno("recover", a.name, rc, mutexField(rc))
+	}
+	g := &a.guard
+	done := false
+	defer func() {
+		if !done { // fn panicked: whatever it left is suspect
+			atomic.OrUint32(&a.hdr.Flags, flagPoisoned)
+			atomic.AddUint64(&a.ctr.Poisoned, 1)
+			g.Unlock()
+		}
+	}()
+	ferr := fn(a.data)
+	done = true
+	var cerr error
+	if ferr == nil && atomic.LoadUint32(&a.hdr.Flags)&flagPoisoned != 0 {
+		if rc := a.s.clearPoison(); rc != 0 {
+			cerr = fromErrno("recover", a.name, rc, mutexField(rc))
+		}
+	}
+	uerr := g.Unlock()
+	if err := errors.Join(ferr, cerr, uerr); err != nil {
+		return &Error{Op: "recover", Name: a.name, Err: err}
+	}
+	return nil
 }
 
 // mutexField names the mutex kind for EBADMSG from a lock or unlock: the
@@ -106,12 +170,21 @@ func mutexField(rc int) int {
 // Get returns a pointer to the value inside the shared mapping (zero copy).
 // It is valid only until Unlock: after that another process may change the
 // value at any moment, and after the last Close the memory is unmapped.
-func (g *Guard[T]) Get() *T { return g.a.data }
+func (g *Guard[T]) Get() *T {
+	if g == nil {
+		return nil
+	}
+	return g.a.data
+}
 
 // Unlock releases the lock and unpins the goroutine. Unlock from a goroutine
 // that does not hold the lock, or a second Unlock, returns ErrNotOwner and
 // changes nothing.
 func (g *Guard[T]) Unlock() error {
+	if g == nil {
+		// The nil guard of a failed Lock: nothing is held.
+		return opErr("unlock", "", ErrNotOwner)
+	}
 	if g.a.att.open.Load() == 0 {
 		// Every handle of the attachment is closed, so the mapping (and the
 		// C handle) are gone; the last Close is refused while the lock is
@@ -122,21 +195,5 @@ func (g *Guard[T]) Unlock() error {
 		return fromErrno("unlock", g.a.name, rc, mutexField(rc))
 	}
 	runtime.UnlockOSThread()
-	return nil
-}
-
-// ClearPoison marks the value consistent again after an owner died. Call it
-// while holding the guard, once the value has been checked or repaired; it
-// clears the flag for every process. Like Unlock, it checks in C that the
-// calling thread holds the lock: from a goroutine that does not (a stale
-// *Guard, or after Unlock) it returns ErrNotOwner and changes nothing.
-func (g *Guard[T]) ClearPoison() error {
-	if g.a.att.open.Load() == 0 {
-		// No mapping left: the lock cannot be held through this handle.
-		return opErr("clear poison", g.a.name, ErrNotOwner)
-	}
-	if rc := g.a.s.clearPoison(); rc != 0 {
-		return fromErrno("clear poison", g.a.name, rc, mutexField(rc))
-	}
 	return nil
 }

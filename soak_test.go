@@ -60,13 +60,17 @@ func init() {
 			switch op := rng.Intn(10); op {
 			case 0, 1, 2: // Lock, increment, Unlock
 				g, err := a.Lock()
-				if err != nil {
-					if !errors.Is(err, ErrPoisoned) {
+				if errors.Is(err, ErrPoisoned) {
+					if err := a.Recover(func(v *SoakValue) error { v.repair(); return nil }); err != nil {
 						return err
 					}
-					g.Get().repair()
-					g.ClearPoison()
 					out("r")
+					g, err = a.Lock()
+				}
+				if errors.Is(err, ErrPoisoned) {
+					continue // poisoned again meanwhile by a killed worker
+				} else if err != nil {
+					return err
 				}
 				v := g.Get()
 				v.N++
@@ -103,9 +107,14 @@ func init() {
 				if err := w.Store(x); err != nil && !errors.Is(err, ErrPoisoned) {
 					return err
 				} else if errors.Is(err, ErrPoisoned) {
-					if g, _ := w.Lock(); g != nil {
-						g.ClearPoison()
-						g.Unlock()
+					// The killed writer may have left it torn: make it
+					// all-equal again before clearing the poison.
+					if w.Recover(func(v *Wide) error {
+						for i := range v.F {
+							v.F[i] = v.F[0]
+						}
+						return nil
+					}) == nil {
 						out("r")
 					}
 				}
@@ -137,13 +146,13 @@ func init() {
 				a.Wait(ctx, a.Version())
 				cancel()
 			case 9: // TryLock
-				if g, err := a.TryLock(); g != nil {
-					if err != nil {
-						g.Get().repair()
-						g.ClearPoison()
+				g, err := a.TryLock()
+				if g != nil {
+					g.Unlock()
+				} else if errors.Is(err, ErrPoisoned) {
+					if a.Recover(func(v *SoakValue) error { v.repair(); return nil }) == nil {
 						out("r")
 					}
-					g.Unlock()
 				}
 			}
 		}
@@ -252,18 +261,15 @@ func TestSoak(t *testing.T) {
 
 	var v SoakValue
 	within(t, 10*time.Second, "final Lock", func() {
-		g, err := a.Lock()
-		if err != nil {
-			if !errors.Is(err, ErrPoisoned) {
-				t.Error(err)
-				return
-			}
-			g.Get().repair()
-			g.ClearPoison()
+		var err error
+		v, err = a.Load()
+		if errors.Is(err, ErrPoisoned) {
+			err = a.Recover(func(sv *SoakValue) error { sv.repair(); v = *sv; return nil })
 			repairs++
 		}
-		v = *g.Get()
-		g.Unlock()
+		if err != nil {
+			t.Error(err)
+		}
 	})
 	// Each kill can leave at most one increment that happened but was not
 	// reported (killed between the commit and the report, or inside the

@@ -394,12 +394,10 @@ func TestLoadContextStoppedWriter(t *testing.T) {
 			t.Errorf("second LoadContext = %v, want ErrPoisoned only", err)
 		}
 	})
-	g, err := a.Lock()
-	if !errors.Is(err, ErrOwnerDead) {
+	if _, err := a.Lock(); !errors.Is(err, ErrOwnerDead) {
 		t.Errorf("first Lock after the death and the reads = %v, want ErrOwnerDead", err)
 	}
-	g.ClearPoison()
-	g.Unlock()
+	mustRecover(t, a)
 	b, err := a.Clone()
 	if err != nil {
 		t.Fatal(err)

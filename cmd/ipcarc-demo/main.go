@@ -1,7 +1,7 @@
 // Command ipcarc-demo shows ipcarc surviving a crash: four worker processes
 // increment one shared counter under the segment's robust mutex; one of them
 // is killed with SIGKILL while it holds the lock, half-way through an update.
-// The survivors get ErrOwnerDead, repair the value, clear the poison and
+// The first survivor to lock gets ErrOwnerDead, repairs the value with Recover and
 // finish; the total is exact and the segment is gone at the end. Last, the
 // segment's lock counters say what the lock went through: how many times it
 // was taken, how many lockers had to wait, the one owner death, the poison set
@@ -37,6 +37,10 @@ type Tally struct {
 	Total     uint64
 	PerWorker [workers]uint64
 	Waited    [workers]uint64
+	// Refused counts the lock acquisitions that incremented nothing: a Lock
+	// refused because the value was poisoned, and the Recover that repaired
+	// it (each worker adds its own at its next increment).
+	Refused uint64
 }
 
 func main() {
@@ -129,15 +133,15 @@ func run() error {
 	fmt.Println("demo: kill -9 worker 2 while it holds the lock")
 	cmds[2].Process.Signal(syscall.SIGKILL)
 	cmds[2].Wait()
-	// The dead worker never closed its handle. Its slot's byte lock died with
-	// it, which is how Reap (and every Open and Close) knows to drop its count.
+	// The dead worker never closed its handle. The kernel marked its slot's
+	// liveness word when it died: RefCount stops counting it at once, and
+	// Reap takes its slot back.
 	rc, _ := arc.RefCount()
 	reaped, err := arc.Reap()
 	if err != nil {
 		return err
 	}
-	rc2, _ := arc.RefCount()
-	fmt.Printf("demo: refcount %d -> %d: Reap removed %d handle(s) of the dead worker\n", rc, rc2, reaped)
+	fmt.Printf("demo: refcount %d (live holders only, at once); Reap took back the dead worker's slot (%d handle)\n", rc, reaped)
 
 	for i, c := range cmds {
 		if i == 2 {
@@ -154,18 +158,14 @@ func run() error {
 		// Every survivor had finished before worker 2 died, so nobody
 		// repaired the value: do it here, as a survivor would have.
 		fmt.Println("demo: the value is still poisoned (no survivor locked after the death): repairing it here")
-		g, lerr := arc.Lock()
-		if lerr != nil && !errors.Is(lerr, ipcarc.ErrPoisoned) {
-			return lerr
-		}
 		ourLocks++
-		t := g.Get()
-		t.Total = 0
-		for _, n := range t.PerWorker {
-			t.Total += n
-		}
-		g.ClearPoison()
-		if err := g.Unlock(); err != nil {
+		if err := arc.Recover(func(t *Tally) error {
+			t.Total = 0
+			for _, n := range t.PerWorker {
+				t.Total += n
+			}
+			return nil
+		}); err != nil {
 			return err
 		}
 		v, err = arc.Load()
@@ -215,7 +215,8 @@ func worker(name string, me int, victim bool) error {
 	}
 	defer arc.Close()
 	io.Copy(io.Discard, os.Stdin) // the start gate: closed once all have attached
-	for i := 0; i < perWorker; i++ {
+	refused := uint64(0)
+	for i := 0; i < perWorker; {
 		g, err := arc.TryLock()
 		waited := errors.Is(err, ipcarc.ErrWouldBlock)
 		if waited {
@@ -223,25 +224,38 @@ func worker(name string, me int, victim bool) error {
 		}
 		switch {
 		case errors.Is(err, ipcarc.ErrOwnerDead):
-			t := g.Get()
-			var sum uint64
-			for _, n := range t.PerWorker {
-				sum += n
-			}
+			// The lock was refused (and released): this worker is the one
+			// told to repair. Recover takes the lock again, poison or not.
 			fmt.Printf("worker %d: locking says %q\n", me, err)
-			fmt.Printf("worker %d: the dead owner left total=%d but the workers' sum is %d: repairing, then ClearPoison\n", me, t.Total, sum)
-			t.Total = sum
-			g.ClearPoison()
+			refused += 2 // the refused lock and Recover's
+			if err := arc.Recover(func(t *Tally) error {
+				var sum uint64
+				for _, n := range t.PerWorker {
+					sum += n
+				}
+				fmt.Printf("worker %d: the dead owner left total=%d but the workers' sum is %d: repairing it with Recover\n", me, t.Total, sum)
+				t.Total = sum
+				return nil
+			}); err != nil {
+				return err
+			}
+			continue
 		case errors.Is(err, ipcarc.ErrPoisoned):
-			// Another survivor is repairing; it clears the poison under the
-			// lock, so this cannot be seen once it has. Nothing to do.
+			// Another survivor was told of the death and is repairing:
+			// try again (a refused lock holds nothing).
+			refused++
+			time.Sleep(100 * time.Microsecond)
+			continue
 		case err != nil:
 			return err
 		}
+		i++
 		t := g.Get()
 		if waited {
 			t.Waited[me]++
 		}
+		t.Refused += refused
+		refused = 0
 		t.Total++
 		if victim && i == perWorker/4 {
 			// Half-way: Total is bumped, PerWorker not yet.
@@ -266,9 +280,12 @@ func explainCounters(name string, c ipcarc.Counters, v Tally, ourLocks uint64) e
 	// One Lock (or TryLock) per increment: 3 workers made all theirs; the
 	// victim committed PerWorker[2] and died inside one more. (Loads are
 	// not acquisitions, even one that falls back to the lock.)
-	want := 3*perWorker + v.PerWorker[2] + 1 + ourLocks
+	want := 3*perWorker + v.PerWorker[2] + 1 + v.Refused + ourLocks
 	fmt.Printf("\nlock counters of /dev/shm/%s (since it was created, over every process that attached):\n", name)
 	fmt.Printf("  the lock was taken %d times: 3×%d + %d by worker 2 + 1, the one it died in", c.Acquisitions, perWorker, v.PerWorker[2])
+	if v.Refused > 0 {
+		fmt.Printf(" + %d that found the value poisoned or repaired it (Recover)", v.Refused)
+	}
 	if ourLocks > 0 {
 		fmt.Printf(" + %d to repair the value here", ourLocks)
 	}
