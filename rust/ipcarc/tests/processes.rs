@@ -234,7 +234,11 @@ fn forked_child_is_refused() {
         }
         let mut status = 0;
         assert_eq!(unsafe { waitpid(pid, &mut status, 0) }, pid);
-        assert_eq!(status, 0, "fork child failed or hung (wait status {:#x})", status);
+        assert_eq!(
+            status, 0,
+            "fork child failed or hung (wait status {:#x})",
+            status
+        );
         if let Some(g) = &g {
             assert_eq!(**g, 77);
             assert!(a.stats().locked, "the parent still holds the lock");
