@@ -755,10 +755,12 @@ int ipcarc_close(ipcarc_seg *s) {
 	return 0;
 }
 
-void *ipcarc_data(ipcarc_seg *s) { return s->data; }
-ipcarc_header *ipcarc_hdr(ipcarc_seg *s) { return s->hdr; }
-int64_t ipcarc_refcount(ipcarc_seg *s) { return table_live_handles(s); }
-int ipcarc_slot(ipcarc_seg *s) { return s->slot == NO_SLOT ? -1 : (int)s->slot; }
+/* A handle inherited through fork has no attachment: no view of the mapping
+ * (NULL), no count, no slot (ipcarc.h, "Fork"). */
+void *ipcarc_data(ipcarc_seg *s) { return live_forked(s) ? NULL : s->data; }
+ipcarc_header *ipcarc_hdr(ipcarc_seg *s) { return live_forked(s) ? NULL : s->hdr; }
+int64_t ipcarc_refcount(ipcarc_seg *s) { return live_forked(s) ? 0 : table_live_handles(s); }
+int ipcarc_slot(ipcarc_seg *s) { return s->slot == NO_SLOT || live_forked(s) ? -1 : (int)s->slot; }
 int ipcarc_fd(ipcarc_seg *s) { return s->fd; }
 int64_t ipcarc_timeout(ipcarc_seg *s) { return s->timeout_ns; }
 uint32_t ipcarc_lifetime(ipcarc_seg *s) { return s->lifetime; }

@@ -106,9 +106,16 @@ int live_register(live_reg *r, ipcarc_holder *slot, const live_class *c);
 int live_unregister(live_reg *r);
 /* 1 if the registered slot's word still holds our keeper's id. */
 int live_mine(const live_reg *r);
-/* 1 if the segment handle was made before a fork in an ancestor process. */
-int live_forked(const ipcarc_seg *s);
+/* The fork generation: bumped by the atfork child handler, which
+ * live_generation registers (seg_new calls it before any handle exists). */
 unsigned live_generation(void);
+extern unsigned ipcarc_fork_generation;
+/* 1 if the segment handle was made before a fork in an ancestor process.
+ * One relaxed load and a compare: a handle exists, so the atfork handler is
+ * registered, and the word changes only in a fork child's only thread. */
+static inline int live_forked(const ipcarc_seg *s) {
+	return __builtin_expect(s->gen != A_LOAD(&ipcarc_fork_generation, RLX), 0);
+}
 static inline int slot_alive(const ipcarc_holder *h) {
 	return ipcarc_live_word_alive(A_LOAD(&h->live, ACQ));
 }

@@ -39,9 +39,23 @@
  *     mapping, one slot in the holder table. ipcarc_clone adds a handle to the same
  *     attachment; ipcarc_close removes one and frees the attachment with its last.
  *   - Locking belongs to the calling thread (pthread semantics).
- *   - Not async-signal-safe. A child forked without exec inherits no handle: every
- *     call on an inherited handle returns ECHILD, except ipcarc_close, which frees
- *     the child's private copy only. The child never keeps its parent's holder alive.
+ *   - Not async-signal-safe.
+ *   - Fork. A child forked without exec inherits no handle: the child never keeps
+ *     its parent's holder alive, and nothing it does through an inherited handle
+ *     writes shared memory or waits. Every call that returns a code returns ECHILD
+ *     at once, before any other check (clone, lock, trylock, timedlock, unlock,
+ *     unlock_unchanged, clear_poison, load, store, wait, reap), even while the
+ *     parent held the value lock across the fork; ipcarc_close returns ECHILD too,
+ *     after freeing the child's private copy (the last handle) only. The calls that
+ *     return a value answer for a handle without an attachment: ipcarc_data and
+ *     ipcarc_hdr return NULL (no view of the parent's memory, so no unlocked write
+ *     to it), ipcarc_refcount 0, ipcarc_slot -1, ipcarc_poisoned 0,
+ *     ipcarc_lock_owner and ipcarc_table_owner 0, ipcarc_version 0,
+ *     ipcarc_holder_alive 0 (-EINVAL past the table), ipcarc_read_counters all
+ *     zero, and ipcarc_my_counters the handle's private scratch block (adds to it
+ *     reach nobody). ipcarc_timeout, ipcarc_lifetime and ipcarc_hdr_max_holders
+ *     return the handle's private copies, as in the parent. A child that needs the
+ *     segment opens it again by name.
  */
 #ifndef IPCARC_H
 #define IPCARC_H
@@ -284,7 +298,8 @@ IPCARC_API int ipcarc_open(const char *name, const ipcarc_spec *spec, ipcarc_seg
 IPCARC_API int ipcarc_open_or_create(const char *name, const ipcarc_spec *spec, const void *init,
                                      ipcarc_seg **out, int *created, int *field);
 /* One more handle on the same attachment (refcount +1). ETIMEDOUT if the table
- * lock stays held past the open timeout; EUSERS past IPCARC_MAX_HANDLES. */
+ * lock stays held past the open timeout; EUSERS past IPCARC_MAX_HANDLES; ECHILD
+ * on a handle inherited through fork (see Fork above, for this and every call). */
 IPCARC_API int ipcarc_clone(ipcarc_seg *s);
 /* One handle less; the attachment is freed (unmapped, slot released) with its last
  * handle, and the segment unlinked when the reference count reaches zero (unless
@@ -298,63 +313,73 @@ IPCARC_API int64_t ipcarc_timeout(ipcarc_seg *s);
 IPCARC_API uint32_t ipcarc_lifetime(ipcarc_seg *s);
 
 /* The value in the mapping (value_size bytes, aligned as the spec said). Read
- * or write it only while holding the lock (or through ipcarc_load/store). */
+ * or write it only while holding the lock (or through ipcarc_load/store).
+ * NULL on a handle inherited through fork. */
 IPCARC_API void *ipcarc_data(ipcarc_seg *s);
 /* The handles of live holders, over every process: one read per slot, no
  * lock. A killed holder's handles stop counting as soon as the kernel marks
  * it dead, before anyone reaps its slot (ipcarc_reap, gc, or the next
- * attach that walks past it takes the slot back). */
+ * attach that walks past it takes the slot back). 0 on a handle inherited
+ * through fork. */
 IPCARC_API int64_t ipcarc_refcount(ipcarc_seg *s);
 
 /* ---- Locking -------------------------------------------------------------- */
 
+/* Each of these returns ECHILD on a handle inherited through fork, without waiting. */
 IPCARC_API int ipcarc_lock(ipcarc_seg *s);                          /* 0, EOWNERDEAD (held), EDEADLK */
-IPCARC_API int ipcarc_trylock(ipcarc_seg *s);                       /* 0, EOWNERDEAD (held), EBUSY */
+IPCARC_API int ipcarc_trylock(ipcarc_seg *s);                       /* 0, EOWNERDEAD (held), EBUSY, EDEADLK */
 IPCARC_API int ipcarc_timedlock(ipcarc_seg *s, int64_t timeout_ns); /* 0, EOWNERDEAD (held), ETIMEDOUT */
 IPCARC_API int ipcarc_unlock(ipcarc_seg *s);                        /* 0, EPERM */
 /* Unlock after a critical section that wrote nothing: the version does not
  * change and no waiter wakes. 0, EPERM. */
 IPCARC_API int ipcarc_unlock_unchanged(ipcarc_seg *s);
-IPCARC_API int ipcarc_poisoned(ipcarc_seg *s); /* 1 while poisoned */
+IPCARC_API int ipcarc_poisoned(ipcarc_seg *s); /* 1 while poisoned; 0 on a handle inherited through fork */
 /* Ends the poison for every process. Only the thread holding the lock may
  * call it (lock-free readers rely on the flag changing only while the
  * sequence word is odd): 0, EPERM when the calling thread does not hold the
  * lock (nothing changes), ECHILD on a handle inherited through fork. */
 IPCARC_API int ipcarc_clear_poison(ipcarc_seg *s);
-/* Linux tid of the lock's owner, 0 when free. */
+/* Linux tid of the lock's owner, 0 when free (and on a handle inherited through fork). */
 IPCARC_API int ipcarc_lock_owner(ipcarc_seg *s);
 
 /* ---- Fast paths and waiting ---------------------------------------------- */
 
 /* Copy the value out without the mutex (seqlock); falls back to the lock when a
- * writer stays inside too long. Returns 0, or ENOTRECOVERABLE (copied, poisoned).
- * A read never reports EOWNERDEAD: that news is kept for the next lock. */
+ * writer stays inside too long. Returns 0, or ENOTRECOVERABLE (copied, poisoned);
+ * EINVAL when n is not the value's size; ECHILD (nothing copied) on a handle
+ * inherited through fork. A read never reports EOWNERDEAD: that news is kept
+ * for the next lock. */
 IPCARC_API int ipcarc_load(ipcarc_seg *s, void *dst, size_t n);
 /* Lock, copy n bytes in, bump the version, unlock: 0, ENOTRECOVERABLE (poisoned: not
- * written). A store never reports EOWNERDEAD: that news is kept for the next
- * ipcarc_lock/trylock/timedlock, whose caller can repair. */
+ * written); EINVAL when n is not the value's size; ECHILD (nothing written, no
+ * wait) on a handle inherited through fork. A store never reports EOWNERDEAD:
+ * that news is kept for the next ipcarc_lock/trylock/timedlock, whose caller
+ * can repair. */
 IPCARC_API int ipcarc_store(ipcarc_seg *s, const void *src, size_t n);
-/* Completed writes so far (seq >> 1). */
+/* Completed writes so far (seq >> 1); 0 on a handle inherited through fork. */
 IPCARC_API uint32_t ipcarc_version(ipcarc_seg *s);
 /* Sleep until the version differs from since or timeout_ns passes (<0: forever).
- * 0 with *now set, ETIMEDOUT, or EINTR (woken for no change: call again). */
+ * 0 with *now set, ETIMEDOUT, or EINTR (woken for no change: call again); EDEADLK while
+ * this thread holds the lock; ECHILD (at once, *now untouched) on a handle inherited through fork. */
 IPCARC_API int ipcarc_wait(ipcarc_seg *s, uint32_t since, int64_t timeout_ns, uint32_t *now);
 
 /* ---- Counters -------------------------------------------------------------- */
 
 /* This attachment's own counters (in its slot; a private scratch block for a
- * handle without a slot). Its Go, C or Rust user may add to `updates` and
- * `poisoned` while holding the value lock. */
+ * handle without a slot, and for a handle inherited through fork). Its Go, C or
+ * Rust user may add to `updates` and `poisoned` while holding the value lock. */
 IPCARC_API ipcarc_counters *ipcarc_my_counters(ipcarc_seg *s);
 /* The segment's counters: the header's totals plus every used slot's
- * (wait_max_ns: the largest). Read without any lock: a snapshot. */
+ * (wait_max_ns: the largest). Read without any lock: a snapshot. All zero on a
+ * handle inherited through fork. */
 IPCARC_API void ipcarc_read_counters(ipcarc_seg *s, ipcarc_counters *out);
 
 /* ---- Holders, reaping, garbage collection -------------------------------- */
 
 /* Remove dead holders' counts and mend the table; *reaped = handles removed.
  * (The caller's own handle keeps the count above zero: only ipcarc_gc and
- * closes unlink.) ETIMEDOUT if the table lock stays held. */
+ * closes unlink.) ETIMEDOUT if the table lock stays held; ECHILD (*reaped = 0) on a
+ * handle inherited through fork. */
 IPCARC_API int ipcarc_reap(ipcarc_seg *s, int *reaped);
 
 typedef struct ipcarc_gc_result {
@@ -379,15 +404,18 @@ IPCARC_API int ipcarc_remove(const char *name, int force);
  * means and who may write it). Fields marked (atomic) are read with atomic
  * loads; nothing here may be written except as LAYOUT.md's protocols say. */
 
-/* The segment's header, in the mapping. */
+/* The segment's header, in the mapping; NULL on a handle inherited through fork. */
 IPCARC_API ipcarc_header *ipcarc_hdr(ipcarc_seg *s);
 /* The table size validated at attach (the private copy, never re-read). */
 IPCARC_API uint32_t ipcarc_hdr_max_holders(ipcarc_seg *s);
-/* This attachment's slot in the holder table (-1 when it has none). */
+/* This attachment's slot in the holder table (-1 when it has none, as a handle
+ * inherited through fork has none). */
 IPCARC_API int ipcarc_slot(ipcarc_seg *s);
-/* 1 if the slot is used by a live holder, 0 if not, -EINVAL past the table. */
+/* 1 if the slot is used by a live holder, 0 if not (and on a handle inherited
+ * through fork), -EINVAL past the table. */
 IPCARC_API int ipcarc_holder_alive(ipcarc_seg *s, uint32_t slot);
-/* Thread id of the table lock's owner, 0 when free (for error messages). */
+/* Thread id of the table lock's owner, 0 when free (for error messages), and on a
+ * handle inherited through fork. */
 IPCARC_API int ipcarc_table_owner(ipcarc_seg *s);
 
 #ifdef __cplusplus

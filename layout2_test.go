@@ -939,4 +939,58 @@ func TestForkedChildDoesNotKeepHolderAlive(t *testing.T) {
 			t.Fatal("segment left after the last Close")
 		}
 	})
+
+	// Every call of ipcarc.h that returns a code, on the inherited handle,
+	// is ECHILD at once (the child runs under alarm(5)); the value-returning
+	// calls answer for a handle without an attachment; the parent's value,
+	// version and count are as they were. "held": the parent holds the value
+	// lock across the fork, so a child that took it would wait for ever.
+	for _, mode := range []string{"calls", "held"} {
+		t.Run(mode, func(t *testing.T) {
+			name := testName(t)
+			a := mustNew(t, name, Counter{N: 77}, WithTypeTag(peerTag))
+			if err := a.Store(Counter{N: 77}); err != nil {
+				t.Fatal(err)
+			}
+			v0 := a.Version()
+			c, _ := startForkpeer(t, exe, mode, name)
+			c.expect("attached slot=")
+			if l, want := c.expect("child values "), "child values data=0 hdr=0 refcount=0 slot=-1 poisoned=0 owner=0 table_owner=0 version=0 alive=0 counters=0"; l != want {
+				t.Errorf("fork child's value calls: %q, want %q", l, want)
+			}
+			l := c.expect("child lock=")
+			fields := strings.Fields(strings.TrimPrefix(l, "child "))
+			if len(fields) != 13 {
+				t.Errorf("fork child said %q: want 13 calls", l)
+			}
+			for _, f := range fields {
+				call, rc, _ := strings.Cut(f, "=")
+				if n, err := strconv.Atoi(rc); err != nil || syscall.Errno(n) != syscall.ECHILD {
+					t.Errorf("fork child: ipcarc_%s = %s, want ECHILD (%d)", call, rc, int(syscall.ECHILD))
+				}
+			}
+			locked := 0
+			if mode == "held" {
+				locked = 1
+			}
+			if l, want := c.expect("parent "), fmt.Sprintf("parent refcount=2 version=%d n=77 locked=%d", v0, locked); l != want {
+				t.Errorf("forkpeer after its child's calls: %q, want %q", l, want)
+			}
+			c.expect("closed 0")
+			c.wait()
+			if got, err := a.Load(); err != nil || got.N != 77 {
+				t.Errorf("Load after the fork child = %+v, %v; want N 77", got, err)
+			}
+			if v := a.Version(); v != v0 {
+				t.Errorf("Version after the fork child = %d, want %d (unchanged)", v, v0)
+			}
+			checkCounts(t, name, 1, 1)
+			if err := a.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if shmExists(name) {
+				t.Fatal("segment left after the last Close")
+			}
+		})
+	}
 }

@@ -71,7 +71,8 @@ struct keeper {
 
 static pthread_mutex_t keepers_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct keeper *keepers;
-static unsigned generation = 1; /* bumped in every forked child */
+/* Bumped in every forked child; read directly by live_forked (cshm_internal.h). */
+unsigned ipcarc_fork_generation = 1;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static void before_fork(void) { pthread_mutex_lock(&keepers_mu); }
@@ -82,16 +83,14 @@ static void after_fork_child(void) {
 	 * are left allocated (the parent's lists still thread through them). */
 	pthread_mutex_init(&keepers_mu, NULL);
 	keepers = NULL;
-	generation++;
+	__atomic_store_n(&ipcarc_fork_generation, ipcarc_fork_generation + 1, RLX);
 }
 static void register_atfork(void) { pthread_atfork(before_fork, after_fork_parent, after_fork_child); }
 
 unsigned live_generation(void) {
 	pthread_once(&atfork_once, register_atfork);
-	return __atomic_load_n(&generation, RLX);
+	return __atomic_load_n(&ipcarc_fork_generation, RLX);
 }
-
-int live_forked(const ipcarc_seg *s) { return s->gen != live_generation(); }
 
 static void *keeper_main(void *arg) {
 	struct keeper *k = arg;

@@ -27,7 +27,9 @@
 
 static inline int idx_ok(ipcarc_seg *s, uint32_t i) { return i < s->max_holders; }
 
-int ipcarc_table_owner(ipcarc_seg *s) { return (int)(mutex_word_of(table_mtx(s)) & FUTEX_TID_MASK_); }
+int ipcarc_table_owner(ipcarc_seg *s) {
+	return live_forked(s) ? 0 : (int)(mutex_word_of(table_mtx(s)) & FUTEX_TID_MASK_);
+}
 
 int table_lock(ipcarc_seg *s, int64_t timeout_ns) {
 	if (!mutex_kind_ok(table_mtx(s))) return EBADMSG;
@@ -333,11 +335,14 @@ int table_live_holders(ipcarc_seg *s) {
 
 int ipcarc_holder_alive(ipcarc_seg *s, uint32_t slot) {
 	if (slot >= s->max_holders) return -EINVAL;
+	if (live_forked(s)) return 0;
 	ipcarc_holder *h = &slots_of(s)[slot];
 	return A_LOAD(&h->state, ACQ) == IPCARC_SLOT_USED && slot_alive(h);
 }
 
-ipcarc_counters *ipcarc_my_counters(ipcarc_seg *s) { return s->ctr; }
+/* A fork child gets the handle's private scratch block: its adds never reach
+ * the parent's slot. */
+ipcarc_counters *ipcarc_my_counters(ipcarc_seg *s) { return live_forked(s) ? &s->scratch : s->ctr; }
 
 /* The handles of live holders: what ipcarc_refcount reports. One pass over
  * the slots (bounded by the private max_holders), no lock, no write: a dead
@@ -363,6 +368,7 @@ int64_t table_live_handles(ipcarc_seg *s) {
  * after the other never go down. */
 void ipcarc_read_counters(ipcarc_seg *s, ipcarc_counters *out) {
 	memset(out, 0, sizeof *out);
+	if (live_forked(s)) return; /* no attachment: all zero */
 	size_t n = offsetof(ipcarc_counters, reserved) / sizeof(uint64_t);
 	size_t kmax = offsetof(ipcarc_counters, wait_max_ns) / sizeof(uint64_t);
 	uint64_t *o = (uint64_t *)(void *)out;

@@ -192,22 +192,30 @@ static int __attribute__((noinline)) lock_contended(ipcarc_seg *s) {
 	return rc;
 }
 
-int ipcarc_lock(ipcarc_seg *s) {
+/* Each call on the value comes three ways: a static inline *_impl that does
+ * the work; the public ipcarc_* that refuses a handle inherited through fork
+ * (ECHILD, before touching anything shared: a child's lock would take its
+ * parent's mutex, or wait for ever on one its parent held across the fork);
+ * and the Go bridge's *_h, which skips that check. Go cannot fork without
+ * exec, so it never holds an inherited handle, and its Lock+Unlock hot path
+ * keeps the cost it had. */
+static inline int lock_impl(ipcarc_seg *s) {
 	if (!mutex_kind_ok(value_mtx(s))) return EBADMSG;
 	int rc = pthread_mutex_trylock(value_mtx(s));
 	if (__builtin_expect(rc == EBUSY, 0)) return lock_contended(s);
 	return enter(s, rc);
 }
 
-int ipcarc_trylock(ipcarc_seg *s) {
+static inline int trylock_impl(ipcarc_seg *s) {
 	if (!mutex_kind_ok(value_mtx(s))) return EBADMSG;
 	int rc = pthread_mutex_trylock(value_mtx(s));
-	/* glibc's trylock says EBUSY to the owner too: say what lock says. */
+	/* glibc 2.36 says EDEADLK to the owner for this kind; an older or other libc
+	 * may say EBUSY: say what lock says either way. */
 	if (rc == EBUSY && ipcarc_value_lock_mine(s)) return EDEADLK;
 	return enter(s, rc);
 }
 
-int ipcarc_timedlock_since(ipcarc_seg *s, int64_t timeout_ns, int64_t since_ns) {
+static inline int timedlock_since_impl(ipcarc_seg *s, int64_t timeout_ns, int64_t since_ns) {
 	if (!mutex_kind_ok(value_mtx(s))) return EBADMSG;
 	int rc = pthread_mutex_trylock(value_mtx(s));
 	if (rc != EBUSY) {
@@ -224,11 +232,18 @@ int ipcarc_timedlock_since(ipcarc_seg *s, int64_t timeout_ns, int64_t since_ns) 
 	return rc;
 }
 
-int ipcarc_timedlock(ipcarc_seg *s, int64_t timeout_ns) { return ipcarc_timedlock_since(s, timeout_ns, 0); }
+int ipcarc_lock(ipcarc_seg *s) { return live_forked(s) ? ECHILD : lock_impl(s); }
+int ipcarc_trylock(ipcarc_seg *s) { return live_forked(s) ? ECHILD : trylock_impl(s); }
+int ipcarc_timedlock_since(ipcarc_seg *s, int64_t timeout_ns, int64_t since_ns) {
+	return live_forked(s) ? ECHILD : timedlock_since_impl(s, timeout_ns, since_ns);
+}
+int ipcarc_timedlock(ipcarc_seg *s, int64_t timeout_ns) {
+	return live_forked(s) ? ECHILD : timedlock_since_impl(s, timeout_ns, 0);
+}
 
 int64_t ipcarc_monotonic_ns(void) { return ipcarc_now_ns(CLOCK_MONOTONIC); }
 
-int ipcarc_unlock(ipcarc_seg *s) {
+static inline int unlock_impl(ipcarc_seg *s) {
 	/* Check ownership before touching seq: an unlock from the wrong thread must
 	 * change nothing. */
 	if ((mutex_word(s) & FUTEX_TID_MASK_) != (uint32_t)my_tid()) return EPERM;
@@ -252,7 +267,7 @@ int ipcarc_unlock(ipcarc_seg *s) {
 	return rc;
 }
 
-int ipcarc_unlock_unchanged(ipcarc_seg *s) {
+static inline int unlock_unchanged_impl(ipcarc_seg *s) {
 	if ((mutex_word(s) & FUTEX_TID_MASK_) != (uint32_t)my_tid()) return EPERM;
 	if (!mutex_kind_ok(value_mtx(s))) return EBADMSG;
 	count_release(s);
@@ -264,7 +279,12 @@ int ipcarc_unlock_unchanged(ipcarc_seg *s) {
 	return pthread_mutex_unlock(value_mtx(s));
 }
 
-int ipcarc_poisoned(ipcarc_seg *s) { return (A_LOAD(&s->hdr->flags, ACQ) & IPCARC_FLAG_POISONED) != 0; }
+int ipcarc_unlock(ipcarc_seg *s) { return live_forked(s) ? ECHILD : unlock_impl(s); }
+int ipcarc_unlock_unchanged(ipcarc_seg *s) { return live_forked(s) ? ECHILD : unlock_unchanged_impl(s); }
+
+static inline int poisoned_impl(ipcarc_seg *s) { return (A_LOAD(&s->hdr->flags, ACQ) & IPCARC_FLAG_POISONED) != 0; }
+/* 0 on a handle inherited through fork: the child has no attachment to read. */
+int ipcarc_poisoned(ipcarc_seg *s) { return live_forked(s) ? 0 : poisoned_impl(s); }
 
 int ipcarc_clear_poison(ipcarc_seg *s) {
 	if (live_forked(s)) return ECHILD;
@@ -277,7 +297,7 @@ int ipcarc_clear_poison(ipcarc_seg *s) {
 	return 0;
 }
 
-int ipcarc_lock_owner(ipcarc_seg *s) { return (int)(mutex_word(s) & FUTEX_TID_MASK_); }
+int ipcarc_lock_owner(ipcarc_seg *s) { return live_forked(s) ? 0 : (int)(mutex_word(s) & FUTEX_TID_MASK_); }
 
 /* The value's lock for a read (Load's fallback): recovers a dead owner like a
  * user lock, but leaves seq alone. *nested is set when this thread already
@@ -305,13 +325,13 @@ static int read_lock(ipcarc_seg *s, int64_t timeout_ns, int *nested) {
 
 /* ---- fast paths and waiting ----------------------------------------------- */
 
-uint32_t ipcarc_version(ipcarc_seg *s) { return A_LOAD(&s->hdr->seq, ACQ) >> 1; }
+uint32_t ipcarc_version(ipcarc_seg *s) { return live_forked(s) ? 0 : A_LOAD(&s->hdr->seq, ACQ) >> 1; }
 
-int ipcarc_store(ipcarc_seg *s, const void *src, size_t n) {
+static inline int store_impl(ipcarc_seg *s, const void *src, size_t n) {
 	if (n != s->value_size) return EINVAL;
-	int rc = ipcarc_lock(s);
+	int rc = lock_impl(s);
 	if (rc != 0 && rc != EOWNERDEAD) return rc;
-	int poisoned = ipcarc_poisoned(s);
+	int poisoned = poisoned_impl(s);
 	if (!poisoned) {
 		memcpy(s->data, src, n);
 		FAULT("store");
@@ -321,12 +341,16 @@ int ipcarc_store(ipcarc_seg *s, const void *src, size_t n) {
 	 * either: put it back for the next lock whose caller can repair. */
 	if (rc == EOWNERDEAD) __atomic_or_fetch(&s->hdr->flags, IPCARC_FLAG_OWNER_DEAD_UNSEEN, SEQ);
 	/* A refused store changed nothing: no new version, no wake-up. */
-	int urc = poisoned ? ipcarc_unlock_unchanged(s) : ipcarc_unlock(s);
+	int urc = poisoned ? unlock_unchanged_impl(s) : unlock_impl(s);
 	if (urc) return urc;
 	return poisoned ? ENOTRECOVERABLE : 0;
 }
 
-int ipcarc_load_locked(ipcarc_seg *s, void *dst, size_t n, int64_t timeout_ns) {
+int ipcarc_store(ipcarc_seg *s, const void *src, size_t n) {
+	return live_forked(s) ? ECHILD : store_impl(s, src, n);
+}
+
+static inline int load_locked_impl(ipcarc_seg *s, void *dst, size_t n, int64_t timeout_ns) {
 	if (n != s->value_size) return EINVAL;
 	int nested;
 	int rc = read_lock(s, timeout_ns, &nested);
@@ -337,12 +361,17 @@ int ipcarc_load_locked(ipcarc_seg *s, void *dst, size_t n, int64_t timeout_ns) {
 	 * flag): it is left for the next lock that may write, whose caller can
 	 * repair. The reader sees the poison. */
 	memcpy(dst, s->data, n);
-	int poisoned = ipcarc_poisoned(s);
+	int poisoned = poisoned_impl(s);
 	if (!nested) pthread_mutex_unlock(value_mtx(s));
 	return poisoned ? ENOTRECOVERABLE : 0;
 }
 
+int ipcarc_load_locked(ipcarc_seg *s, void *dst, size_t n, int64_t timeout_ns) {
+	return live_forked(s) ? ECHILD : load_locked_impl(s, dst, n, timeout_ns);
+}
+
 int ipcarc_load(ipcarc_seg *s, void *dst, size_t n) {
+	if (live_forked(s)) return ECHILD;
 	ipcarc_header *h = s->hdr;
 	if (n != s->value_size) return EINVAL;
 	for (int spin = 0; spin < 1000; spin++) {
@@ -364,7 +393,7 @@ int ipcarc_load(ipcarc_seg *s, void *dst, size_t n) {
 	/* A writer stays inside (or died inside): take the lock, which also handles
 	 * owner death. A read changes nothing, so seq is left alone. */
 	ctr_add_atomic(&s->ctr->load_retries, 1);
-	return ipcarc_load_locked(s, dst, n, -1);
+	return load_locked_impl(s, dst, n, -1);
 }
 
 static int wait_impl(ipcarc_seg *s, uint32_t since, int64_t timeout_ns, uint32_t bits, uint32_t *now) {
@@ -425,25 +454,29 @@ int ipcarc_wait_bits(ipcarc_seg *s, uint32_t since, int64_t timeout_ns, uint32_t
 uint32_t ipcarc_wait_bit(ipcarc_seg *s) { return 1u << (1 + (s->slot == NO_SLOT ? 0 : s->slot % 31)); }
 
 void ipcarc_wake_bits(ipcarc_seg *s, uint32_t bits) {
+	if (live_forked(s)) return;
 	futex(&s->hdr->seq, FUTEX_WAKE_BITSET, INT_MAX, NULL, bits);
 }
 
-void ipcarc_wake_all(ipcarc_seg *s) { wake_all(s); }
+void ipcarc_wake_all(ipcarc_seg *s) {
+	if (!live_forked(s)) wake_all(s);
+}
 
 /* ---- Go bridge entry points -------------------------------------------------------- */
 
-int ipcarc_lock_h(uintptr_t h) { return ipcarc_lock((ipcarc_seg *)h); }
-int ipcarc_trylock_h(uintptr_t h) { return ipcarc_trylock((ipcarc_seg *)h); }
-int ipcarc_timedlock_h(uintptr_t h, int64_t ns) { return ipcarc_timedlock((ipcarc_seg *)h, ns); }
+/* Without the fork check (see lock_impl): Go never holds an inherited handle. */
+int ipcarc_lock_h(uintptr_t h) { return lock_impl((ipcarc_seg *)h); }
+int ipcarc_trylock_h(uintptr_t h) { return trylock_impl((ipcarc_seg *)h); }
+int ipcarc_timedlock_h(uintptr_t h, int64_t ns) { return timedlock_since_impl((ipcarc_seg *)h, ns, 0); }
 int ipcarc_timedlock_since_h(uintptr_t h, int64_t ns, int64_t since) {
-	return ipcarc_timedlock_since((ipcarc_seg *)h, ns, since);
+	return timedlock_since_impl((ipcarc_seg *)h, ns, since);
 }
-int ipcarc_unlock_h(uintptr_t h) { return ipcarc_unlock((ipcarc_seg *)h); }
+int ipcarc_unlock_h(uintptr_t h) { return unlock_impl((ipcarc_seg *)h); }
 int ipcarc_store_h(uintptr_t h, const unsigned char *src, size_t n) {
-	return ipcarc_store((ipcarc_seg *)h, src, n);
+	return store_impl((ipcarc_seg *)h, src, n);
 }
 int ipcarc_load_locked_h(uintptr_t h, unsigned char *dst, size_t n, int64_t timeout_ns) {
-	return ipcarc_load_locked((ipcarc_seg *)h, dst, n, timeout_ns);
+	return load_locked_impl((ipcarc_seg *)h, dst, n, timeout_ns);
 }
 int ipcarc_noop_h(uintptr_t h) {
 	(void)h;

@@ -254,6 +254,111 @@ static void test_processes(void) {
 	CHECK(r.reaped_handles == 1 && r.unlinked && !exists(name));
 }
 
+/* In a child forked without exec, every call on the inherited handle is
+ * refused (ECHILD) or answers for a handle without an attachment, within a
+ * bound (alarm: a hang kills the child and fails the test), and the parent's
+ * value, version, count and counters stay as they were. held: the parent
+ * holds the value lock across the fork (a child's lock or store would wait on
+ * it for ever). */
+static void fork_child_calls(ipcarc_seg *a, uint32_t version, int64_t refcount) {
+	alarm(5);
+	int reaped = -7;
+	uint32_t now = 12345;
+	struct counter v = {.n = 1000};
+	CHECK_RC(ipcarc_lock(a), ECHILD);
+	CHECK_RC(ipcarc_trylock(a), ECHILD);
+	CHECK_RC(ipcarc_timedlock(a, 100000000), ECHILD);
+	CHECK_RC(ipcarc_timedlock_since(a, 100000000, ipcarc_monotonic_ns()), ECHILD);
+	CHECK_RC(ipcarc_unlock(a), ECHILD);
+	CHECK_RC(ipcarc_unlock_unchanged(a), ECHILD);
+	CHECK_RC(ipcarc_clear_poison(a), ECHILD);
+	CHECK_RC(ipcarc_store(a, &v, sizeof v), ECHILD);
+	CHECK_RC(ipcarc_store(a, &v, 1), ECHILD); /* ECHILD before any other check */
+	CHECK_RC(ipcarc_load(a, &v, sizeof v), ECHILD);
+	CHECK(v.n == 1000); /* nothing copied out */
+	CHECK_RC(ipcarc_load_locked(a, &v, sizeof v, -1), ECHILD);
+	CHECK_RC(ipcarc_wait(a, version, -1, &now), ECHILD);
+	CHECK_RC(ipcarc_wait(a, version + 1, -1, &now), ECHILD);
+	CHECK_RC(ipcarc_wait_bits(a, version, -1, 2, &now), ECHILD);
+	CHECK(now == 12345);
+	CHECK_RC(ipcarc_reap(a, &reaped), ECHILD);
+	CHECK(reaped == 0);
+	CHECK_RC(ipcarc_clone(a), ECHILD);
+	/* The calls that return a value: no view, no count, no owner. */
+	CHECK(ipcarc_data(a) == NULL);
+	CHECK(ipcarc_hdr(a) == NULL);
+	CHECK(ipcarc_refcount(a) == 0);
+	CHECK(ipcarc_slot(a) == -1);
+	CHECK(ipcarc_poisoned(a) == 0);
+	CHECK(ipcarc_lock_owner(a) == 0);
+	CHECK(ipcarc_table_owner(a) == 0);
+	CHECK(ipcarc_version(a) == 0);
+	CHECK(ipcarc_holder_alive(a, 0) == 0);
+	CHECK(ipcarc_holder_alive(a, ipcarc_hdr_max_holders(a)) == -EINVAL);
+	CHECK(ipcarc_hdr_max_holders(a) == IPCARC_DEFAULT_HOLDERS);
+	CHECK(ipcarc_timeout(a) == spec.open_timeout_ns);
+	CHECK(ipcarc_lifetime(a) == IPCARC_LIFETIME_LAST_CLOSE);
+	ipcarc_counters c;
+	memset(&c, 0xff, sizeof c);
+	ipcarc_read_counters(a, &c);
+	ipcarc_counters zero;
+	memset(&zero, 0, sizeof zero);
+	CHECK(memcmp(&c, &zero, sizeof c) == 0);
+	/* The child's own counters are private: adding to them reaches nobody. */
+	ipcarc_my_counters(a)->updates += 5;
+	ipcarc_wake_all(a);
+	ipcarc_wake_bits(a, 2);
+	(void)refcount;
+	CHECK_RC(ipcarc_close(a), ECHILD);
+	alarm(0);
+	_exit(failures ? 1 : 0);
+}
+
+static void test_fork_child(void) {
+	for (int held = 0; held <= 1; held++) {
+		struct counter init = {.n = 77};
+		ipcarc_seg *a = NULL;
+		CHECK_RC(ipcarc_create(name, &spec, &init, &a), 0);
+		CHECK_RC(ipcarc_store(a, &init, sizeof init), 0); /* version 1, counted */
+		if (held) CHECK_RC(ipcarc_lock(a), 0);
+		uint32_t version = held ? 1 : ipcarc_version(a);
+		int64_t refcount = ipcarc_refcount(a);
+		ipcarc_counters before, after;
+		ipcarc_read_counters(a, &before);
+		int owner = ipcarc_lock_owner(a);
+		pid_t pid = fork();
+		if (pid == 0) fork_child_calls(a, version, refcount);
+		CHECK(pid > 0);
+		int st = 0;
+		CHECK(waitpid(pid, &st, 0) == pid);
+		if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0))
+			fprintf(stderr, "fork child (held=%d): %s %d\n", held,
+			        WIFSIGNALED(st) ? "killed by signal (hung past its alarm?)" : "exit",
+			        WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		/* The parent's attachment is as it was. */
+		CHECK(ipcarc_refcount(a) == refcount);
+		CHECK(ipcarc_lock_owner(a) == owner);
+		CHECK(!ipcarc_poisoned(a));
+		CHECK(((struct counter *)ipcarc_data(a))->n == 77);
+		ipcarc_read_counters(a, &after);
+		CHECK(memcmp(&before, &after, sizeof before) == 0);
+		if (held) {
+			CHECK((ipcarc_hdr(a)->seq & 1) == 1); /* still inside the parent's section */
+			CHECK_RC(ipcarc_unlock_unchanged(a), 0);
+		}
+		CHECK(ipcarc_version(a) == 1);
+		struct counter out = {0};
+		CHECK_RC(ipcarc_load(a, &out, sizeof out), 0);
+		CHECK(out.n == 77);
+		int reaped = -1;
+		CHECK_RC(ipcarc_reap(a, &reaped), 0);
+		CHECK(reaped == 0);
+		CHECK_RC(ipcarc_close(a), 0);
+		CHECK(!exists(name));
+	}
+}
+
 int main(void) {
 	snprintf(name, sizeof name, "ipcarc-test-c-%d", (int)getpid());
 	spec.value_size = sizeof(struct counter);
@@ -266,6 +371,7 @@ int main(void) {
 	test_locking();
 	test_fast_paths();
 	test_processes();
+	test_fork_child();
 	ipcarc_remove(name, 1);
 	if (failures) {
 		fprintf(stderr, "cshm_test: %d failed\n", failures);

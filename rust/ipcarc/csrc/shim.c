@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -76,7 +77,9 @@ const struct ipcarc_rs_consts ipcarc_rs_consts = {
  * the flag may change only then; one count in this attachment's `poisoned`,
  * which its user may add to while holding the lock (ipcarc.h, Counters). */
 void ipcarc_rs_poison(ipcarc_seg *s) {
-	__atomic_or_fetch(&ipcarc_hdr(s)->flags, IPCARC_FLAG_POISONED, __ATOMIC_SEQ_CST);
+	ipcarc_header *h = ipcarc_hdr(s);
+	if (!h) return; /* a handle inherited through fork: nothing of the parent's */
+	__atomic_or_fetch(&h->flags, IPCARC_FLAG_POISONED, __ATOMIC_SEQ_CST);
 	ipcarc_counters *c = ipcarc_my_counters(s);
 	__atomic_store_n(&c->poisoned, __atomic_load_n(&c->poisoned, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
 }
@@ -87,8 +90,13 @@ void ipcarc_rs_count_update(ipcarc_seg *s) {
 	__atomic_store_n(&c->updates, __atomic_load_n(&c->updates, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
 }
 
+/* All zero for a handle inherited through fork (ipcarc_hdr is NULL there). */
 void ipcarc_rs_stats(ipcarc_seg *s, struct ipcarc_rs_stats *out) {
 	const ipcarc_header *h = ipcarc_hdr(s);
+	if (!h) {
+		memset(out, 0, sizeof *out);
+		return;
+	}
 	out->total_size = h->total_size;
 	out->value_size = h->value_size;
 	out->value_align = h->value_align;
@@ -107,8 +115,9 @@ void ipcarc_rs_stats(ipcarc_seg *s, struct ipcarc_rs_stats *out) {
 /* 1 and *out filled if slot is used, 0 if free, -1 past the table (whose size
  * is the one validated at attach, never the header's). */
 int ipcarc_rs_holder(ipcarc_seg *s, uint32_t slot, struct ipcarc_rs_holder *out) {
-	if (slot >= ipcarc_hdr_max_holders(s)) return -1;
-	const ipcarc_holder *t = (const ipcarc_holder *)((const char *)ipcarc_hdr(s) + IPCARC_HEADER_SIZE);
+	const ipcarc_header *hdr = ipcarc_hdr(s);
+	if (!hdr || slot >= ipcarc_hdr_max_holders(s)) return -1;
+	const ipcarc_holder *t = (const ipcarc_holder *)((const char *)hdr + IPCARC_HEADER_SIZE);
 	const ipcarc_holder *h = &t[slot];
 	if (__atomic_load_n(&h->state, __ATOMIC_ACQUIRE) != IPCARC_SLOT_USED) return 0;
 	out->pid = h->pid;

@@ -172,17 +172,101 @@ fn killed_holder_reaped() {
     assert!(!Path::new("/dev/shm").join(&n).exists());
 }
 
+// The crate has no libc dependency; std links libc, so these resolve.
+extern "C" {
+    fn fork() -> i32;
+    fn waitpid(pid: i32, status: *mut i32, options: i32) -> i32;
+    fn alarm(seconds: u32) -> u32;
+    fn _exit(code: i32) -> !;
+}
+
+/// In a child forked without exec (this harness-less binary is
+/// single-threaded), every method on the inherited handle returns
+/// `Error::Forked` at once (alarm(5): a hang kills the child and fails the
+/// test), the value-returning ones answer for a handle without an
+/// attachment, and the parent's value, version and count are unchanged;
+/// once with the parent holding the lock across the fork.
+fn forked_child_is_refused() {
+    for held in [false, true] {
+        let n = name(if held { "fork-held" } else { "fork" });
+        let a = IpcArc::new(&n, 77u64).unwrap();
+        a.store(77).unwrap();
+        let v0 = a.version();
+        let g = if held {
+            Some(a.lock().unwrap().unwrap())
+        } else {
+            None
+        };
+        // SAFETY: fork in a single-threaded process; the child only calls
+        // the crate and exits with _exit.
+        let pid = unsafe { fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            // A panic in here exits non-zero (and drops nothing shared).
+            unsafe { alarm(5) };
+            assert!(matches!(a.lock(), Err(Error::Forked)));
+            assert!(matches!(a.try_lock(), Err(Error::Forked)));
+            assert!(matches!(
+                a.lock_timeout(Duration::from_millis(100)),
+                Err(Error::Forked)
+            ));
+            assert_eq!(a.get(), Err(Error::Forked));
+            assert_eq!(a.store(1000), Err(Error::Forked));
+            assert_eq!(a.update(|v| *v = 1000), Err(Error::Forked));
+            assert_eq!(a.clear_poison(), Err(Error::Forked));
+            assert_eq!(a.wait(v0, None), Err(Error::Forked));
+            assert_eq!(a.wait(v0 + 1, None), Err(Error::Forked));
+            assert_eq!(a.reap(), Err(Error::Forked));
+            assert!(matches!(a.try_clone(), Err(Error::Forked)));
+            assert_eq!(a.ref_count(), 0);
+            assert!(!a.is_poisoned());
+            assert_eq!(a.version(), 0);
+            let st = a.stats();
+            assert_eq!(st.ref_count, 0);
+            assert!(st.holders.is_empty());
+            assert!(!st.locked);
+            assert_eq!(st.version, 0);
+            assert_eq!(st.counters.acquisitions, 0);
+            // The guard (held) is the parent's: never dropped here.
+            std::mem::forget(g);
+            assert_eq!(a.close(), Err(Error::Forked));
+            unsafe { _exit(0) };
+        }
+        let mut status = 0;
+        assert_eq!(unsafe { waitpid(pid, &mut status, 0) }, pid);
+        assert_eq!(
+            status, 0,
+            "fork child failed or hung (wait status {:#x})",
+            status
+        );
+        if let Some(g) = &g {
+            assert_eq!(**g, 77);
+            assert!(a.stats().locked, "the parent still holds the lock");
+        } else {
+            assert!(!a.stats().locked);
+        }
+        drop(g); // read only: unlocked unchanged
+        assert_eq!(a.get(), Ok(77));
+        assert_eq!(a.version(), v0);
+        assert_eq!(a.ref_count(), 1);
+        assert_eq!(a.reap(), Ok(0));
+        drop(a);
+        assert!(!Path::new("/dev/shm").join(&n).exists());
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() == 4 && args[1] == "child" {
         child_main(&args[2], &args[3]);
         return;
     }
-    let tests: [(&str, fn()); 4] = [
+    let tests: [(&str, fn()); 5] = [
         ("owner_death_across_processes", owner_death_across_processes),
         ("processes_count_exactly", processes_count_exactly),
         ("panicking_process_poisons", panicking_process_poisons),
         ("killed_holder_reaped", killed_holder_reaped),
+        ("forked_child_is_refused", forked_child_is_refused),
     ];
     // `cargo test NAME`: run the tests whose name contains NAME.
     let filter: Vec<&String> = args[1..].iter().filter(|a| !a.starts_with('-')).collect();
