@@ -334,7 +334,15 @@ IPCARC_API int ipcarc_unlock(ipcarc_seg *s);                        /* 0, EPERM 
  * change and no waiter wakes. 0, EPERM. */
 IPCARC_API int ipcarc_unlock_unchanged(ipcarc_seg *s);
 IPCARC_API int ipcarc_poisoned(ipcarc_seg *s); /* 1 while poisoned; 0 on a handle inherited through fork */
-/* Ends the poison for every process. Only the thread holding the lock may
+/* Repair, the same in every language: a lock that returns EOWNERDEAD (the first
+ * after an owner died inside its critical section), or finds ipcarc_poisoned()
+ * set, holds the lock on a value that may be half written. Check or rebuild
+ * the value, call ipcarc_clear_poison, then ipcarc_unlock. (Go: Arc.Recover,
+ * whose Lock refuses a poisoned value and holds nothing; Rust: IpcArc::recover,
+ * whose lock hands the guard over through a PoisonError.) Loads and stores
+ * never report EOWNERDEAD: the news waits for a lock.
+ *
+ * Ends the poison for every process. Only the thread holding the lock may
  * call it (lock-free readers rely on the flag changing only while the
  * sequence word is odd): 0, EPERM when the calling thread does not hold the
  * lock (nothing changes), ECHILD on a handle inherited through fork. */

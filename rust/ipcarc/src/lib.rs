@@ -605,12 +605,47 @@ impl<T: PlainData> IpcArc<T> {
         g.clear_poison()
     }
 
+    /// Repairs a poisoned value (Go's `Arc.Recover`): takes the lock whether
+    /// or not the value is poisoned, calls `f` with the value in place, clears
+    /// the poison for every process when `f` returns `Ok`, and unlocks. The
+    /// outer `Result` is the locking's; the inner one is `f`'s (on `Err` the
+    /// poison stays). On a healthy value it behaves like
+    /// [`update`](Self::update). If `f` panics, the value stays poisoned.
+    /// [`lock`](Self::lock) keeps std's shape (a [`PoisonError`] whose
+    /// `into_inner` is the guard); `recover` is the one call that says
+    /// "repair", in every language.
+    ///
+    /// ```
+    /// # use ipcarc::IpcArc;
+    /// # let name = &format!("ipcarc-test-doc-recover-{}", std::process::id());
+    /// let a = IpcArc::new(name, 1u64)?;
+    /// let _ = std::panic::catch_unwind(|| a.update(|_| panic!("half-way")));
+    /// assert!(a.is_poisoned());
+    /// assert_eq!(a.recover(|v| if *v > 0 { Err("not yet") } else { Ok(()) })?, Err("not yet"));
+    /// assert!(a.is_poisoned());
+    /// a.recover(|v| { *v = 0; Ok::<(), ()>(()) })?.unwrap();
+    /// assert!(!a.is_poisoned());
+    /// # Ok::<(), ipcarc::Error>(())
+    /// ```
+    pub fn recover<E>(
+        &self,
+        f: impl FnOnce(&mut T) -> Result<(), E>,
+    ) -> Result<Result<(), E>, Error> {
+        let mut g = self.lock()?.unwrap_or_else(PoisonError::into_inner);
+        let r = f(&mut g);
+        if r.is_ok() && self.is_poisoned() {
+            g.clear_poison()?;
+        }
+        drop(g);
+        Ok(r)
+    }
+
     /// Locks, calls `f` with the value in place, and unlocks; `f`'s result is
     /// returned. If `f` panics, the guard's drop poisons the value and
     /// unlocks, and the panic goes on (as with [`std::sync::Mutex`]). A
     /// poisoned value is not handed to `f`: [`Error::Poisoned`], or
     /// [`Error::OwnerDead`] when this call is the first to see an owner's
-    /// death.
+    /// death (repair with [`recover`](Self::recover)).
     ///
     /// ```
     /// # use ipcarc::IpcArc;
