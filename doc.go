@@ -27,10 +27,11 @@
 // poisoned. The next Lock, TryLock, LockContext or Update in any process
 // returns an error matching ErrOwnerDead and ErrPoisoned: that caller is the
 // one to repair. Load, LoadInto, LoadContext, Store and Wait never take that
-// news; they see ErrPoisoned. The library makes the mutex consistent itself;
-// the poison flag stays set in the segment, and every Lock returns
-// ErrPoisoned with its guard, until a holder checks the value and calls
-// Guard.ClearPoison. A death while holding the lock only to read (Load's
+// news; they see ErrPoisoned. Lock never holds the lock behind an error: on a
+// poisoned value it releases it and returns a nil guard. The library makes
+// the mutex consistent itself; the poison flag stays set in the segment, and
+// every Lock refuses, until Recover repairs the value in place and clears
+// the flag for every process. A death while holding the lock only to read (Load's
 // locked fallback) changes nothing: the value is not poisoned and the death
 // is only counted (Counters.OwnerDeaths). A
 // process that dies holding handles (not the lock) is seen dead through its
