@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"syscall"
 
@@ -92,26 +93,36 @@ func asOwner(op, name string, uid, gid int) ownerResult {
 	if err != nil {
 		return ownerResult{Error: fmt.Sprintf("ipcarc: %s %q: could not %s: cannot find this program to run as the file's owner: %v", op, name, what, err), Code: exitError}
 	}
-	var out bytes.Buffer
+	var out, errOut bytes.Buffer
 	cmd := exec.Command(exe, asOwnerCmd, op, strconv.Itoa(uid), strconv.Itoa(gid), name)
 	cmd.Stdout = &out
-	cmd.Stderr = io.Discard
+	cmd.Stderr = &errOut
 	runErr := cmd.Run()
 	var res ownerResult
 	if jerr := json.Unmarshal(out.Bytes(), &res); jerr == nil && runErr == nil {
 		return res
 	}
+	// The child prints its result last: without one it did not finish. A
+	// fault inside C (SIGSEGV through a scribbled robust list, SIGBUS on a
+	// truncated file) kills it by the signal, or makes the Go runtime print
+	// "[signal SIGBUS ...]" and exit 2.
+	how := fmt.Sprint(runErr)
 	var ee *exec.ExitError
 	if errors.As(runErr, &ee) {
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return ownerResult{Code: exitError, Error: fmt.Sprintf(
-				"ipcarc: %s %q: could not %s: the file changed or was corrupted under it (the process acting as its owner, uid %d, died of %v); left alone",
-				op, name, what, uid, ws.Signal())}
+			how = "died of " + ws.Signal().String()
 		}
 	}
-	return ownerResult{Code: exitError, Error: fmt.Sprintf("ipcarc: %s %q: could not %s: the process acting as its owner (uid %d) failed: %v",
-		op, name, what, uid, runErr)}
+	if m := goSignal.FindSubmatch(errOut.Bytes()); m != nil {
+		how = "died of " + string(m[1]) + string(m[2])
+	}
+	return ownerResult{Code: exitError, Error: fmt.Sprintf(
+		"ipcarc: %s %q: could not %s: the file changed or was corrupted under it (the process acting as its owner, uid %d, %s); left alone",
+		op, name, what, uid, how)}
 }
+
+// goSignal finds the signal in the Go runtime's report of a fatal fault.
+var goSignal = regexp.MustCompile(`\[signal (SIG[A-Z]+)|(?m)^(SIG[A-Z]+): `)
 
 // runAsOwner is the child's side: drop to the owner, then call the library.
 func runAsOwner(args []string, stdout io.Writer) int {
