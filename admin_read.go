@@ -270,7 +270,7 @@ func readSegment(f *roFile, info *SegmentInfo) (field int, err error) {
 	case hp.ABI != abiWord():
 		return fail(fieldABI, "0x%08x, this build's is 0x%08x", hp.ABI, abiWord())
 	case state == stateInit:
-		return fail(fieldState, "half-made: its creator died before making it ready")
+		return fail(fieldState, "INIT: not ready (no creator names a segment before it is ready; an older one's fallback creator died here, or it is not ours)")
 	case state != stateReady && state != stateDead:
 		return fail(fieldState, "unknown value %d", state)
 	}

@@ -623,34 +623,39 @@ func TestHolderInOtherPIDNamespace(t *testing.T) {
 
 // ---- half-made segments -------------------------------------------------------
 
-// Ensure that a segment whose creator died after O_EXCL but before READY
-// does not make OpenOrNew hang: it takes the name over and creates afresh.
-func TestOpenOrNewTakesOverHalfMade(t *testing.T) {
+// Ensure that a file under the name that is not a ready segment (what an
+// older creator on the O_EXCL fallback path left when it died: state INIT)
+// is not taken over: no creator of ours names a file before it is ready, so
+// it is not ours. OpenOrNew returns ErrCorrupt naming the state and leaves
+// the file as it was.
+func TestOpenOrNewLeavesNotReady(t *testing.T) {
 	name := testName(t)
-	writeHalfMade(t, name)
-	if i := mustInspect(t, name); i.State != "init" || !i.Corrupt || !strings.HasPrefix(i.Reason, "state: half-made") {
+	path := writeHalfMade(t, name)
+	before, _ := os.ReadFile(path)
+	if i := mustInspect(t, name); i.State != "init" || !i.Corrupt || !strings.HasPrefix(i.Reason, "state: ") {
 		t.Fatalf("Inspect of a half-made segment: state %q corrupt %v reason %q", i.State, i.Corrupt, i.Reason)
 	}
 	within(t, 10*time.Second, "OpenOrNew over a half-made segment", func() {
-		a, created, err := OpenOrNew(name, Counter{N: 5}, WithOpenTimeout(2*time.Second))
-		if err != nil {
-			t.Errorf("OpenOrNew = %v", err)
+		a, _, err := OpenOrNew(name, Counter{N: 5}, WithOpenTimeout(500*time.Millisecond))
+		if err == nil {
+			a.Close()
+			t.Errorf("OpenOrNew over a half-made segment succeeded; want ErrCorrupt")
 			return
 		}
-		defer a.Close()
-		v, err := a.Load()
-		if !created || err != nil || v.N != 5 {
-			t.Errorf("OpenOrNew: created %v, Load %v, %v; want a fresh segment holding 5", created, v, err)
-		}
-		if rc, _ := a.RefCount(); rc != 1 {
-			t.Errorf("refcount = %d, want 1", rc)
+		var e *Error
+		if !errors.Is(err, ErrCorrupt) || !errors.As(err, &e) || e.Field != "state" {
+			t.Errorf("OpenOrNew = %v; want ErrCorrupt naming the state", err)
 		}
 	})
+	if now, err := os.ReadFile(path); err != nil || !bytes.Equal(now, before) {
+		t.Fatalf("OpenOrNew touched the half-made file: %v", err)
+	}
 }
 
-// Ensure that `ipcarc gc` removes a half-made segment (a dry run only says it
-// would), and reports one whose creator is alive (holds the init lock) as
-// busy and leaves it.
+// Ensure that `ipcarc gc` leaves a half-made segment (state INIT, nobody
+// holding the init lock) alone with an error naming the state, in a dry run
+// and a real run alike, and reports one whose creator is alive (holds the
+// init lock) as busy and leaves it.
 func TestCLIGCHalfMade(t *testing.T) {
 	exe := ipcarcCommand(t)
 	dead, alive := testName(t), testName(t)
@@ -664,30 +669,33 @@ func TestCLIGCHalfMade(t *testing.T) {
 	if s, _ := findSeg(segs, alive); s.State != "init" || s.Corrupt || s.Reason != "being created" {
 		t.Fatalf("ls: live creator's segment %+v, want state init, being created, not corrupt", s)
 	}
-
-	got := parseGC(t, mustCLI(t, exe, 0, "gc", "--dry-run", myPattern()).stdout)
-	if l := got[dead]; l.result != "half-made (creator died before ready): would be removed" {
-		t.Fatalf("gc --dry-run on the half-made segment: %+v", l)
+	var stderr [2]string
+	for i, args := range [][]string{{"gc", "--dry-run", myPattern()}, {"gc", myPattern()}} {
+		r := mustCLI(t, exe, 1, args...)
+		got := parseGC(t, r.stdout)
+		if _, ok := got[dead]; ok || !strings.Contains(r.stderr, dead) || !strings.Contains(r.stderr, "state") {
+			t.Fatalf("ipcarc %q: %+v, stderr %q; want an error naming %s and its state", args, got, r.stderr, dead)
+		}
+		if l := got[alive]; !strings.HasPrefix(l.result, "busy") {
+			t.Fatalf("ipcarc %q on the segment being created: %+v, want busy", args, l)
+		}
+		stderr[i] = r.stderr
 	}
-	if !shmExists(dead) {
-		t.Fatal("gc --dry-run removed a segment")
+	if stderr[0] != stderr[1] {
+		t.Errorf("gc --dry-run and gc disagree:\n%s\n%s", stderr[0], stderr[1])
 	}
-	got = parseGC(t, mustCLI(t, exe, 0, "gc", myPattern()).stdout)
-	if l := got[dead]; l.result != "half-made (creator died before ready): removed" {
-		t.Fatalf("gc on the half-made segment: %+v", l)
-	}
-	if l := got[alive]; !strings.HasPrefix(l.result, "busy") {
-		t.Fatalf("gc on the segment being created: %+v, want busy", l)
-	}
-	if shmExists(dead) || !shmExists(alive) {
-		t.Fatalf("after gc: half-made exists %v (want false), being-created exists %v (want true)",
-			shmExists(dead), shmExists(alive))
+	if !shmExists(dead) || !shmExists(alive) {
+		t.Fatalf("after gc: half-made exists %v, being-created exists %v (want both)", shmExists(dead), shmExists(alive))
 	}
 	if err := Remove(alive); !errors.Is(err, ErrBusy) {
 		t.Fatalf("Remove of a segment being created = %v, want ErrBusy", err)
 	}
 	if r := mustCLI(t, exe, 3, "rm", alive); !strings.Contains(r.stderr, "creator is still initialising") {
 		t.Fatalf("rm of a segment being created: %q", r.stderr)
+	}
+	mustCLI(t, exe, 0, "rm", "--force", dead)
+	if shmExists(dead) {
+		t.Fatal("rm --force left the half-made segment")
 	}
 }
 
@@ -831,8 +839,8 @@ func TestCLISkipsForeignFiles(t *testing.T) {
 		if r := runCLI(t, exe, "inspect", name); r.code != 1 || !strings.Contains(r.stderr, "not an ipcarc segment") {
 			t.Errorf("inspect %s: exit %d stderr %q, want 1, not an ipcarc segment", name, r.code, r.stderr)
 		}
-		if r := runCLI(t, exe, "rm", "--force", name); r.code != 1 {
-			t.Errorf("rm --force %s: exit %d stderr %q, want 1 (refused)", name, r.code, r.stderr)
+		if r := runCLI(t, exe, "rm", name); r.code != 1 || !strings.Contains(r.stderr, "--force removes it") {
+			t.Errorf("rm %s: exit %d stderr %q, want 1 (refused) and the --force hint", name, r.code, r.stderr)
 		}
 		if _, err := Inspect(name); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("Inspect %s = %v, want ErrCorrupt", name, err)
@@ -841,6 +849,10 @@ func TestCLISkipsForeignFiles(t *testing.T) {
 		fi, err2 := os.Stat(filepath.Join(shmDir, name))
 		if err != nil || err2 != nil || !bytes.Equal(now, b) || !fi.ModTime().Equal(stamps[name]) {
 			t.Errorf("foreign file %s was touched: %v %v", name, err, err2)
+		}
+		// As the hint says, --force removes it.
+		if r := runCLI(t, exe, "rm", "--force", name); r.code != 0 || shmExists(name) {
+			t.Errorf("rm --force %s: exit %d stderr %q, exists %v; want it removed", name, r.code, r.stderr, shmExists(name))
 		}
 	}
 }
@@ -891,9 +903,6 @@ func TestInspectValidatesLikeC(t *testing.T) {
 			}
 			if l, ok := findSeg(all, name); !ok || !l.Corrupt || l.Reason != info.Reason {
 				t.Fatalf("List: %+v (found %v), want it listed as corrupt", l, ok)
-			}
-			if c.name == "half-made" {
-				return // gc removes those: TestCLIGCHalfMade
 			}
 			res, err := GCName(name)
 			if err == nil || !strings.Contains(err.Error(), c.field) || res.Removed || !shmExists(name) {

@@ -125,12 +125,17 @@ type GCResult struct {
 	// Busy reports that the segment was left alone: a live process held its
 	// lock past GC's short bound, or a live creator is still initialising it.
 	Busy bool `json:"busy"`
-	// HalfMade reports that the segment's creator died before making it ready.
+	// HalfMade is always false since 0.2.0: a creator names a segment only
+	// when it is ready, so a file under the name that is not ready is not
+	// ours, and gc reports it as an error instead of removing it. The field
+	// stays for the JSON's shape.
 	HalfMade bool `json:"half_made"`
 	// Skipped reports a segment that GC's sweep left alone because this
-	// process may not write it (permission denied): it is listed, never
-	// changed. Naming it to GCName gives the permission error.
-	Skipped bool `json:"skipped"`
+	// process may not write it (permission denied) or another user owns its
+	// file: it is listed, never opened for writing, locked or mapped.
+	// SkipReason says which. Naming it to GCName gives the permission error.
+	Skipped    bool   `json:"skipped"`
+	SkipReason string `json:"skip_reason,omitempty"`
 	// Kept reports a segment created with WithLifetime(UntilRemoved): gc
 	// reaps its dead holders but never removes it.
 	Kept bool `json:"kept"`
@@ -166,6 +171,8 @@ func buildAdminOptions(opts []AdminOption) adminOptions {
 func DryRun() AdminOption { return func(o *adminOptions) { o.dryRun = true } }
 
 // Force makes Remove remove a segment that still has live holders, fails
-// validation, or whose creator is still at work. Even forced, Remove refuses
-// a file that is not an ipcarc segment.
+// validation, or whose creator is still at work, and a file under the name
+// that is not an ipcarc segment at all (another magic, empty or too short).
+// It never makes Remove touch another user's file (see Remove). GC and
+// GCName take no force: they never remove a file that is not a segment.
 func Force() AdminOption { return func(o *adminOptions) { o.force = true } }

@@ -115,12 +115,17 @@ func TestNeverReady(t *testing.T) {
 		t.Fatalf("OpenOrNew of a never-ready segment = %v, want ErrTimeout", err)
 	}
 	c.kill()
-	// Its creator gone, the segment is abandoned: OpenOrNew takes it over.
-	a, created, err := OpenOrNew(name, Counter{N: 3}, WithOpenTimeout(time.Second))
-	if err != nil || !created {
-		t.Fatalf("OpenOrNew after the creator died = %v, created %v", err, created)
+	// Its creator gone, the file is not a ready segment, and no creator of
+	// this version names one before it is ready: not ours, so OpenOrNew
+	// reports it (naming the state) and leaves it.
+	a, _, err := OpenOrNew(name, Counter{N: 3}, WithOpenTimeout(time.Second))
+	if err == nil {
+		a.Close()
+		t.Fatal("OpenOrNew took over a file that was never ready")
 	}
-	a.Close()
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "state") || !shmExists(name) {
+		t.Fatalf("OpenOrNew after the creator died = %v (file left %v); want ErrCorrupt naming the state, file left", err, shmExists(name))
+	}
 }
 
 func openImage(t *testing.T, img []byte) error {

@@ -19,8 +19,10 @@
 #include <unistd.h>
 
 #define IPCARC_SHM_DIR "/dev/shm" /* where glibc's shm_open keeps names */
-/* A creator on the O_EXCL path makes the file empty, then takes the init lock:
- * an empty file younger than this may still be one in that instant. */
+/* A creator of layout 2 before 0.2.0 could fall back to O_CREAT|O_EXCL: it
+ * made the file empty, then took the init lock. Openers still wait for one
+ * (reading only): an empty file younger than this may be one in that instant.
+ * This library never names a file before it is READY. */
 #define EMPTY_GRACE_NS 2000000000LL
 
 /* ---- fault points ---------------------------------------------------------- */
@@ -150,13 +152,7 @@ static void shm_path(char *out, size_t n, const char *name) {
 	snprintf(out, n, "/%s", name[0] == '/' ? name + 1 : name);
 }
 
-/* ---- the init lock (fallback creation only) ------------------------------ */
-
-static int ofd_lock(int fd, uint64_t off, short type) {
-	struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = (off_t)off, .l_len = 1};
-	if (fcntl(fd, F_OFD_SETLK, &fl) == -1) return errno;
-	return 0;
-}
+/* ---- the init lock (tested only: older peers' fallback creation) --------- */
 
 /* 1 if some other open file description holds a lock on the byte. */
 static int ofd_locked(int fd, uint64_t off) {
@@ -384,12 +380,6 @@ static int publish(int fd, const char *name) {
 
 /* ---- creating ------------------------------------------------------------------ */
 
-static int create(const char *name, const ipcarc_spec *sp, const void *init, ipcarc_seg **out,
-                  int allow_tmp);
-
-int ipcarc_create(const char *name, const ipcarc_spec *sp, const void *init, ipcarc_seg **out) {
-	return create(name, sp, init, out, 1);
-}
 
 static int init_mutex(pthread_mutex_t *m) {
 	pthread_mutexattr_t at;
@@ -399,8 +389,7 @@ static int init_mutex(pthread_mutex_t *m) {
 	return rc;
 }
 
-static int create(const char *name, const ipcarc_spec *sp, const void *init, ipcarc_seg **out,
-                  int allow_tmp) {
+int ipcarc_create(const char *name, const ipcarc_spec *sp, const void *init, ipcarc_seg **out) {
 	int rc = ipcarc_check_name(name);
 	if (rc) return rc;
 	if ((rc = spec_check(sp))) return rc;
@@ -408,32 +397,24 @@ static int create(const char *name, const ipcarc_spec *sp, const void *init, ipc
 	uint32_t mh = sp->max_holders ? sp->max_holders : IPCARC_DEFAULT_HOLDERS;
 	uint64_t voff = value_offset(mh, al);
 	uint64_t total = voff + sp->value_size;
-	char path[IPCARC_NAME_MAX + 4];
-	shm_path(path, sizeof path, name);
 	mode_t mode = (mode_t)(sp->mode & 07777);
 
 	/* Build the segment unnamed (O_TMPFILE) and give it its name only when it
 	 * is READY (linkat fails with EEXIST if the name is taken): no opener can
 	 * ever see a half-made segment, and a creator that dies leaves nothing.
-	 * Where that is not possible (no O_TMPFILE, no /proc), fall back to
-	 * O_CREAT|O_EXCL with the init lock on byte 0 telling openers to wait. */
-	int tmp = allow_tmp;
-	int fd = tmp ? open(IPCARC_SHM_DIR, O_TMPFILE | O_RDWR | O_CLOEXEC, mode) : -1;
-	if (fd < 0) {
-		tmp = 0;
-		fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-		if (fd < 0) return errno;
-	}
+	 * There is no other way: a file under a segment's name is complete, so
+	 * one that is empty, too short or not READY is never ours to unlink (gc,
+	 * open-or-create and remove rely on that). Without O_TMPFILE or /proc,
+	 * creating fails with the error that said so. */
+	int fd = open(IPCARC_SHM_DIR, O_TMPFILE | O_RDWR | O_CLOEXEC, mode);
+	if (fd < 0) return errno;
 	ipcarc_seg *s = seg_new(name, fd);
 	if (!s) {
-		if (!tmp) shm_unlink(path);
 		close(fd);
 		return ENOMEM;
 	}
 	s->timeout_ns = spec_timeout(sp);
-	/* Nobody else can hold the init lock on a brand-new file. */
-	if (!tmp && (rc = ofd_lock(fd, IPCARC_INIT_LOCK_OFFSET, F_WRLCK))) goto fail;
-	FAULT("create-excl");
+	FAULT("create-excl"); /* the unnamed file exists */
 	/* Exact mode: shm_open applied the umask. */
 	if (fchmod(fd, mode) == -1 || ftruncate(fd, (off_t)total) == -1) {
 		rc = errno;
@@ -473,23 +454,12 @@ static int create(const char *name, const ipcarc_spec *sp, const void *init, ipc
 	table_init(s);
 	if ((rc = table_claim(s))) goto fail;
 	A_STORE(&h->state, IPCARC_STATE_READY, REL);
-	if (tmp) {
-		rc = publish(fd, name);
-		if (rc == ENOENT || rc == EPERM) {
-			/* No /proc to link through: start over the O_EXCL way. */
-			live_unregister(&s->reg);
-			seg_free(s);
-			return create(name, sp, init, out, 0);
-		}
-		if (rc) goto fail;
-	}
+	if ((rc = publish(fd, name))) goto fail;
 	FAULT("create-ready");
-	if (!tmp) ofd_lock(fd, IPCARC_INIT_LOCK_OFFSET, F_UNLCK);
 	*out = s;
 	return 0;
 fail:
 	live_unregister(&s->reg);
-	if (!tmp) ipcarc_unlink_if_same(s);
 	seg_free(s);
 	return rc;
 }
@@ -625,34 +595,6 @@ int ipcarc_open(const char *name, const ipcarc_spec *sp, ipcarc_seg **out, int *
 	return open_once(name, sp, ipcarc_now_ns(CLOCK_MONOTONIC) + spec_timeout(sp), out, field);
 }
 
-/* A segment whose creator died before READY (or before even sizing the file):
- * take its init lock, which proves no creator is alive, check the name still
- * names it, and remove it. Returns 0 if removed. */
-static int take_over_abandoned(const char *name) {
-	ipcarc_seg *s;
-	int rc = seg_open_name(name, &s);
-	if (rc) return rc;
-	int fd = s->fd;
-	rc = ofd_lock(fd, IPCARC_INIT_LOCK_OFFSET, F_WRLCK);
-	if (rc == 0) {
-		struct stat st;
-		rc = EBADMSG;
-		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-			int abandoned = st.st_size == 0 && !young(&st);
-			ipcarc_header hc;
-			if ((uint64_t)st.st_size >= IPCARC_HEADER_SIZE &&
-			    pread(fd, &hc, sizeof hc, 0) == (ssize_t)sizeof hc)
-				abandoned = hc.magic == IPCARC_MAGIC && hc.state == IPCARC_STATE_INIT;
-			if (abandoned) {
-				ipcarc_unlink_if_same(s);
-				rc = 0;
-			}
-		}
-	}
-	seg_free(s);
-	return rc;
-}
-
 int ipcarc_open_or_create(const char *name, const ipcarc_spec *sp, const void *init,
                           ipcarc_seg **out, int *created, int *field) {
 	if (field) *field = IPCARC_FIELD_NONE;
@@ -668,14 +610,12 @@ int ipcarc_open_or_create(const char *name, const ipcarc_spec *sp, const void *i
 			return 0;
 		}
 		if (rc != EEXIST) return rc;
+		/* A file under the name that is not a ready segment (empty, too
+		 * short, another magic, state INIT) is not ours: its error is
+		 * returned and the file left alone. Only a segment that died
+		 * meanwhile (ENOENT) is worth creating again. */
 		rc = open_once(name, sp, deadline, out, field);
 		if (rc == 0) return 0;
-		int abandoned = rc == EBADMSG && field &&
-		                (*field == IPCARC_FIELD_STATE || *field == IPCARC_FIELD_SIZE);
-		if (abandoned && take_over_abandoned(name) == 0) {
-			*field = IPCARC_FIELD_NONE;
-			continue;
-		}
 		if (rc != ENOENT) return rc;
 		if (ipcarc_now_ns(CLOCK_MONOTONIC) >= deadline) return ETIMEDOUT;
 	}
@@ -795,28 +735,9 @@ int ipcarc_gc(const char *name, int64_t lock_timeout_ns, int dry_run, ipcarc_gc_
 		rc = 0;
 		goto out;
 	}
-	struct stat st;
-	int empty = fstat(s->fd, &st) == 0 && st.st_size == 0;
-	if (rc == EBADMSG && ((res->field == IPCARC_FIELD_STATE && hc.magic == IPCARC_MAGIC &&
-	                       hc.state == IPCARC_STATE_INIT) ||
-	                      (res->field == IPCARC_FIELD_SIZE && empty))) {
-		/* Half-made: its creator died before READY (take_over_abandoned
-		 * proves that with the init lock before removing anything). */
-		res->half_made = 1;
-		seg_free(s);
-		if (!dry_run) {
-			rc = take_over_abandoned(name);
-			res->unlinked = rc == 0;
-			if (rc == EBADMSG) { /* not abandoned after all: leave it */
-				res->half_made = 0;
-				res->busy = 1;
-				rc = 0;
-			}
-		} else {
-			rc = 0;
-		}
-		return rc;
-	}
+	/* A file that fails validation (empty, too short, another magic, state
+	 * INIT, ...) is returned as its error and left alone: no creator of ours
+	 * ever names a file before it is READY, so it is not ours to unlink. */
 	if (rc == PROBE_RETRY) { /* dead, not yet unlinked: finish the job */
 		if (!dry_run) unlink_dead(s);
 		res->unlinked = 1;

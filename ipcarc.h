@@ -233,9 +233,10 @@ static inline int ipcarc_live_word_alive(uint32_t w) {
 }
 
 /*
- * The init lock: a creator on the fallback path (no O_TMPFILE) holds an
- * open-file-description write lock (F_OFD_SETLK) on byte 0 of the file until
- * the state is READY.
+ * The init lock: a creator of an older version on its fallback path (no
+ * O_TMPFILE) held an open-file-description write lock (F_OFD_SETLK) on byte 0
+ * of the file until the state was READY. Openers still test it and wait; this
+ * library never takes it (it names a segment only when READY).
  */
 #define IPCARC_INIT_LOCK_OFFSET 0
 
@@ -394,17 +395,21 @@ typedef struct ipcarc_gc_result {
 	int reaped_handles; /* handles of dead holders removed */
 	int unlinked;       /* 1 if the segment was removed */
 	int busy;           /* 1 if the table lock stayed held past the bound, or a creator is at work */
-	int half_made;      /* 1 if the creator died before READY */
+	int half_made;      /* always 0 since 0.2.0: a file that is not READY is not removed */
 	int live_holders;   /* slots held by live processes after reaping */
 	int field;          /* validation field when the result was EBADMSG etc. */
 	int kept;           /* 1 if the segment's lifetime is IPCARC_LIFETIME_UNTIL_REMOVED */
 } ipcarc_gc_result;
 /* Reap one segment by name without holding a handle; dry_run reports only.
  * Never waits on the table lock longer than lock_timeout_ns, and never takes
- * the value's lock. */
+ * the value's lock. A file that fails validation (empty, too short, another
+ * magic, state INIT, ...) is its error (EBADMSG etc. with res->field) and is
+ * never unlinked. */
 IPCARC_API int ipcarc_gc(const char *name, int64_t lock_timeout_ns, int dry_run, ipcarc_gc_result *res);
-/* Unlink by name; refuses while live holders exist (EBUSY) or a creator is
- * still initialising it (EINPROGRESS), unless force. */
+/* Unlink by name; refuses while live holders exist (EBUSY), while a creator
+ * is still initialising it (EINPROGRESS), or a file that fails validation
+ * (its error: not a segment, corrupt), unless force: force unlinks whatever
+ * regular file the name names. */
 IPCARC_API int ipcarc_remove(const char *name, int force);
 
 /* ---- Inspection -------------------------------------------------------------

@@ -9,84 +9,245 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"syscall"
 
 	"github.com/ipcarc/ipcarc"
 	"golang.org/x/sys/unix"
 )
 
-// gc changes a segment through the C layer, which maps the file: if another
-// user truncates their file under that mapping, the next access raises
-// SIGBUS, which no Go code can catch inside C. So a segment owned by another
-// user is collected by a child process (this program, re-executed with the
-// hidden subcommand below): a fault kills the child, and gc reports the
-// segment as changed under it and goes on. Segments of our own user are
-// collected in this process.
+// gc and rm change a segment through the C layer, which maps the file and
+// takes its holder table lock. Both are dangerous in memory another user can
+// write: glibc's robust mutex keeps robust-list pointers inside the segment
+// and writes through them on unlock (a write into our process wherever the
+// file's owner points it), and an owner who truncates the file under the
+// mapping makes the next access raise SIGBUS, which no Go code can catch
+// inside C. The library refuses another user's file outright; root's gc and
+// rm do the work for it in a child process (this program, re-executed as root
+// with the hidden subcommand below) that drops to the file's owner (uid and
+// gid of the file, no supplementary groups) before it opens anything, checks
+// that it cannot become root again, and only then calls the library. The
+// child can only harm what its owner could harm anyway; a child killed by a
+// signal is reported as "the file changed or was corrupted under it" and the
+// command goes on. The parent never maps the file. Segments of our own
+// effective uid are handled in this process.
 
-const gcOneCmd = "__gc-one" // hidden: collect one segment, print the result as JSON
+const asOwnerCmd = "__as-owner" // hidden: OP UID GID NAME; prints an ownerResult as JSON
 
-type gcOneResult struct {
-	Result ipcarc.GCResult `json:"result"`
-	Error  string          `json:"error,omitempty"`
-	Code   int             `json:"code"`
+// The operations the child does.
+const (
+	opGC      = "gc"
+	opGCDry   = "gc-dry-run"
+	opRm      = "rm"
+	opRmForce = "rm-force"
+)
+
+type ownerResult struct {
+	Result   ipcarc.GCResult `json:"result"` // gc's
+	Error    string          `json:"error,omitempty"`
+	Code     int             `json:"code"`
+	Hint     string          `json:"hint,omitempty"`      // rm's hint for the error
+	NotExist bool            `json:"not_exist,omitempty"` // the error matches ErrNotExist
 }
 
 // codeErr is an error that carries the exit code its child process chose.
 type codeErr struct {
-	msg  string
-	code int
+	msg      string
+	code     int
+	notExist bool
 }
 
 func (e *codeErr) Error() string { return e.msg }
 
-var errChanged = errors.New("the file changed under gc (truncated by its owner?); left alone")
+// Is lets errors.Is(err, ipcarc.ErrNotExist) see through the child.
+func (e *codeErr) Is(target error) bool { return e.notExist && target == ipcarc.ErrNotExist }
 
-// gcName collects one named segment, isolated in a child process when the
-// file belongs to another user.
-func gcName(name string, dryRun bool) (ipcarc.GCResult, error) {
-	if dryRun || ownedByMe(name) {
-		return ipcarc.GCName(name, dryRunOpt(dryRun)...)
+// foreignOwner returns the owner of the file under name when it must be
+// handled by a child running as that owner: this process is root and
+// another user owns the file. ok is false otherwise (the library, in this
+// process, handles our own files and refuses other users' when we are not
+// root).
+func foreignOwner(name string) (uid, gid int, ok bool) {
+	if os.Geteuid() != 0 {
+		return 0, 0, false
+	}
+	var st syscall.Stat_t
+	n := name
+	if len(n) > 0 && n[0] == '/' {
+		n = n[1:]
+	}
+	if n == "" || syscall.Lstat(filepath.Join("/dev/shm", n), &st) != nil || st.Uid == 0 {
+		return 0, 0, false
+	}
+	return int(st.Uid), int(st.Gid), true
+}
+
+// asOwner runs op on name in a child dropped to uid and gid.
+func asOwner(op, name string, uid, gid int) ownerResult {
+	what := "remove"
+	if op == opGC || op == opGCDry {
+		what = "collect"
 	}
 	exe, err := os.Executable()
 	if err != nil {
+		return ownerResult{Error: fmt.Sprintf("ipcarc: %s %q: could not %s: cannot find this program to run as the file's owner: %v", op, name, what, err), Code: exitError}
+	}
+	var out, errOut bytes.Buffer
+	cmd := exec.Command(exe, asOwnerCmd, op, strconv.Itoa(uid), strconv.Itoa(gid), name)
+	cmd.Stdout = &out
+	cmd.Stderr = &errOut
+	runErr := cmd.Run()
+	var res ownerResult
+	if jerr := json.Unmarshal(out.Bytes(), &res); jerr == nil && runErr == nil {
+		return res
+	}
+	// The child prints its result last: without one it did not finish. A
+	// fault inside C (SIGSEGV through a scribbled robust list, SIGBUS on a
+	// truncated file) kills it by the signal, or makes the Go runtime print
+	// "[signal SIGBUS ...]" and exit 2.
+	how := fmt.Sprint(runErr)
+	var ee *exec.ExitError
+	if errors.As(runErr, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			how = "died of " + ws.Signal().String()
+		}
+	}
+	if m := goSignal.FindSubmatch(errOut.Bytes()); m != nil {
+		how = "died of " + string(m[1]) + string(m[2])
+	}
+	return ownerResult{Code: exitError, Error: fmt.Sprintf(
+		"ipcarc: %s %q: could not %s: the file changed or was corrupted under it (the process acting as its owner, uid %d, %s); left alone",
+		op, name, what, uid, how)}
+}
+
+// goSignal finds the signal in the Go runtime's report of a fatal fault.
+var goSignal = regexp.MustCompile(`\[signal (SIG[A-Z]+)|(?m)^(SIG[A-Z]+): `)
+
+// runAsOwner is the child's side: drop to the owner, then call the library.
+func runAsOwner(args []string, stdout io.Writer) int {
+	if len(args) != 4 {
+		return exitUsage
+	}
+	op, name := args[0], args[3]
+	uid, err1 := strconv.Atoi(args[1])
+	gid, err2 := strconv.Atoi(args[2])
+	if err1 != nil || err2 != nil || uid <= 0 || gid < 0 {
+		return exitUsage
+	}
+	var res ownerResult
+	if err := dropTo(uid, gid); err != nil {
+		res.Error, res.Code = fmt.Sprintf("ipcarc: %s %q: cannot act as the file's owner (uid %d): %v", op, name, uid, err), exitError
+		json.NewEncoder(stdout).Encode(res)
+		return exitOK
+	}
+	var err error
+	switch op {
+	case opGC, opGCDry:
+		res.Result, err = ipcarc.GCName(name, dryRunOpt(op == opGCDry)...)
+	case opRm, opRmForce:
+		err = ipcarc.Remove(name, forceOpt(op == opRmForce)...)
+		res.Hint = rmHint(err, op == opRmForce)
+	default:
+		return exitUsage
+	}
+	if err != nil {
+		res.Error, res.Code, res.NotExist = err.Error(), exitCode(err), errors.Is(err, ipcarc.ErrNotExist)
+	}
+	json.NewEncoder(stdout).Encode(res)
+	return exitOK
+}
+
+// dropTo makes every thread of this process uid and gid with no
+// supplementary groups (Go applies these calls to all threads on linux), and
+// checks that root cannot be regained.
+func dropTo(uid, gid int) error {
+	if err := syscall.Setgroups([]int{}); err != nil {
+		return fmt.Errorf("setgroups: %w", err)
+	}
+	if err := syscall.Setresgid(gid, gid, gid); err != nil {
+		return fmt.Errorf("setresgid: %w", err)
+	}
+	if err := syscall.Setresuid(uid, uid, uid); err != nil {
+		return fmt.Errorf("setresuid: %w", err)
+	}
+	if syscall.Setresuid(0, 0, 0) == nil {
+		return errors.New("root could be regained after dropping privileges")
+	}
+	r, e, s := unix.Getresuid()
+	gr, ge, gs := unix.Getresgid()
+	groups, _ := syscall.Getgroups()
+	if r != uid || e != uid || s != uid || gr != gid || ge != gid || gs != gid || len(groups) != 0 {
+		return fmt.Errorf("ids after dropping: uid %d/%d/%d gid %d/%d/%d groups %v", r, e, s, gr, ge, gs, groups)
+	}
+	return nil
+}
+
+// gcName collects one named segment, in a child running as the file's
+// owner when another user owns it.
+func gcName(name string, dryRun bool) (ipcarc.GCResult, error) {
+	uid, gid, ok := foreignOwner(name)
+	if !ok {
 		return ipcarc.GCName(name, dryRunOpt(dryRun)...)
 	}
-	var out bytes.Buffer
-	cmd := exec.Command(exe, gcOneCmd, name)
-	cmd.Stdout = &out
-	cmd.Stderr = io.Discard
-	runErr := cmd.Run()
-	var res gcOneResult
-	if jerr := json.Unmarshal(out.Bytes(), &res); jerr != nil {
-		var ee *exec.ExitError
-		if errors.As(runErr, &ee) {
-			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-				err := fmt.Errorf("ipcarc: gc %q: %w (the collecting process died of %v)", name, errChanged, ws.Signal())
-				return ipcarc.GCResult{Name: name, Err: err}, err
-			}
-		}
-		err := fmt.Errorf("ipcarc: gc %q: collecting process failed: %v", name, runErr)
-		return ipcarc.GCResult{Name: name, Err: err}, err
+	op := opGC
+	if dryRun {
+		op = opGCDry
+	}
+	res := asOwner(op, name, uid, gid)
+	res.Result.DryRun = dryRun
+	if res.Result.Name == "" {
+		res.Result.Name = name
 	}
 	if res.Error != "" {
-		res.Result.Err = &codeErr{msg: res.Error, code: res.Code}
+		res.Result.Err = &codeErr{msg: res.Error, code: res.Code, notExist: res.NotExist}
 		return res.Result, res.Result.Err
 	}
 	return res.Result, nil
 }
 
-// runGCOne is the child's side.
-func runGCOne(args []string, stdout io.Writer) int {
-	if len(args) != 1 {
-		return exitUsage
+// removeName removes one named segment, in a child running as the file's
+// owner when another user owns it. hint goes with the error.
+func removeName(name string, force bool) (err error, hint string) {
+	uid, gid, ok := foreignOwner(name)
+	if !ok {
+		err := ipcarc.Remove(name, forceOpt(force)...)
+		return err, rmHint(err, force)
 	}
-	r, err := ipcarc.GCName(args[0])
-	res := gcOneResult{Result: r}
-	if err != nil {
-		res.Error, res.Code = err.Error(), exitCode(err)
+	op := opRm
+	if force {
+		op = opRmForce
 	}
-	json.NewEncoder(stdout).Encode(res)
-	return exitOK
+	res := asOwner(op, name, uid, gid)
+	if res.Error == "" {
+		return nil, ""
+	}
+	return &codeErr{msg: res.Error, code: res.Code, notExist: res.NotExist}, res.Hint
+}
+
+// rmHint is the hint rm prints with err.
+func rmHint(err error, force bool) string {
+	if err != nil && !force && (errors.Is(err, ipcarc.ErrBusy) || errors.Is(err, ipcarc.ErrCorrupt) ||
+		errors.Is(err, ipcarc.ErrIncompatible)) {
+		return "--force removes it anyway"
+	}
+	return ""
+}
+
+// sweepSkip says why gc's sweep leaves a segment alone ("" when it does
+// not): root collects every file (other users' as their owner); any other
+// user only its own files that it may write, as ipcarc.GC does.
+func sweepSkip(s ipcarc.SegmentInfo) string {
+	if os.Geteuid() == 0 {
+		return ""
+	}
+	if s.OwnerUID != os.Geteuid() {
+		return fmt.Sprintf("owned by another user (uid %d)", s.OwnerUID)
+	}
+	if !mayWrite(s.Name) {
+		return "permission denied (not writable by this user)"
+	}
+	return ""
 }
 
 // mayWrite is ipcarc.GC's test: may this process open the file for writing?
@@ -94,18 +255,16 @@ func mayWrite(name string) bool {
 	return unix.Faccessat(unix.AT_FDCWD, filepath.Join("/dev/shm", name), unix.W_OK, unix.AT_EACCESS) == nil
 }
 
-func ownedByMe(name string) bool {
-	st, err := os.Stat(filepath.Join("/dev/shm", name))
-	if err != nil {
-		return true // let GCName say what is wrong
-	}
-	s, ok := st.Sys().(*syscall.Stat_t)
-	return !ok || int(s.Uid) == os.Geteuid()
-}
-
 func dryRunOpt(dry bool) []ipcarc.AdminOption {
 	if dry {
 		return []ipcarc.AdminOption{ipcarc.DryRun()}
+	}
+	return nil
+}
+
+func forceOpt(force bool) []ipcarc.AdminOption {
+	if force {
+		return []ipcarc.AdminOption{ipcarc.Force()}
 	}
 	return nil
 }

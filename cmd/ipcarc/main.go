@@ -38,13 +38,13 @@ Usage:
                                        lock counters (since creation)
   ipcarc gc [--dry-run] [--json] [NAME|PATTERN...]
                                        reap dead holders' handles; remove segments with no
-                                       live holder (unless kept until removed) and half-made
-                                       ones (creator died before ready); report segments whose
-                                       holder table lock stays held as busy
+                                       live holder (unless kept until removed); report segments
+                                       whose holder table lock stays held as busy; a file that
+                                       is not an ipcarc segment is reported, never removed
   ipcarc rm [--force] [--json] NAME|PATTERN...
                                        remove segments; each is refused while it has live
-                                       holders unless --force (a file that is not an ipcarc
-                                       segment is never removed)
+                                       holders, is corrupt, or is not an ipcarc segment at all
+                                       (another magic, empty, too short) unless --force
   ipcarc top [--once] [--json] [--interval D] [NAME|PATTERN...]
                                        live view of the segments' locks (all, or the named and
                                        matching ones), refreshed every D (default 1s), most
@@ -57,7 +57,12 @@ Every command takes -h or --help (prints its usage and exits 0); ls, inspect,
 gc, rm, top and version take --json. Flags may come before or after names;
 "--" ends flags. Quote PATTERNs (globs: * ? [...]) from the shell.
 
-Files in /dev/shm that are not ipcarc segments are skipped, never changed.
+Files in /dev/shm that are not ipcarc segments are skipped, never changed
+(only rm --force NAME removes one). As root, gc and rm handle a segment
+owned by another user in a child process running as that user, so that the
+file's owner cannot reach root's memory through it; if that process dies of
+a signal (its owner changed the file under it), the segment is reported as
+changed or corrupted (exit 1) and the others are still handled.
 No subcommand ever takes or waits on a segment's value lock. ls, inspect and
 top take no lock and attach to nothing; gc waits at most 100ms for a segment's
 holder table lock, which library code holds only for a few instructions.
@@ -122,8 +127,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	case "-V", "-version", "--version":
 		name = "version"
-	case gcOneCmd:
-		return runGCOne(args, stdout)
+	case asOwnerCmd:
+		return runAsOwner(args, stdout)
 	}
 	c := lookup(name)
 	if c == nil {
@@ -549,13 +554,17 @@ var gcCmd = &command{
 	operands: "segments",
 	about: `Reaps the handles of dead holders, even of segments whose value lock is held,
 and removes segments with no live holder left (not those created with
-WithLifetime(UntilRemoved): only rm removes them) and half-made ones (their
-creator died before making them ready). Waits at most 100ms for a segment's
-holder table lock: a segment whose lock stays held (a process stopped in
-bookkeeping), or whose creator is still at work, is reported busy and left
-alone. Without names, collects every segment this user may write (the others
-are reported skipped); a NAME is collected as given (and reported when
-absent), a PATTERN selects among the segments ls would list. Prints a table
+WithLifetime(UntilRemoved): only rm removes them). A file that is not an
+ipcarc segment (another magic, empty, too short) and a corrupt segment are
+reported as errors and never removed; --dry-run decides exactly as a real
+run. Waits at most 100ms for a segment's holder table lock: a segment whose
+lock stays held (a process stopped in bookkeeping), or whose creator is
+still at work, is reported busy and left alone. As root, a segment owned by
+another user is collected by a child process running as that user. Without
+names, collects every segment (as another user than root: every one of its
+own that it may write; the others are reported skipped); a NAME is
+collected as given (and reported when absent), a PATTERN selects among the
+segments ls would list. Prints a table
 NAME REAPED LIVE RESULT; --json prints a JSON array of the results (the
 fields of ipcarc.GCResult, and "error" when one failed).
 `,
@@ -585,8 +594,8 @@ func collect(targets []string, dryRun bool) ([]ipcarc.GCResult, error) {
 			return nil, err
 		}
 		for _, s := range segs {
-			if !mayWrite(s.Name) {
-				results = append(results, ipcarc.GCResult{Name: s.Name, DryRun: dryRun, Skipped: true,
+			if reason := sweepSkip(s); reason != "" {
+				results = append(results, ipcarc.GCResult{Name: s.Name, DryRun: dryRun, Skipped: true, SkipReason: reason,
 					LiveHolders: s.LiveHolders, Kept: s.Lifetime == ipcarc.UntilRemoved.String()})
 				continue
 			}
@@ -671,6 +680,8 @@ func gcText(r ipcarc.GCResult) string {
 		would = "would be "
 	}
 	switch {
+	case r.Skipped && r.SkipReason != "":
+		return "skipped: " + r.SkipReason + "; left alone"
 	case r.Skipped:
 		return "skipped: permission denied (not writable by this user); left alone"
 	case r.Busy:
@@ -695,14 +706,16 @@ var rmCmd = &command{
 	name: "rm", synopsis: "[--force] [--json] NAME|PATTERN...", summary: "remove segments", operands: "segments",
 	about: `Removes each named segment, and each segment that ls lists under a PATTERN.
 Processes attached keep sharing the value; new opens no longer find it. A
-segment with live holders, one whose creator is still initialising it, and a
-corrupt one are refused unless --force. A file that is not an ipcarc segment
-is never removed, even with --force. Prints nothing for what it removed and
+segment with live holders, one whose creator is still initialising it, a
+corrupt one, and a file that is not an ipcarc segment at all (another magic,
+empty, too short) are refused unless --force. As root, a segment owned by
+another user is removed by a child process running as that user. Prints
+nothing for what it removed and
 one line on stderr for each name it could not remove; the exit code is the
 worst of them. --json prints a JSON array of {"name", "removed", "error"}.
 `,
 	setup: func(fs *flag.FlagSet) runFunc {
-		force := fs.Bool("force", false, "remove segments with live holders, being created, or corrupt")
+		force := fs.Bool("force", false, "remove segments with live holders, being created, or corrupt, and files that are not segments")
 		asJSON := fs.Bool("json", false, "print a JSON array of the results")
 		return func(targets []string, stdout, stderr io.Writer) int {
 			if len(targets) == 0 {
@@ -736,21 +749,12 @@ func remove(targets []string, force bool, stderr io.Writer) (code int, results [
 	var listed []ipcarc.SegmentInfo
 	one := func(name string, matched bool) {
 		done[strings.TrimPrefix(name, "/")] = true
-		var opts []ipcarc.AdminOption
-		if force {
-			opts = append(opts, ipcarc.Force())
-		}
-		err := ipcarc.Remove(name, opts...)
+		err, hint := removeName(name, force)
 		if matched && errors.Is(err, ipcarc.ErrNotExist) { // removed meanwhile
 			return
 		}
 		res := rmJSON{Name: name, Removed: err == nil}
 		if err != nil {
-			hint := ""
-			if !force && (errors.Is(err, ipcarc.ErrBusy) || errors.Is(err, ipcarc.ErrCorrupt) ||
-				errors.Is(err, ipcarc.ErrIncompatible)) {
-				hint = "--force removes it anyway"
-			}
 			code = worse(code, fail(stderr, err, hint))
 			res.Error = oneLine(err)
 		}
