@@ -213,6 +213,9 @@ pub struct Options<T> {
     max_holders: u32,
     open_timeout: Duration,
     lifetime: Lifetime,
+    trusted: [u32; ffi::MAX_TRUSTED_UIDS],
+    n_trusted: usize, // may exceed the array: spec() refuses that
+    trusted_gid: Option<u32>,
     _t: PhantomData<fn() -> T>,
 }
 
@@ -233,6 +236,11 @@ impl<T> fmt::Debug for Options<T> {
             .field("max_holders", &self.max_holders)
             .field("open_timeout", &self.open_timeout)
             .field("lifetime", &self.lifetime)
+            .field(
+                "trusted_owners",
+                &&self.trusted[..self.n_trusted.min(ffi::MAX_TRUSTED_UIDS)],
+            )
+            .field("trusted_group", &self.trusted_gid)
             .finish()
     }
 }
@@ -245,6 +253,9 @@ impl<T: PlainData> Default for Options<T> {
             max_holders: ffi::consts().default_holders as u32,
             open_timeout: Duration::from_secs(5),
             lifetime: Lifetime::LastClose,
+            trusted: [0; ffi::MAX_TRUSTED_UIDS],
+            n_trusted: 0,
+            trusted_gid: None,
             _t: PhantomData,
         }
     }
@@ -290,6 +301,34 @@ impl<T: PlainData> Options<T> {
         self
     }
 
+    /// Lets opens attach to a segment file owned by one of these uids,
+    /// besides this process's effective uid and root (the only owners
+    /// accepted by default), as Go's `WithTrustedOwners`. Name a uid only if
+    /// you trust every process running as it: whoever may write a segment
+    /// can write into the memory of each process that locks it (its robust
+    /// mutexes keep glibc's robust-list pointers in the segment). Calls add
+    /// up; more than 8 uids in all, or `u32::MAX`, is refused with
+    /// [`Error::InvalidOption`]. Creation ignores it.
+    pub fn trusted_owners(mut self, uids: &[u32]) -> Self {
+        for &u in uids {
+            if self.n_trusted < ffi::MAX_TRUSTED_UIDS {
+                self.trusted[self.n_trusted] = u;
+            }
+            self.n_trusted += 1;
+        }
+        self
+    }
+
+    /// Lets opens attach to a segment file whose group may write it (mode
+    /// `0o020`), when the file's group is `gid`, as Go's `WithTrustedGroup`.
+    /// Without it a group-writable file is refused with
+    /// [`Error::Untrusted`]`("mode")`. A file that others may write is
+    /// refused whatever the options. Creation ignores it.
+    pub fn trusted_group(mut self, gid: u32) -> Self {
+        self.trusted_gid = Some(gid);
+        self
+    }
+
     fn spec(&self) -> Result<ffi::Spec, Error> {
         let c = ffi::consts();
         let (size, align) = (std::mem::size_of::<T>(), std::mem::align_of::<T>());
@@ -310,6 +349,15 @@ impl<T: PlainData> Options<T> {
                 "max holders must be between 1 and 4096",
             ));
         }
+        let owners = &self.trusted[..self.n_trusted.min(ffi::MAX_TRUSTED_UIDS)];
+        if self.n_trusted as i64 > c.max_trusted_uids
+            || owners.contains(&u32::MAX)
+            || self.trusted_gid == Some(u32::MAX)
+        {
+            return Err(Error::InvalidOption(
+                "at most 8 trusted owners, and no uid or gid u32::MAX",
+            ));
+        }
         let tag = match self.tag {
             Some(t) => t,
             None => tag(&T::type_name()),
@@ -324,6 +372,15 @@ impl<T: PlainData> Options<T> {
             // The C side reads <= 0 as its own default; zero here means
             // "do not wait".
             open_timeout_ns: duration_ns(self.open_timeout).max(1),
+            trusted_uids: self.trusted,
+            n_trusted_uids: self.n_trusted as u32,
+            trusted_gid: self.trusted_gid.unwrap_or(0),
+            trust_flags: if self.trusted_gid.is_some() {
+                c.trust_group as u32
+            } else {
+                0
+            },
+            reserved: 0,
         })
     }
 
