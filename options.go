@@ -48,7 +48,8 @@ func buildOptions(opts []Option) options {
 // whoever can write a segment can corrupt the memory of every process
 // attached to it, because its robust mutexes keep glibc's robust-list
 // pointers inside the segment. Group write is allowed: a group is a trust
-// decision.
+// decision, and an opener other than the owner and root attaches to a
+// group-writable segment only with WithTrustedGroup naming its group.
 func WithMode(m os.FileMode) Option { return func(o *options) { o.mode = m.Perm() } }
 
 // WithTypeTag replaces the type tag derived from T's layout by Tag(s), so that

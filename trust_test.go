@@ -329,6 +329,11 @@ func TestTrustWorldWritableOwnFile(t *testing.T) {
 	}
 	_, _, err := OpenOrNew(name, Counter{})
 	wantUntrusted(t, "OpenOrNew", err, "0666")
+	_, err = GCName(name)
+	wantUntrusted(t, "GCName", err, "0666")
+	if err := Remove(name, Force()); !errors.Is(err, fs.ErrPermission) || !shmExists(name) {
+		t.Errorf("Remove(Force) = %v (file left: %v), want fs.ErrPermission and the file left", err, shmExists(name))
+	}
 }
 
 // Ensure that trust options out of range are refused before any system call.

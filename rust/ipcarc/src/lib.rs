@@ -81,6 +81,32 @@
 //! `WithTypeTag(name)` and C `ipcarc_tag(name)`, and the three agree without
 //! sharing code.
 //!
+//! # Trust
+//!
+//! Whoever can write a segment can write into the memory of every process
+//! that locks it (glibc keeps robust-list pointers in the segment and
+//! follows them on unlock), and any user may take a name in /dev/shm first.
+//! So opens (and [`remove`]) map a file only if its owner is this process's
+//! effective uid, root, or a uid named by [`Options::trusted_owners`]; others
+//! may not write it (never accepted); and its group may write it only if
+//! [`Options::trusted_group`] names that group. Anything else is
+//! [`Error::Untrusted`] naming the check (`"owner"` or `"mode"`), before
+//! anything is mapped; `open_or_new` never adopts a name another user took.
+//!
+//! ```
+//! use ipcarc::{Error, IpcArc};
+//! use std::os::unix::fs::PermissionsExt;
+//!
+//! # let name = &format!("ipcarc-test-doc-trust-{}", std::process::id());
+//! let a = IpcArc::new(name, 0u64)?;
+//! let path = format!("/dev/shm/{}", name);
+//! std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+//! assert_eq!(IpcArc::<u64>::load(name).unwrap_err(), Error::Untrusted("mode"));
+//! std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+//! drop(a);
+//! # Ok::<(), ipcarc::Error>(())
+//! ```
+//!
 //! # Building
 //!
 //! No registry dependencies: build.rs compiles the repository's C files with
