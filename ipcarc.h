@@ -20,6 +20,9 @@
  *       EEXIST           create: the name is taken
  *       EINVAL           bad name or bad spec
  *       EBADMSG          the segment is corrupt or not an ipcarc segment; *field says which check
+ *       EACCES           with *field IPCARC_FIELD_OWNER or IPCARC_FIELD_MODE: the file fails the
+ *                        trust rule (see ipcarc_spec) and was not mapped; without a field, the
+ *                        system's own permission check refused the open
  *       EPROTONOSUPPORT  layout version or ABI word differ (another build / architecture)
  *       EPROTOTYPE       value size, alignment or type tag differ; *field says which
  *       ETIMEDOUT        a creator stayed initialising, or the holder table's lock stayed held,
