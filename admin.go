@@ -138,7 +138,7 @@ func ownerCheck(op, name string) error {
 		return nil
 	}
 	if euid := os.Geteuid(); int(st.Uid) != euid {
-		return &Error{Op: op, Name: name, Err: syscall.EPERM,
+		return &Error{Op: op, Name: name, Err: errList{ErrUntrusted, syscall.EPERM},
 			Detail: fmt.Sprintf("the file belongs to uid %d, not to this process's uid %d: only a process running as its owner may change it", st.Uid, euid)}
 	}
 	return nil

@@ -65,6 +65,11 @@ type spec struct {
 	mode        uint32
 	lifetime    uint32
 	openTimeout int64
+	// the trust rule's inputs (ipcarc_spec's trusted_uids ... trust_flags)
+	trustedUIDs [C.IPCARC_MAX_TRUSTED_UIDS]uint32
+	nTrusted    uint32
+	trustedGID  uint32
+	trustFlags  uint32
 }
 
 func (s *spec) c() C.ipcarc_spec {
@@ -76,7 +81,20 @@ func (s *spec) c() C.ipcarc_spec {
 		mode:            C.uint32_t(s.mode),
 		lifetime:        C.uint32_t(s.lifetime),
 		open_timeout_ns: C.int64_t(s.openTimeout),
+		trusted_uids:    uidArray(s.trustedUIDs),
+		n_trusted_uids:  C.uint32_t(s.nTrusted),
+		trusted_gid:     C.uint32_t(s.trustedGID),
+		trust_flags:     C.uint32_t(s.trustFlags),
 	}
+}
+
+const trustGroup = C.IPCARC_TRUST_GROUP
+
+func uidArray(u [C.IPCARC_MAX_TRUSTED_UIDS]uint32) (a [C.IPCARC_MAX_TRUSTED_UIDS]C.uint32_t) {
+	for i, v := range u {
+		a[i] = C.uint32_t(v)
+	}
+	return a
 }
 
 func cCreate(name string, sp *spec, init unsafe.Pointer) (seg, int) {

@@ -128,6 +128,8 @@ const char *ipcarc_field_name(int f) {
 	case IPCARC_FIELD_LIFETIME: return "lifetime";
 	case IPCARC_FIELD_HANDLES: return "handles per attachment";
 	case IPCARC_FIELD_ENDED: return "ended";
+	case IPCARC_FIELD_OWNER: return "owner";
+	case IPCARC_FIELD_MODE: return "mode";
 	}
 	return "unknown";
 }
@@ -212,6 +214,7 @@ static int spec_check(const ipcarc_spec *sp) {
 	if (sp->max_holders > IPCARC_MAX_HOLDERS) return EINVAL;
 	if (sp->value_size > ((uint64_t)1 << 46)) return EINVAL; /* 64 TiB: keeps sums far from overflow */
 	if (sp->lifetime > IPCARC_LIFETIME_UNTIL_REMOVED) return EINVAL;
+	if (sp->n_trusted_uids > IPCARC_MAX_TRUSTED_UIDS || (sp->trust_flags & ~IPCARC_TRUST_GROUP)) return EINVAL;
 	return 0;
 }
 
@@ -332,13 +335,44 @@ static void seg_free(ipcarc_seg *s) {
 	free(s);
 }
 
-/* Open the segment file by name (read-write, no slot yet). A directory under
- * the name comes back from glibc as EINVAL: the name is valid, so say EISDIR. */
-static int seg_open_name(const char *name, ipcarc_seg **out) {
+/* The trust rule (ipcarc.h, above ipcarc_spec; LAYOUT.md "Before mapping a
+ * file"), on the open file itself, before anything maps or locks it: a file
+ * that someone less trusted may write would let them write through our
+ * robust-list pointers. A NULL spec is the default rule. A file that is not
+ * regular passes here: probe refuses it (IPCARC_FIELD_FILE) without mapping. */
+static int trust_check(int fd, const ipcarc_spec *sp, int *field) {
+	struct stat st;
+	if (fstat(fd, &st) == -1) return errno;
+	if (!S_ISREG(st.st_mode)) return 0;
+	int owner_ok = st.st_uid == geteuid() || st.st_uid == 0;
+	if (sp)
+		for (uint32_t i = 0; i < sp->n_trusted_uids && i < IPCARC_MAX_TRUSTED_UIDS; i++)
+			owner_ok |= st.st_uid == sp->trusted_uids[i];
+	if (!owner_ok) {
+		if (field) *field = IPCARC_FIELD_OWNER;
+		return EACCES;
+	}
+	int group_ok = sp && (sp->trust_flags & IPCARC_TRUST_GROUP) && sp->trusted_gid == st.st_gid;
+	if ((st.st_mode & S_IWOTH) || ((st.st_mode & S_IWGRP) && !group_ok)) {
+		if (field) *field = IPCARC_FIELD_MODE;
+		return EACCES;
+	}
+	return 0;
+}
+
+/* Open the segment file by name (read-write, no slot yet) and apply the trust
+ * rule (sp NULL: the default). A directory under the name comes back from
+ * glibc as EINVAL: the name is valid, so say EISDIR. */
+static int seg_open_name(const char *name, const ipcarc_spec *sp, ipcarc_seg **out, int *field) {
 	char path[IPCARC_NAME_MAX + 4];
 	shm_path(path, sizeof path, name);
 	int fd = shm_open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
 	if (fd < 0) return errno == EINVAL ? EISDIR : errno;
+	int rc = trust_check(fd, sp, field);
+	if (rc) {
+		close(fd);
+		return rc;
+	}
 	*out = seg_new(name, fd);
 	if (!*out) {
 		close(fd);
@@ -556,7 +590,7 @@ static int open_once(const char *name, const ipcarc_spec *sp, int64_t deadline, 
 	int ended = 0; /* a try found the segment dead or its life over */
 	for (;;) {
 		ipcarc_seg *s;
-		int rc = seg_open_name(name, &s);
+		int rc = seg_open_name(name, sp, &s, field);
 		if (rc) {
 			if (rc == ENOENT && ended && field) *field = IPCARC_FIELD_ENDED;
 			return rc;
@@ -726,7 +760,7 @@ int ipcarc_gc(const char *name, int64_t lock_timeout_ns, int dry_run, ipcarc_gc_
 	int rc = ipcarc_check_name(name);
 	if (rc) return rc;
 	ipcarc_seg *s;
-	if ((rc = seg_open_name(name, &s))) return rc;
+	if ((rc = seg_open_name(name, NULL, &s, &res->field))) return rc;
 	ipcarc_header hc;
 	rc = probe(s, NULL, &res->field, &hc);
 	if (rc == PROBE_WAIT) {
@@ -780,14 +814,38 @@ out:
 	return rc;
 }
 
+/* Forced removal of a file the trust rule refuses: unlink the name, if it
+ * still names the file looked at, without mapping, reading or locking it
+ * (unlinking needs no trust in the bytes; /dev/shm's sticky bit leaves it to
+ * the file's owner or root). */
+static int unlink_unmapped(const char *name) {
+	char path[IPCARC_NAME_MAX + 4];
+	shm_path(path, sizeof path, name);
+	int fd = shm_open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
+	if (fd < 0) return errno == EINVAL ? EISDIR : errno;
+	ipcarc_seg *s = seg_new(name, fd);
+	if (!s) {
+		close(fd);
+		return ENOMEM;
+	}
+	ipcarc_unlink_if_same(s);
+	seg_free(s);
+	return 0;
+}
+
 int ipcarc_remove(const char *name, int force) {
 	int rc = ipcarc_check_name(name);
 	if (rc) return rc;
 	char path[IPCARC_NAME_MAX + 4];
 	shm_path(path, sizeof path, name);
 	ipcarc_seg *s;
-	if ((rc = seg_open_name(name, &s))) return rc;
 	int field = 0;
+	if ((rc = seg_open_name(name, NULL, &s, &field))) {
+		if (rc == EACCES && force && (field == IPCARC_FIELD_OWNER || field == IPCARC_FIELD_MODE))
+			return unlink_unmapped(name);
+		return rc;
+	}
+	field = 0;
 	ipcarc_header hc;
 	rc = probe(s, NULL, &field, &hc);
 	if (rc == 0 || rc == PROBE_RETRY) {

@@ -73,12 +73,17 @@
 //   - A child forked without exec inherits no handle: calls on an inherited
 //     handle return ErrForked, and the child never keeps its parent's holder
 //     alive.
-//   - Trust: whoever can write a segment can corrupt the memory of every
-//     process attached to it (its robust mutexes keep glibc's robust-list
-//     pointers inside the segment). Segments are for processes that trust
-//     each other; WithMode refuses modes that let others write. Within that,
-//     bad bytes written by a buggy peer give typed errors, never a crash:
-//     bounds come from a private copy taken at attach.
+//   - Trust: whoever can write a segment can write into the memory of every
+//     process that locks it (its robust mutexes keep glibc's robust-list
+//     pointers inside the segment). So Open and OpenOrNew map a segment file
+//     only if its owner is this process's effective uid, root, or a uid named
+//     by WithTrustedOwners; others may not write it (never accepted); and its
+//     group may write it only if WithTrustedGroup names that group. Anything
+//     else is ErrUntrusted (and fs.ErrPermission), checked before the file
+//     is mapped; OpenOrNew never adopts a name another user took first.
+//     WithMode refuses modes that let others write. Within that, bad bytes
+//     written by a buggy peer give typed errors, never a crash: bounds come
+//     from a private copy taken at attach.
 //   - Truncation of a segment's file under live mappings (by a process that
 //     may write it) makes the next access to a lost page raise SIGBUS. Info
 //     and the command's readers turn it into ErrCorrupt; Load, Lock and Store

@@ -46,6 +46,11 @@ func fromErrno(op, name string, rc int, field int) error {
 		err = ErrWouldBlock
 	case syscall.EDEADLK:
 		err = ErrDeadlock
+	case syscall.EACCES:
+		err = en
+		if field == fieldOwner || field == fieldMode {
+			err = errList{ErrUntrusted, en} // en matches fs.ErrPermission
+		}
 	case syscall.EPERM:
 		if op == "unlock" || op == "clear poison" {
 			err = ErrNotOwner
@@ -63,6 +68,10 @@ func fromErrno(op, name string, rc int, field int) error {
 	case fieldVersion:
 		if (op == "open" || op == "open or new") && name != "" {
 			e.Detail = versionDetail(name)
+		}
+	case fieldOwner, fieldMode:
+		if rc == int(syscall.EACCES) && name != "" {
+			e.Detail = trustDetail(name, nil) // the default rule; openErr adds the options
 		}
 	case fieldEnded:
 		e.Detail = "it existed, but its last holder closed or died: a segment lives while a handle on it is open (WithLifetime(UntilRemoved) keeps it until removed)"

@@ -23,7 +23,13 @@ var (
 	ErrDeadlock        = errors.New("ipcarc: operation would deadlock on a lock this goroutine holds")
 	ErrTimeout         = errors.New("ipcarc: timed out")
 	ErrTooManyHolders  = errors.New("ipcarc: holder table is full")
-	ErrUnsupported     = errors.New("ipcarc: needs linux and cgo: this program was built with cgo off (CGO_ENABLED=0, or no C compiler on PATH); install gcc and build with CGO_ENABLED=1")
+	// ErrUntrusted reports a segment file that fails the trust rule: owned by
+	// a user other than this process's effective uid, root, or one named by
+	// WithTrustedOwners; or writable by others; or writable by its group
+	// without WithTrustedGroup naming that group. Such a file is never
+	// mapped. The error also matches fs.ErrPermission.
+	ErrUntrusted   = errors.New("ipcarc: segment file is not trusted")
+	ErrUnsupported = errors.New("ipcarc: needs linux and cgo: this program was built with cgo off (CGO_ENABLED=0, or no C compiler on PATH); install gcc and build with CGO_ENABLED=1")
 )
 
 // Error describes a failed operation on a named segment.
@@ -89,6 +95,8 @@ var errWorldWritable = errors.New("mode must not let others write the segment: "
 	"(its robust mutexes keep glibc's robust-list pointers in the segment); use a group (0o660) for processes that trust each other")
 
 var errLifetime = errors.New("lifetime must be LastClose or UntilRemoved")
+
+var errTrust = errors.New("WithTrustedOwners takes at most 8 uids in all, and uids and gids must be between 0 and 4294967294")
 
 // ErrForked reports a handle used in a child process that inherited it
 // through fork without exec: the attachment belongs to the parent, and the

@@ -90,7 +90,7 @@ func init() {
 func needRoot(t *testing.T) {
 	t.Helper()
 	if os.Getuid() != 0 {
-		t.Skip("needs root to give files to uid 65534 and run a child as it; running as uid", os.Getuid())
+		t.Skip("needs root to give files to uid 65534 and run a child as it (a second user); running as uid", os.Getuid())
 	}
 }
 

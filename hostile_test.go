@@ -1730,7 +1730,9 @@ func hostileSnapshotDiff(t *testing.T, path string, before []byte) string {
 // Ensure that a user who may write one segment (B, group-writable) but not
 // another (A, 0600) cannot, by writing out-of-range bounds into B's header
 // after root opened it, make root's calls on B crash or misbehave, nor
-// change a byte of A; and that A still opens.
+// change a byte of A; and that A still opens. Root opens B only when it
+// trusts B's group (WithTrustedGroup): by default the trust rule refuses a
+// group-writable file.
 func TestHostileTwoUsers(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Skip("needs root to run a child as uid 65534; running as uid", os.Getuid())
@@ -1746,6 +1748,15 @@ func TestHostileTwoUsers(t *testing.T) {
 	if err := os.Chown(pathB, 0, 65534); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := Open[Counter](nameB); !errors.Is(err, ErrUntrusted) {
+		t.Fatalf("Open of B (group 65534 may write it) without WithTrustedGroup = %v, want ErrUntrusted", err)
+	}
+	b2, err := Open[Counter](nameB, WithTrustedGroup(65534))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	b = b2
 	beforeA, err := os.ReadFile(pathA)
 	if err != nil {
 		t.Fatal(err)

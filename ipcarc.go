@@ -58,6 +58,19 @@ func newSpec[T any](o *options) (spec, error) {
 	if o.lifetime != LastClose && o.lifetime != UntilRemoved {
 		return spec{}, &Error{Op: "options", Err: errList{ErrInvalidOption, errLifetime}}
 	}
+	if len(o.trustedUIDs) > MaxTrustedOwners || o.groupSet && !validID(o.trustedGID) {
+		return spec{}, &Error{Op: "options", Err: errList{ErrInvalidOption, errTrust}}
+	}
+	for i, u := range o.trustedUIDs {
+		if !validID(u) {
+			return spec{}, &Error{Op: "options", Err: errList{ErrInvalidOption, errTrust}}
+		}
+		sp.trustedUIDs[i] = uint32(u)
+	}
+	sp.nTrusted = uint32(len(o.trustedUIDs))
+	if o.groupSet {
+		sp.trustedGID, sp.trustFlags = uint32(o.trustedGID), trustGroup
+	}
 	if sp.openTimeout <= 0 {
 		sp.openTimeout = 1 // C treats <=0 as its default; a non-positive Go timeout means "do not wait"
 	}
@@ -255,6 +268,9 @@ func openErr(op, name string, rc, field int, sp *spec) error {
 	timeout := sp.openTimeout
 	if e, ok := err.(*Error); ok && rc == int(syscall.EPROTOTYPE) {
 		e.Detail = typeDetail(name, field, sp.size, sp.align, sp.tag)
+	}
+	if e, ok := err.(*Error); ok && rc == int(syscall.EACCES) && (field == fieldOwner || field == fieldMode) {
+		e.Detail = trustDetail(name, sp)
 	}
 	if rc == int(syscall.ETIMEDOUT) {
 		what := "the segment"

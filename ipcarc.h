@@ -20,6 +20,9 @@
  *       EEXIST           create: the name is taken
  *       EINVAL           bad name or bad spec
  *       EBADMSG          the segment is corrupt or not an ipcarc segment; *field says which check
+ *       EACCES           with *field IPCARC_FIELD_OWNER or IPCARC_FIELD_MODE: the file fails the
+ *                        trust rule (see ipcarc_spec) and was not mapped; without a field, the
+ *                        system's own permission check refused the open
  *       EPROTONOSUPPORT  layout version or ABI word differ (another build / architecture)
  *       EPROTOTYPE       value size, alignment or type tag differ; *field says which
  *       ETIMEDOUT        a creator stayed initialising, or the holder table's lock stayed held,
@@ -262,6 +265,8 @@ enum ipcarc_field {
 	IPCARC_FIELD_LIFETIME,    /* lifetime word unknown */
 	IPCARC_FIELD_HANDLES,     /* EUSERS from clone: the attachment holds IPCARC_MAX_HANDLES */
 	IPCARC_FIELD_ENDED,       /* ENOENT from open: the segment existed, but its count reached zero */
+	IPCARC_FIELD_OWNER,       /* EACCES: the file's owner is not trusted (see ipcarc_spec) */
+	IPCARC_FIELD_MODE,        /* EACCES: others may write the file, or its group may and is not trusted */
 };
 IPCARC_API const char *ipcarc_field_name(int field);
 
@@ -272,6 +277,23 @@ typedef struct ipcarc_seg ipcarc_seg;
 /* The open timeout when the spec gives none (<= 0): 5 seconds, as Go's and
  * Rust's default. */
 #define IPCARC_DEFAULT_TIMEOUT_NS 5000000000LL
+/*
+ * Trust rule (checked by open, open_or_create, gc and remove on the opened
+ * file, before it is mapped or any of its locks is taken): whoever can write a
+ * segment can write into the memory of every process that locks its robust
+ * mutexes (glibc keeps robust-list pointers in the segment and unlock writes
+ * through them). So a segment file is attached only if
+ *   - its owner is the caller's effective uid, root (0), or one of
+ *     trusted_uids[0..n_trusted_uids); and
+ *   - others may not write it (mode & 0002 clear; never accepted); and
+ *   - its group may not write it (mode & 0020 clear), unless trust_flags has
+ *     IPCARC_TRUST_GROUP and trusted_gid is the file's group.
+ * Otherwise: EACCES with *field IPCARC_FIELD_OWNER or IPCARC_FIELD_MODE (the
+ * owner is checked first). A zeroed trust part means the rule above with no
+ * extra uid and no group. ipcarc_gc and ipcarc_remove apply that default.
+ */
+#define IPCARC_MAX_TRUSTED_UIDS 8u
+#define IPCARC_TRUST_GROUP 1u /* trust_flags: trusted_gid is valid */
 
 typedef struct ipcarc_spec {
 	uint64_t value_size;     /* sizeof(T) */
@@ -281,6 +303,12 @@ typedef struct ipcarc_spec {
 	uint32_t mode;           /* create: permission bits, exactly (umask does not apply) */
 	uint32_t lifetime;       /* create: IPCARC_LIFETIME_* */
 	int64_t open_timeout_ns; /* bound on every wait for a creator or the table lock; <=0: IPCARC_DEFAULT_TIMEOUT_NS */
+	/* attach: the trust rule's inputs (above); all zero = the default rule */
+	uint32_t trusted_uids[IPCARC_MAX_TRUSTED_UIDS]; /* owners trusted besides the caller and root */
+	uint32_t n_trusted_uids; /* entries used in trusted_uids, at most IPCARC_MAX_TRUSTED_UIDS */
+	uint32_t trusted_gid;    /* a group whose write permission is accepted (with IPCARC_TRUST_GROUP) */
+	uint32_t trust_flags;    /* IPCARC_TRUST_*; other bits: EINVAL */
+	uint32_t reserved;       /* zero */
 } ipcarc_spec;
 
 /* The tag WithTypeTag(s) uses: FNV-1a 64 over the bytes of s. */
@@ -292,10 +320,13 @@ IPCARC_API int ipcarc_check_name(const char *name);
 
 /* Create exclusively; init (value_size bytes) is copied in before READY. */
 IPCARC_API int ipcarc_create(const char *name, const ipcarc_spec *spec, const void *init, ipcarc_seg **out);
-/* Attach to a READY segment that matches spec; *field (may be NULL) names a failed check. */
+/* Attach to a READY segment that matches spec; *field (may be NULL) names a failed check.
+ * The file must pass the trust rule (above ipcarc_spec) first: EACCES with
+ * IPCARC_FIELD_OWNER or IPCARC_FIELD_MODE, and nothing is mapped or locked. */
 IPCARC_API int ipcarc_open(const char *name, const ipcarc_spec *spec, ipcarc_seg **out, int *field);
 /* Open, or create when absent; *created says which. Takes over a half-made
- * segment whose creator died before READY. */
+ * segment whose creator died before READY. A name taken by a file that fails
+ * the trust rule is refused (EACCES, as ipcarc_open), never adopted. */
 IPCARC_API int ipcarc_open_or_create(const char *name, const ipcarc_spec *spec, const void *init,
                                      ipcarc_seg **out, int *created, int *field);
 /* One more handle on the same attachment (refcount +1). ETIMEDOUT if the table

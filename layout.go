@@ -145,6 +145,8 @@ const (
 	fieldLifetime
 	fieldHandles
 	fieldEnded
+	fieldOwner
+	fieldMode
 )
 
 func fieldName(f int) string {
@@ -187,6 +189,10 @@ func fieldName(f int) string {
 		return "handles per attachment"
 	case fieldEnded:
 		return "ended"
+	case fieldOwner:
+		return "owner"
+	case fieldMode:
+		return "mode"
 	}
 	return ""
 }

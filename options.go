@@ -16,6 +16,10 @@ type options struct {
 	openTimeout time.Duration
 	maxHolders  int
 	lifetime    Lifetime
+	// trust: owners and a group accepted besides the caller's euid and root
+	trustedUIDs []int
+	trustedGID  int
+	groupSet    bool
 }
 
 const (
@@ -44,7 +48,8 @@ func buildOptions(opts []Option) options {
 // whoever can write a segment can corrupt the memory of every process
 // attached to it, because its robust mutexes keep glibc's robust-list
 // pointers inside the segment. Group write is allowed: a group is a trust
-// decision.
+// decision, and an opener other than the owner and root attaches to a
+// group-writable segment only with WithTrustedGroup naming its group.
 func WithMode(m os.FileMode) Option { return func(o *options) { o.mode = m.Perm() } }
 
 // WithTypeTag replaces the type tag derived from T's layout by Tag(s), so that
@@ -65,6 +70,29 @@ func WithOpenTimeout(d time.Duration) Option { return func(o *options) { o.openT
 // process) can hold the segment at once. Default 64, at most 4096. Only New
 // and the creating OpenOrNew use it.
 func WithMaxHolders(n int) Option { return func(o *options) { o.maxHolders = n } }
+
+// MaxTrustedOwners is how many uids WithTrustedOwners may name in all.
+const MaxTrustedOwners = 8
+
+// WithTrustedOwners lets Open and OpenOrNew attach to a segment file owned by
+// one of these uids, besides this process's effective uid and root (the only
+// owners accepted by default). Name a uid only if you trust every process
+// running as it: whoever may write a segment can write into the memory of
+// each process that locks it (its robust mutexes keep glibc's robust-list
+// pointers in the segment). More than MaxTrustedOwners uids in all, or a
+// negative one, is refused with ErrInvalidOption. Ignored by New.
+func WithTrustedOwners(uids ...int) Option {
+	return func(o *options) { o.trustedUIDs = append(o.trustedUIDs, uids...) }
+}
+
+// WithTrustedGroup lets Open and OpenOrNew attach to a segment file whose
+// group may write it (mode 0o020, as WithMode(0o660) makes), when the file's
+// group is gid. Without it a group-writable file is refused with
+// ErrUntrusted. A file that others may write (0o002) is refused whatever the
+// options. A negative gid is refused with ErrInvalidOption. Ignored by New.
+func WithTrustedGroup(gid int) Option {
+	return func(o *options) { o.trustedGID, o.groupSet = gid, true }
+}
 
 // Lifetime says when a segment goes away.
 type Lifetime uint32

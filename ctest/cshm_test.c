@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -359,6 +361,105 @@ static void test_fork_child(void) {
 	}
 }
 
+/* The trust rule: a file another user owns, or that others (or an untrusted
+ * group) may write, is refused with EACCES and a field before it is mapped;
+ * the trust inputs of the spec accept exactly the owner / group named. */
+static void test_trust(void) {
+	char path[128];
+	snprintf(path, sizeof path, "/dev/shm/%s", name);
+	struct counter init = {0};
+	ipcarc_seg *a = NULL, *b = NULL;
+	int field = 0, created = 0;
+	CHECK_RC(ipcarc_create(name, &spec, &init, &a), 0);
+	CHECK(strcmp(ipcarc_field_name(IPCARC_FIELD_OWNER), "owner") == 0);
+	CHECK(strcmp(ipcarc_field_name(IPCARC_FIELD_MODE), "mode") == 0);
+
+	/* World-writable, owned by the caller itself: refused by every by-name call. */
+	CHECK(chmod(path, 0666) == 0);
+	CHECK_RC(ipcarc_open(name, &spec, &b, &field), EACCES);
+	CHECK(field == IPCARC_FIELD_MODE);
+	field = 0;
+	CHECK_RC(ipcarc_open_or_create(name, &spec, &init, &b, &created, &field), EACCES);
+	CHECK(field == IPCARC_FIELD_MODE && !created);
+	ipcarc_gc_result r;
+	CHECK_RC(ipcarc_gc(name, 100000000, 0, &r), EACCES);
+	CHECK(r.field == IPCARC_FIELD_MODE);
+	CHECK_RC(ipcarc_remove(name, 0), EACCES);
+	CHECK(exists(name));
+	/* No trust option accepts others' write. */
+	ipcarc_spec t = spec;
+	t.trust_flags = IPCARC_TRUST_GROUP;
+	t.trusted_gid = getegid();
+	t.n_trusted_uids = 1;
+	t.trusted_uids[0] = geteuid();
+	CHECK_RC(ipcarc_open(name, &t, &b, &field), EACCES);
+
+	/* Group-writable: refused unless that group is trusted. */
+	CHECK(chmod(path, 0660) == 0);
+	CHECK_RC(ipcarc_open(name, &spec, &b, &field), EACCES);
+	CHECK(field == IPCARC_FIELD_MODE);
+	ipcarc_spec g = spec;
+	g.trust_flags = IPCARC_TRUST_GROUP;
+	g.trusted_gid = getegid() + 1;
+	CHECK_RC(ipcarc_open(name, &g, &b, &field), EACCES);
+	g.trusted_gid = getegid();
+	CHECK_RC(ipcarc_open(name, &g, &b, &field), 0);
+	CHECK(b && ipcarc_refcount(b) == 2);
+	CHECK_RC(ipcarc_close(b), 0);
+	g.trust_flags = 2; /* an unknown flag */
+	CHECK_RC(ipcarc_open(name, &g, &b, &field), EINVAL);
+	g = spec;
+	g.n_trusted_uids = IPCARC_MAX_TRUSTED_UIDS + 1;
+	CHECK_RC(ipcarc_open(name, &g, &b, &field), EINVAL);
+	CHECK(chmod(path, 0600) == 0);
+
+	if (geteuid() == 0) {
+		/* Owned by another uid: refused, unless that uid is trusted. */
+		CHECK(chown(path, 65534, 65534) == 0);
+		field = 0;
+		CHECK_RC(ipcarc_open(name, &spec, &b, &field), EACCES);
+		CHECK(field == IPCARC_FIELD_OWNER);
+		CHECK_RC(ipcarc_open_or_create(name, &spec, &init, &b, &created, &field), EACCES);
+		CHECK(field == IPCARC_FIELD_OWNER && !created);
+		ipcarc_spec u = spec;
+		u.n_trusted_uids = 2;
+		u.trusted_uids[0] = 1234;
+		u.trusted_uids[1] = 65534;
+		CHECK_RC(ipcarc_open(name, &u, &b, &field), 0);
+		CHECK_RC(ipcarc_store(b, &init, sizeof init), 0);
+		CHECK_RC(ipcarc_close(b), 0);
+		CHECK(chown(path, 0, 0) == 0);
+	}
+	CHECK_RC(ipcarc_close(a), 0);
+	CHECK(!exists(name));
+
+	if (geteuid() == 0) {
+		/* A squatter (uid 65534) takes the name first with a 0666 file of
+		 * garbage: OpenOrNew refuses it and leaves it as it was. */
+		pid_t pid = fork();
+		if (pid == 0) {
+			if (setgid(65534) || setuid(65534)) _exit(2);
+			int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0666);
+			if (fd < 0 || fchmod(fd, 0666)) _exit(3);
+			char junk[4096];
+			memset(junk, 0xA5, sizeof junk);
+			_exit(write(fd, junk, sizeof junk) == (ssize_t)sizeof junk ? 0 : 4);
+		}
+		int st;
+		waitpid(pid, &st, 0);
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		CHECK_RC(ipcarc_open_or_create(name, &spec, &init, &b, &created, &field), EACCES);
+		CHECK(field == IPCARC_FIELD_OWNER && !created);
+		CHECK_RC(ipcarc_open(name, &spec, &b, &field), EACCES);
+		struct stat sb;
+		CHECK(stat(path, &sb) == 0 && sb.st_uid == 65534 && sb.st_size == 4096 && (sb.st_mode & 0777) == 0666);
+		/* Forced removal unlinks the name without mapping what it names. */
+		CHECK_RC(ipcarc_remove(name, 0), EACCES);
+		CHECK_RC(ipcarc_remove(name, 1), 0);
+		CHECK(!exists(name));
+	}
+}
+
 int main(void) {
 	snprintf(name, sizeof name, "ipcarc-test-c-%d", (int)getpid());
 	spec.value_size = sizeof(struct counter);
@@ -372,6 +473,7 @@ int main(void) {
 	test_fast_paths();
 	test_processes();
 	test_fork_child();
+	test_trust();
 	ipcarc_remove(name, 1);
 	if (failures) {
 		fprintf(stderr, "cshm_test: %d failed\n", failures);

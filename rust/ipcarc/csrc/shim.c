@@ -39,6 +39,9 @@ struct ipcarc_rs_consts {
 	int64_t counters_size, counters_acquisitions, counters_wakeups, counters_reaped, counters_reserved;
 	/* the crate's own structs below */
 	int64_t rs_stats_size, rs_holder_size;
+	/* the trust rule (ipcarc.h, above ipcarc_spec) */
+	int64_t e_acces, field_owner, field_mode, max_trusted_uids, trust_group;
+	int64_t spec_trusted_uids, spec_n_trusted_uids, spec_trusted_gid, spec_trust_flags;
 };
 
 /* What Arc::stats reads from the header (atomically where the header says
@@ -70,6 +73,9 @@ const struct ipcarc_rs_consts ipcarc_rs_consts = {
 	sizeof(ipcarc_counters), offsetof(ipcarc_counters, acquisitions), offsetof(ipcarc_counters, wakeups),
 	offsetof(ipcarc_counters, reaped), offsetof(ipcarc_counters, reserved),
 	sizeof(struct ipcarc_rs_stats), sizeof(struct ipcarc_rs_holder),
+	EACCES, IPCARC_FIELD_OWNER, IPCARC_FIELD_MODE, IPCARC_MAX_TRUSTED_UIDS, IPCARC_TRUST_GROUP,
+	offsetof(ipcarc_spec, trusted_uids), offsetof(ipcarc_spec, n_trusted_uids),
+	offsetof(ipcarc_spec, trusted_gid), offsetof(ipcarc_spec, trust_flags),
 };
 
 /* Poison the value: a Rust guard dropped while its thread panics, as std's

@@ -79,6 +79,13 @@ pub enum Error {
     /// The handle was inherited through fork without exec; the child holds
     /// nothing of its parent's (`ErrForked`, `ECHILD`).
     Forked,
+    /// The segment file fails the trust rule, so it was not mapped: the named
+    /// check failed: `"owner"` (not this process's effective uid, root, or
+    /// an owner named by [`Options::trusted_owners`](crate::Options::trusted_owners)),
+    /// or `"mode"` (others may write it, or its group may and
+    /// [`Options::trusted_group`](crate::Options::trusted_group) does not
+    /// name that group) (`ErrUntrusted`, `EACCES`).
+    Untrusted(&'static str),
     /// Any other failure: the errno of the failing system call (`EACCES`,
     /// `ENOSPC`, ...), as [`std::io::Error::from_raw_os_error`] reads it.
     Os(i32),
@@ -131,6 +138,9 @@ impl fmt::Display for Error {
             Error::Unsupported => f.write_str("ipcarc: needs linux"),
             Error::Busy => f.write_str("ipcarc: segment is busy (it has live holders, or its creator is still initialising it)"),
             Error::Forked => f.write_str("ipcarc: handle was inherited through fork"),
+            Error::Untrusted(field) => {
+                write!(f, "ipcarc: segment file is not trusted: {} refused", field)
+            }
             Error::Os(e) => write!(f, "ipcarc: {}", io::Error::from_raw_os_error(*e)),
         }
     }
@@ -151,6 +161,7 @@ impl From<Error> for io::Error {
                 io::ErrorKind::InvalidData
             }
             Error::WouldBlock => io::ErrorKind::WouldBlock,
+            Error::Untrusted(_) => io::ErrorKind::PermissionDenied,
             Error::Timeout(_) => io::ErrorKind::TimedOut,
             Error::Unsupported => io::ErrorKind::Unsupported,
             _ => io::ErrorKind::Other,
@@ -228,6 +239,8 @@ pub(crate) fn from_rc(rc: c_int, field: c_int, op: Op) -> Error {
         } else {
             Error::WouldBlock
         }
+    } else if e(c.e_acces) && (field as i64 == c.field_owner || field as i64 == c.field_mode) {
+        Error::Untrusted(field_name(field))
     } else if e(c.e_deadlk) {
         Error::Deadlock
     } else if e(c.e_perm) && op == Op::Unlock {

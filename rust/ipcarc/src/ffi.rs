@@ -26,7 +26,16 @@ pub(crate) struct Spec {
     pub mode: u32,
     pub lifetime: u32,
     pub open_timeout_ns: i64,
+    pub trusted_uids: [u32; MAX_TRUSTED_UIDS],
+    pub n_trusted_uids: u32,
+    pub trusted_gid: u32,
+    pub trust_flags: u32,
+    pub reserved: u32,
 }
+
+/// `IPCARC_MAX_TRUSTED_UIDS` (the array's length must be a constant here;
+/// the tests compare it with the C side's).
+pub(crate) const MAX_TRUSTED_UIDS: usize = 8;
 
 /// `struct ipcarc_rs_consts` of csrc/shim.c: every member an int64_t, in
 /// the same order.
@@ -76,6 +85,15 @@ pub(crate) struct Consts {
     pub counters_reserved: i64,
     pub rs_stats_size: i64,
     pub rs_holder_size: i64,
+    pub e_acces: i64,
+    pub field_owner: i64,
+    pub field_mode: i64,
+    pub max_trusted_uids: i64,
+    pub trust_group: i64,
+    pub spec_trusted_uids: i64,
+    pub spec_n_trusted_uids: i64,
+    pub spec_trusted_gid: i64,
+    pub spec_trust_flags: i64,
 }
 
 /// `struct ipcarc_rs_stats` of csrc/shim.c.

@@ -81,6 +81,32 @@
 //! `WithTypeTag(name)` and C `ipcarc_tag(name)`, and the three agree without
 //! sharing code.
 //!
+//! # Trust
+//!
+//! Whoever can write a segment can write into the memory of every process
+//! that locks it (glibc keeps robust-list pointers in the segment and
+//! follows them on unlock), and any user may take a name in /dev/shm first.
+//! So opens (and [`remove`]) map a file only if its owner is this process's
+//! effective uid, root, or a uid named by [`Options::trusted_owners`]; others
+//! may not write it (never accepted); and its group may write it only if
+//! [`Options::trusted_group`] names that group. Anything else is
+//! [`Error::Untrusted`] naming the check (`"owner"` or `"mode"`), before
+//! anything is mapped; `open_or_new` never adopts a name another user took.
+//!
+//! ```
+//! use ipcarc::{Error, IpcArc};
+//! use std::os::unix::fs::PermissionsExt;
+//!
+//! # let name = &format!("ipcarc-test-doc-trust-{}", std::process::id());
+//! let a = IpcArc::new(name, 0u64)?;
+//! let path = format!("/dev/shm/{}", name);
+//! std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+//! assert_eq!(IpcArc::<u64>::load(name).unwrap_err(), Error::Untrusted("mode"));
+//! std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+//! drop(a);
+//! # Ok::<(), ipcarc::Error>(())
+//! ```
+//!
 //! # Building
 //!
 //! No registry dependencies: build.rs compiles the repository's C files with
@@ -213,6 +239,9 @@ pub struct Options<T> {
     max_holders: u32,
     open_timeout: Duration,
     lifetime: Lifetime,
+    trusted: [u32; ffi::MAX_TRUSTED_UIDS],
+    n_trusted: usize, // may exceed the array: spec() refuses that
+    trusted_gid: Option<u32>,
     _t: PhantomData<fn() -> T>,
 }
 
@@ -233,6 +262,11 @@ impl<T> fmt::Debug for Options<T> {
             .field("max_holders", &self.max_holders)
             .field("open_timeout", &self.open_timeout)
             .field("lifetime", &self.lifetime)
+            .field(
+                "trusted_owners",
+                &&self.trusted[..self.n_trusted.min(ffi::MAX_TRUSTED_UIDS)],
+            )
+            .field("trusted_group", &self.trusted_gid)
             .finish()
     }
 }
@@ -245,6 +279,9 @@ impl<T: PlainData> Default for Options<T> {
             max_holders: ffi::consts().default_holders as u32,
             open_timeout: Duration::from_secs(5),
             lifetime: Lifetime::LastClose,
+            trusted: [0; ffi::MAX_TRUSTED_UIDS],
+            n_trusted: 0,
+            trusted_gid: None,
             _t: PhantomData,
         }
     }
@@ -290,6 +327,34 @@ impl<T: PlainData> Options<T> {
         self
     }
 
+    /// Lets opens attach to a segment file owned by one of these uids,
+    /// besides this process's effective uid and root (the only owners
+    /// accepted by default), as Go's `WithTrustedOwners`. Name a uid only if
+    /// you trust every process running as it: whoever may write a segment
+    /// can write into the memory of each process that locks it (its robust
+    /// mutexes keep glibc's robust-list pointers in the segment). Calls add
+    /// up; more than 8 uids in all, or `u32::MAX`, is refused with
+    /// [`Error::InvalidOption`]. Creation ignores it.
+    pub fn trusted_owners(mut self, uids: &[u32]) -> Self {
+        for &u in uids {
+            if self.n_trusted < ffi::MAX_TRUSTED_UIDS {
+                self.trusted[self.n_trusted] = u;
+            }
+            self.n_trusted += 1;
+        }
+        self
+    }
+
+    /// Lets opens attach to a segment file whose group may write it (mode
+    /// `0o020`), when the file's group is `gid`, as Go's `WithTrustedGroup`.
+    /// Without it a group-writable file is refused with
+    /// [`Error::Untrusted`]`("mode")`. A file that others may write is
+    /// refused whatever the options. Creation ignores it.
+    pub fn trusted_group(mut self, gid: u32) -> Self {
+        self.trusted_gid = Some(gid);
+        self
+    }
+
     fn spec(&self) -> Result<ffi::Spec, Error> {
         let c = ffi::consts();
         let (size, align) = (std::mem::size_of::<T>(), std::mem::align_of::<T>());
@@ -310,6 +375,15 @@ impl<T: PlainData> Options<T> {
                 "max holders must be between 1 and 4096",
             ));
         }
+        let owners = &self.trusted[..self.n_trusted.min(ffi::MAX_TRUSTED_UIDS)];
+        if self.n_trusted as i64 > c.max_trusted_uids
+            || owners.contains(&u32::MAX)
+            || self.trusted_gid == Some(u32::MAX)
+        {
+            return Err(Error::InvalidOption(
+                "at most 8 trusted owners, and no uid or gid u32::MAX",
+            ));
+        }
         let tag = match self.tag {
             Some(t) => t,
             None => tag(&T::type_name()),
@@ -324,6 +398,15 @@ impl<T: PlainData> Options<T> {
             // The C side reads <= 0 as its own default; zero here means
             // "do not wait".
             open_timeout_ns: duration_ns(self.open_timeout).max(1),
+            trusted_uids: self.trusted,
+            n_trusted_uids: self.n_trusted as u32,
+            trusted_gid: self.trusted_gid.unwrap_or(0),
+            trust_flags: if self.trusted_gid.is_some() {
+                c.trust_group as u32
+            } else {
+                0
+            },
+            reserved: 0,
         })
     }
 

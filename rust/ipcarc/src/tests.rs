@@ -69,6 +69,24 @@ fn mirrors_match_c() {
         off(&s.open_timeout_ns as *const _ as *const u8)
     );
 
+    assert_eq!(c.max_trusted_uids as usize, ffi::MAX_TRUSTED_UIDS);
+    assert_eq!(
+        c.spec_trusted_uids as usize,
+        off(&s.trusted_uids as *const _ as *const u8)
+    );
+    assert_eq!(
+        c.spec_n_trusted_uids as usize,
+        off(&s.n_trusted_uids as *const _ as *const u8)
+    );
+    assert_eq!(
+        c.spec_trusted_gid as usize,
+        off(&s.trusted_gid as *const _ as *const u8)
+    );
+    assert_eq!(
+        c.spec_trust_flags as usize,
+        off(&s.trust_flags as *const _ as *const u8)
+    );
+
     let k = Counters::default();
     let kb = &k as *const _ as usize;
     let koff = |p: *const u64| p as usize - kb;
@@ -558,4 +576,101 @@ fn guard_is_sync_not_send() {
     fn send<T: Send + Sync>() {}
     send::<IpcArc<u64>>();
     // Not Send: the compile_fail example in the crate documentation.
+}
+
+/// The trust rule: a file others may write, or whose group may write it
+/// without `trusted_group` naming that group, or (as root) owned by another
+/// uid without `trusted_owners` naming it, is refused with
+/// `Error::Untrusted` before it is mapped; the options accept exactly what
+/// they name.
+#[test]
+fn untrusted_files_refused() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let n = name();
+    let path = Path::new("/dev/shm").join(&n);
+    let a = IpcArc::new(
+        &n,
+        Counter {
+            n: 3,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let gid = std::fs::metadata(&path).unwrap().gid();
+    let chmod =
+        |m: u32| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(m)).unwrap();
+
+    chmod(0o666);
+    let err = IpcArc::<Counter>::load(&n).unwrap_err();
+    assert_eq!(err, Error::Untrusted("mode"));
+    assert!(err.to_string().contains("not trusted"), "{}", err);
+    assert_eq!(io::Error::from(err).kind(), io::ErrorKind::PermissionDenied);
+    assert_eq!(
+        IpcArc::open_or_new(&n, Counter::default()).unwrap_err(),
+        Error::Untrusted("mode")
+    );
+    // No option accepts a file others may write.
+    let trusting = IpcArc::<Counter>::options()
+        .trusted_group(gid)
+        .trusted_owners(&[0]);
+    assert_eq!(trusting.load(&n).unwrap_err(), Error::Untrusted("mode"));
+
+    chmod(0o660);
+    assert_eq!(
+        IpcArc::<Counter>::load(&n).unwrap_err(),
+        Error::Untrusted("mode")
+    );
+    assert_eq!(
+        IpcArc::<Counter>::options()
+            .trusted_group(gid.wrapping_add(1))
+            .load(&n)
+            .unwrap_err(),
+        Error::Untrusted("mode")
+    );
+    let b = IpcArc::<Counter>::options()
+        .trusted_group(gid)
+        .load(&n)
+        .unwrap();
+    assert_eq!(b.get().unwrap().n, 3);
+    drop(b);
+    chmod(0o600);
+
+    let root = std::fs::metadata(&path).unwrap().uid() == 0;
+    if root {
+        std::os::unix::fs::chown(&path, Some(65534), None).unwrap();
+        assert_eq!(
+            IpcArc::<Counter>::load(&n).unwrap_err(),
+            Error::Untrusted("owner")
+        );
+        let b = IpcArc::<Counter>::options()
+            .trusted_owners(&[65534])
+            .load(&n)
+            .unwrap();
+        b.store(Counter {
+            n: 4,
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(a.get().unwrap().n, 4);
+        drop(b);
+        std::os::unix::fs::chown(&path, Some(0), None).unwrap();
+    }
+    let nine = [1u32, 2, 3, 4, 5, 6, 7, 8, 9];
+    assert!(matches!(
+        IpcArc::<Counter>::options().trusted_owners(&nine).load(&n),
+        Err(Error::InvalidOption(_))
+    ));
+    assert!(matches!(
+        IpcArc::<Counter>::options()
+            .trusted_owners(&nine[..5])
+            .trusted_owners(&nine[5..])
+            .load(&n),
+        Err(Error::InvalidOption(_))
+    ));
+    assert!(IpcArc::<Counter>::options()
+        .trusted_owners(&nine[..8])
+        .load(&n)
+        .is_ok());
+    drop(a);
+    assert!(!exists(&n));
 }
