@@ -479,12 +479,8 @@ ipcarc_lock_acquisitions_total{segment=%[1]q} %[3]d
 			t.Errorf("holder killed holding the lock: %s = %v, want %v", k, v, w)
 		}
 	}
-	g, err := a.Lock()
-	if !errors.Is(err, ipcarc.ErrOwnerDead) {
-		t.Fatalf("Lock after the owner died = %v, want ErrOwnerDead", err)
-	}
-	if err := g.Unlock(); err != nil {
-		t.Fatal(err)
+	if g, err := a.Lock(); !errors.Is(err, ipcarc.ErrOwnerDead) || g != nil {
+		t.Fatalf("Lock after the owner died = %v, %v; want nil, ErrOwnerDead", g, err)
 	}
 	got = scrape(t, srv)
 	info, err = ipcarc.Inspect(name)
