@@ -241,11 +241,11 @@ func TestFaultStoppedBookkeeperBoundedWait(t *testing.T) {
 			if err := a.Close(); !errors.Is(err, ErrClosed) {
 				t.Errorf("second Close = %v, want ErrClosed", err)
 			}
-			// a's attachment is gone: its slot reads dead, keeping its 1
-			// handle until a reap.
-			if i := mustInspect(t, name); i.DeadHolders != 1 || i.LiveHolders != 2 || i.RefCount != 5 {
+			// a's attachment is gone: its slot reads dead until a reap,
+			// and its 1 handle no longer counts (RefCount: live holders).
+			if i := mustInspect(t, name); i.DeadHolders != 1 || i.LiveHolders != 2 || i.RefCount != 4 {
 				t.Errorf("after a's timed-out Close: %d dead holders, %d live, refcount %d; want 1 dead "+
-					"(a's), 2 live, refcount 5 unchanged (holders %+v)", i.DeadHolders, i.LiveHolders, i.RefCount, i.Holders)
+					"(a's), 2 live, refcount 4 (holders %+v)", i.DeadHolders, i.LiveHolders, i.RefCount, i.Holders)
 			}
 			var res GCResult
 			err = timed("GCName", gcLockBound, func() (err error) { res, err = GCName(name); return err })
