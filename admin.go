@@ -107,7 +107,7 @@ func gcDryRun(n string) (GCResult, error) {
 	case info.State == "init" && info.Reason == "being created":
 		res.Busy = true
 	case info.Corrupt:
-		res.Err = &Error{Op: "gc", Name: n, Field: fieldName(field), Detail: info.Reason, Err: ErrCorrupt}
+		res.Err = &Error{Op: "gc", Name: n, Field: Field(field), Detail: info.Reason, Err: ErrCorrupt}
 		if field == fieldVersion || field == fieldABI {
 			res.Err.(*Error).Err = ErrIncompatible
 		}
@@ -189,20 +189,20 @@ func Remove(name string, opts ...AdminOption) error {
 	if err != nil {
 		err.(*Error).Op = "remove"
 		var e *Error
-		if !force || !errors.Is(err, ErrCorrupt) || (errors.As(err, &e) && e.Field == fieldName(fieldFile)) {
+		if !force || !errors.Is(err, ErrCorrupt) || (errors.As(err, &e) && e.Field == FieldFile) {
 			return err
 		}
 	}
 	if !force {
 		switch {
 		case info.Reason == "being created":
-			return &Error{Op: "remove", Name: n, Err: errList{ErrBusy, errBeingCreated}}
+			return &Error{Op: "remove", Name: n, Err: errList{ErrInUse, errBeingCreated}}
 		case info.Corrupt:
 			e := ErrCorrupt
 			if field == fieldVersion || field == fieldABI {
 				e = ErrIncompatible
 			}
-			return &Error{Op: "remove", Name: n, Field: fieldName(field), Detail: info.Reason, Err: e}
+			return &Error{Op: "remove", Name: n, Field: Field(field), Detail: info.Reason, Err: e}
 		case info.LiveHolders > 0:
 			return &Error{Op: "remove", Name: n,
 				Detail: fmt.Sprintf("%d live holder(s)", info.LiveHolders), Err: ErrBusy}
@@ -216,7 +216,7 @@ func Remove(name string, opts ...AdminOption) error {
 	case rc == int(syscall.EBUSY):
 		return &Error{Op: "remove", Name: n, Detail: "a live holder attached meanwhile", Err: ErrBusy}
 	case rc == int(syscall.EINPROGRESS):
-		return &Error{Op: "remove", Name: n, Err: errList{ErrBusy, errBeingCreated}}
+		return &Error{Op: "remove", Name: n, Err: errList{ErrInUse, errBeingCreated}}
 	default:
 		return fromErrno("remove", n, rc, 0)
 	}

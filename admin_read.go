@@ -114,12 +114,12 @@ func inspect(name string) (SegmentInfo, int, error) {
 	}
 	defer f.close()
 	if !f.regular {
-		return SegmentInfo{}, fieldFile, &Error{Op: "inspect", Name: name, Field: fieldName(fieldFile), Err: ErrCorrupt}
+		return SegmentInfo{}, fieldFile, &Error{Op: "inspect", Name: name, Field: FieldFile, Err: ErrCorrupt}
 	}
 	var m [8]byte
 	// The magic is stored in native byte order by the C layer.
 	if f.readAt(m[:], 0) != nil || binary.NativeEndian.Uint64(m[:]) != magic {
-		return SegmentInfo{}, fieldMagic, &Error{Op: "inspect", Name: name, Field: fieldName(fieldMagic), Err: ErrCorrupt}
+		return SegmentInfo{}, fieldMagic, &Error{Op: "inspect", Name: name, Field: FieldMagic, Err: ErrCorrupt}
 	}
 	info := SegmentInfo{Name: name, Holders: []SegmentHolder{}, State: "unknown", TypeTag: fmt.Sprintf("0x%016x", 0)}
 	field, err := readSegment(f, &info)

@@ -643,7 +643,7 @@ func TestOpenOrNewLeavesNotReady(t *testing.T) {
 			return
 		}
 		var e *Error
-		if !errors.Is(err, ErrCorrupt) || !errors.As(err, &e) || e.Field != "state" {
+		if !errors.Is(err, ErrCorrupt) || !errors.As(err, &e) || e.Field != FieldState {
 			t.Errorf("OpenOrNew = %v; want ErrCorrupt naming the state", err)
 		}
 	})
@@ -687,8 +687,8 @@ func TestCLIGCHalfMade(t *testing.T) {
 	if !shmExists(dead) || !shmExists(alive) {
 		t.Fatalf("after gc: half-made exists %v, being-created exists %v (want both)", shmExists(dead), shmExists(alive))
 	}
-	if err := Remove(alive); !errors.Is(err, ErrBusy) {
-		t.Fatalf("Remove of a segment being created = %v, want ErrBusy", err)
+	if err := Remove(alive); !errors.Is(err, ErrInUse) {
+		t.Fatalf("Remove of a segment being created = %v, want ErrInUse", err)
 	}
 	if r := mustCLI(t, exe, 3, "rm", alive); !strings.Contains(r.stderr, "creator is still initialising") {
 		t.Fatalf("rm of a segment being created: %q", r.stderr)
@@ -712,7 +712,7 @@ func TestCLIInspectAndLsMatchStats(t *testing.T) {
 	}
 	c := startChild(t, "attach", name, "2")
 	c.expect("attached")
-	st, err := a.Stats()
+	st, err := a.Info()
 	if err != nil {
 		t.Fatal(err)
 	}

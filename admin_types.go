@@ -1,7 +1,6 @@
 package ipcarc
 
 import (
-	"errors"
 	"time"
 )
 
@@ -10,10 +9,6 @@ import (
 // `gc` and `rm` are built on. Its types live in this file, outside any build
 // constraint, so that the JSON they produce has the same shape in every build
 // and programs using them compile where the API itself is unsupported.
-
-// ErrBusy is returned by Remove without force while the segment has live
-// holders or a live creator is still initialising it.
-var ErrBusy = errors.New("ipcarc: segment has live holders")
 
 // SegmentInfo describes one segment: read by name from /dev/shm by Inspect
 // and List (without attaching), or through a handle by Arc.Info. It takes no

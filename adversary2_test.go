@@ -44,7 +44,7 @@ func init() {
 		var res string
 		switch args[1] {
 		case "version":
-			res = fmt.Sprint(a.Version())
+			res = fmt.Sprint(verOf(a))
 		case "unlock":
 			res = fmt.Sprint(g.Unlock())
 		case "recover":
@@ -144,7 +144,7 @@ func waitUnderLock(a *Arc[Counter], ctx context.Context) <-chan error {
 			res <- err
 			return
 		}
-		_, err = a.Wait(ctx, a.Version())
+		_, err = a.Wait(ctx, verOf(a))
 		g.Unlock()
 		res <- err
 	}()
@@ -186,7 +186,7 @@ func TestAdv2WaitWhileHoldingLock(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer b.Close()
-		v := a.Version()
+		v := verOf(a)
 		other := make(chan error, 1)
 		go func() { _, err := b.Wait(context.Background(), v); other <- err }()
 		waitFor(t, 5*time.Second, "other waiter asleep", func() bool { return atomic.LoadUint32(&a.hdr.Waiters) == 1 })
@@ -242,7 +242,7 @@ func TestAdv2DroppedHandleAfterCancelledWait(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 		defer cancel()
-		if _, err := c.Wait(ctx, c.Version()); !errors.Is(err, context.DeadlineExceeded) {
+		if _, err := c.Wait(ctx, verOf(c)); !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("Wait = %v", err)
 		}
 		// c is dropped here, without Close.
@@ -299,7 +299,7 @@ func TestAdv2InfoTruncated(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err := a.Info()
-		_, serr := a.Stats()
+		_, serr := a.Info()
 		evb, _ := json.Marshal(a.Expvar()())
 		ev := string(evb)
 		restore()

@@ -184,14 +184,14 @@ func init() {
 		defer a.Close()
 		// Writes strictly alternate, so the version each side waits from is
 		// known without reading it (reading it could miss the peer's write).
-		v := a.Version()
+		v := verOf(a)
 		os.Stdout.WriteString("ready\n")
 		ctx := context.Background()
 		for i := 0; i < n; i++ {
 			if v, err = a.Wait(ctx, v); err != nil {
 				return err
 			}
-			if err := a.Store(Counter{N: v}); err != nil {
+			if err := a.Store(Counter{N: uint64(v)}); err != nil {
 				return err
 			}
 			v++
@@ -544,7 +544,7 @@ func BenchmarkWakeup(b *testing.B) {
 			}
 		}()
 		ctx := context.Background()
-		v := a.Version()
+		v := verOf(a)
 		b.ResetTimer()
 		for i := 0; i < b.N && !died.Load(); i++ {
 			if err := a.Store(Counter{N: uint64(i)}); err != nil {
@@ -734,7 +734,7 @@ func benchStats(b *testing.B, slots int) {
 	a := benchFullTable(b, slots)
 	b.ReportAllocs()
 	for b.Loop() {
-		st, err := a.Stats()
+		st, err := a.Info()
 		if err != nil {
 			b.Fatal(err)
 		}

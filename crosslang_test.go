@@ -204,7 +204,7 @@ func TestCrossTypeMismatch(t *testing.T) {
 		mismatch := func(err error, field string) {
 			t.Helper()
 			var e *Error
-			if !errors.Is(err, ErrTypeMismatch) || !errors.As(err, &e) || e.Field != field {
+			if !errors.Is(err, ErrTypeMismatch) || !errors.As(err, &e) || e.Field.String() != field {
 				t.Errorf("open = %v, want ErrTypeMismatch on the %s", err, field)
 			}
 		}

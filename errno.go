@@ -62,7 +62,7 @@ func fromErrno(op, name string, rc int, field int) error {
 	}
 	e := &Error{Op: op, Name: name, Err: err}
 	if field != 0 {
-		e.Field = fieldName(field)
+		e.Field = Field(field)
 	}
 	switch field {
 	case fieldVersion:

@@ -52,7 +52,7 @@ func Example() {
 }
 
 // Wait sleeps until another process (or goroutine) writes.
-func ExampleArc_Wait() {
+func ExampleHandle_Wait() {
 	name := fmt.Sprintf("ipcarc-test-example-wait-%d", os.Getpid())
 	a, err := ipcarc.New(name, Jobs{})
 	if err != nil {
@@ -60,7 +60,7 @@ func ExampleArc_Wait() {
 		return
 	}
 	defer a.Close()
-	v := a.Version()
+	v, _ := a.Version()
 	go func() {
 		time.Sleep(10 * time.Millisecond)
 		a.Update(func(s *Jobs) error { s.Failed++; return nil })
@@ -69,7 +69,7 @@ func ExampleArc_Wait() {
 	defer cancel()
 	nv, err := a.Wait(ctx, v)
 	s, _ := a.Load()
-	fmt.Println(err, nv == v+1, s.Failed)
+	fmt.Println(err, nv.After(v), s.Failed)
 	// Output: <nil> true 1
 }
 
@@ -141,7 +141,8 @@ func ExampleArc_Update() {
 		}
 	}
 	v, _ := a.Load()
-	fmt.Println(v.Done, a.Version())
+	ver, _ := a.Version()
+	fmt.Println(v.Done, ver)
 	// Output: 3 3
 }
 

@@ -23,11 +23,11 @@ package ipcarc
 // [net/http.DefaultServeMux] and publishes no variable.
 //
 // [expvar.Func]: https://pkg.go.dev/expvar#Func
-func (a *Arc[T]) Expvar() func() any {
+func (h *Handle) Expvar() func() any {
 	return func() any {
-		st, err := a.Info()
+		st, err := h.Info()
 		if err != nil {
-			return map[string]string{"name": a.name, "error": err.Error()}
+			return map[string]string{"name": h.name, "error": err.Error()}
 		}
 		return st
 	}

@@ -4,7 +4,7 @@ package ipcarc
 
 // Expvar returns a function for expvar.Func whose value says that this build
 // is unsupported: {"error": MESSAGE}.
-func (a *Arc[T]) Expvar() func() any {
+func (h *Handle) Expvar() func() any {
 	return func() any {
 		return map[string]string{"error": unsupported("expvar", "").Error()}
 	}

@@ -80,7 +80,7 @@ func TestExpvar(t *testing.T) {
 	// The child and this process contend on the lock while /debug/vars is read.
 	c := startChild(t, "expvar-incr", name, strconv.Itoa(n))
 	c.expect("ready")
-	base, err := a.Stats()
+	base, err := a.Info()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestExpvar(t *testing.T) {
 		}
 		if i == n/2 {
 			mid := fetchVars(t, srv, key)
-			after, err := a.Stats()
+			after, err := a.Info()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -113,7 +113,7 @@ func TestExpvar(t *testing.T) {
 
 	// Quiet now: /debug/vars and Stats agree exactly.
 	got := fetchVars(t, srv, key)
-	st, err := a.Stats()
+	st, err := a.Info()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ package ipcarc
 
 import (
 	"context"
-	"errors"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -124,7 +123,7 @@ func (a *Arc[T]) LoadContext(ctx context.Context) (v T, err error) {
 		return a.Load()
 	}
 	if err := ctx.Err(); err != nil {
-		return v, err
+		return v, opErr("load", a.name, err)
 	}
 	if a.closed.Load() {
 		return v, opErr("load", a.name, ErrClosed)
@@ -133,23 +132,22 @@ func (a *Arc[T]) LoadContext(ctx context.Context) (v T, err error) {
 		return v, err
 	}
 	for {
-		rc := a.s.loadLocked(unsafe.Pointer(&v), unsafe.Sizeof(v), int64(loadSlice))
+		rc := a.Handle.loadLocked(unsafe.Pointer(&v), unsafe.Sizeof(v), int64(loadSlice))
 		if rc != int(syscall.ETIMEDOUT) {
 			return v, fromErrno("load", a.name, rc, 0)
 		}
 		if err := ctx.Err(); err != nil {
 			var zero T
-			return zero, err
+			return zero, opErr("load", a.name, err)
 		}
 	}
 }
 
 // loadLocked is the slow path: a writer stayed inside, or died there. C takes
-// the lock (handling owner death) and copies into dst. dst is handed over as
-// an integer, as store's src is: it may be on the goroutine stack, which does
-// not move during a cgo call.
+// the lock (handling owner death) and copies into dst, which may be on the
+// goroutine stack (it crosses as a pointer: see cgo_bridge.go).
 func (a *Arc[T]) loadLocked(dst *T) error {
-	if rc := a.s.loadLocked(unsafe.Pointer(dst), unsafe.Sizeof(*dst), -1); rc != 0 {
+	if rc := a.Handle.loadLocked(unsafe.Pointer(dst), unsafe.Sizeof(*dst), -1); rc != 0 {
 		return fromErrno("load", a.name, rc, 0)
 	}
 	return nil
@@ -158,19 +156,13 @@ func (a *Arc[T]) loadLocked(dst *T) error {
 // Store replaces the value in one crossing into C (lock, copy, bump the
 // version, unlock) and wakes every Wait. A poisoned value is not overwritten:
 // Store returns ErrPoisoned, and leaves ErrOwnerDead for the next Lock,
-// TryLock, LockContext or Update; clear the poison through a Guard first.
+// TryLock, LockContext or Update; repair with Recover.
 func (a *Arc[T]) Store(v T) error { return a.StoreFrom(&v) }
 
 // StoreFrom is Store from *src, without the copy of T that passing it by value
 // costs: for large values it halves the bytes moved.
 func (a *Arc[T]) StoreFrom(src *T) error {
-	if a.closed.Load() {
-		return opErr("store", a.name, ErrClosed)
-	}
-	if rc := a.s.store(unsafe.Pointer(src), unsafe.Sizeof(*src)); rc != 0 {
-		return fromErrno("store", a.name, rc, 0)
-	}
-	return nil
+	return a.store(unsafe.Pointer(src), unsafe.Sizeof(*src))
 }
 
 // Update locks, calls fn with the value in place, and unlocks. If fn returns
@@ -180,36 +172,5 @@ func (a *Arc[T]) StoreFrom(src *T) error {
 // Update returns ErrPoisoned (repair with Recover). Every error is an *Error
 // with op "update", wrapping fn's error and an unlock error alike.
 func (a *Arc[T]) Update(fn func(*T) error) error {
-	g, err := a.Lock()
-	if err != nil {
-		if e, ok := err.(*Error); ok {
-			e.Op = "update"
-		}
-		return err
-	}
-	done := false
-	defer func() {
-		if !done {
-			atomic.OrUint32(&a.hdr.Flags, flagPoisoned)
-			atomic.AddUint64(&a.ctr.Poisoned, 1)
-			g.Unlock()
-		}
-	}()
-	ferr := fn(a.data)
-	done = true
-	atomic.AddUint64(&a.ctr.Updates, 1)
-	uerr := g.Unlock()
-	if err := errors.Join(ferr, uerr); err != nil {
-		return &Error{Op: "update", Name: a.name, Err: err}
-	}
-	return nil
-}
-
-// Version returns the number of completed writes to the value (Unlock of a
-// Guard, Store, Update), modulo 2^31. It changes exactly when a write ends.
-func (a *Arc[T]) Version() uint64 {
-	if a.att.open.Load() == 0 {
-		return 0 // the mapping is gone with the attachment's last handle
-	}
-	return uint64(atomic.LoadUint32(&a.hdr.Seq) >> 1)
+	return a.update(func() error { return fn(a.data) })
 }

@@ -105,7 +105,7 @@ func init() {
 		}
 		defer a.Close()
 		n, _ := strconv.Atoi(args[1])
-		v := a.Version()
+		v := verOf(a)
 		var wg sync.WaitGroup
 		errs := make(chan error, n)
 		ready := make(chan struct{}, n)
@@ -246,11 +246,11 @@ func TestWaitWakesAllProcesses(t *testing.T) {
 	for _, k := range kids {
 		k.expect("waiting")
 	}
-	before := a.Version()
+	before := verOf(a)
 	if err := a.Store(Counter{N: 5}); err != nil {
 		t.Fatal(err)
 	}
-	if a.Version() == before {
+	if verOf(a) == before {
 		t.Fatal("Store did not change the version")
 	}
 	for _, k := range kids {
@@ -263,7 +263,7 @@ func TestWaitWakesAllProcesses(t *testing.T) {
 // context's error promptly when cancelled.
 func TestWaitNoChangeAndCancel(t *testing.T) {
 	a := mustNew(t, testName(t), Counter{})
-	v := a.Version()
+	v := verOf(a)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	if nv, err := a.Wait(ctx, v); !errors.Is(err, context.DeadlineExceeded) {
@@ -385,13 +385,13 @@ func TestRefusedWritesKeepVersion(t *testing.T) {
 	c := startChild(t, "hold", name)
 	c.expect("locked")
 	c.kill()
-	v := a.Version()
+	v := verOf(a)
 	if _, err := a.Lock(); !errors.Is(err, ErrOwnerDead) {
 		t.Fatalf("Lock = %v, want ErrOwnerDead", err)
 	}
 	// A refused Lock wrote nothing: the version stays (recovery already
 	// made seq even when it took the lock).
-	v = a.Version()
+	v = verOf(a)
 	woke := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
@@ -405,8 +405,8 @@ func TestRefusedWritesKeepVersion(t *testing.T) {
 	if err := a.Update(func(c *Counter) error { c.N = 3; return nil }); !errors.Is(err, ErrPoisoned) {
 		t.Fatalf("Update = %v, want ErrPoisoned", err)
 	}
-	if a.Version() != v {
-		t.Fatalf("version moved from %d to %d on refused writes", v, a.Version())
+	if verOf(a) != v {
+		t.Fatalf("version moved from %d to %d on refused writes", v, verOf(a))
 	}
 	if err := <-woke; !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Wait = %v, want no wake-up (DeadlineExceeded)", err)

@@ -297,3 +297,9 @@ func mustRecover[T any](t testing.TB, a *Arc[T]) {
 		t.Fatal(err)
 	}
 }
+
+// verOf is h's Version, for tests that know h is open.
+func verOf(h interface{ Version() (Version, error) }) Version {
+	v, _ := h.Version()
+	return v
+}

@@ -447,7 +447,7 @@ func hostileCtx(d time.Duration) (context.Context, context.CancelFunc) {
 
 var (
 	hostileCallStats = hostileCall{"Stats", false, func(a *Arc[Counter], _ string) error {
-		_, err := a.Stats()
+		_, err := a.Info()
 		return err
 	}}
 	hostileCallLoad = hostileCall{"Load", true, func(a *Arc[Counter], _ string) error {
@@ -467,7 +467,7 @@ var (
 	hostileCallWait = hostileCall{"Wait", false, func(a *Arc[Counter], _ string) error {
 		ctx, cancel := hostileCtx(hostileDeadline)
 		defer cancel()
-		_, err := a.Wait(ctx, a.Version())
+		_, err := a.Wait(ctx, verOf(a))
 		return err
 	}}
 	hostileCallTryLock = hostileCall{"TryLock", false, func(a *Arc[Counter], _ string) error {
@@ -515,7 +515,7 @@ var (
 		return b.Close()
 	}}
 	hostileCallRefCount = hostileCall{"RefCount/Version", false, func(a *Arc[Counter], _ string) error {
-		_ = a.Version()
+		_ = verOf(a)
 		_, err := a.RefCount()
 		return err
 	}}
@@ -1445,7 +1445,7 @@ var hostileFuzzCalls = []hostileCall{
 	{"Wait", false, func(a *Arc[Counter], _ string) error {
 		ctx, cancel := hostileCtx(5 * time.Millisecond)
 		defer cancel()
-		_, err := a.Wait(ctx, a.Version())
+		_, err := a.Wait(ctx, verOf(a))
 		return err
 	}},
 	hostileCallClone, hostileCallReap, hostileCallStats,
@@ -1774,7 +1774,7 @@ func TestHostileTwoUsers(t *testing.T) {
 	}
 
 	// Bounds come from root's private copy, taken at attach.
-	st, err := b.Stats()
+	st, err := b.Info()
 	if err != nil || st.MaxHolders != DefaultMaxHolders || len(st.Holders) != 1 || !st.Holders[0].Self {
 		t.Errorf("B.Stats after the scribble = %+v, %v; want max_holders %d (the bound taken at attach) and root's own holder",
 			st, err, DefaultMaxHolders)

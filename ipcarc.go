@@ -20,16 +20,13 @@ import (
 // A handle may be used from several goroutines, except that Close must not
 // race with other calls on the same handle: give each goroutine its own Clone,
 // as one gives each thread its own Arc.
+//
+// The methods that do not depend on T (Name, Close, RefCount, Reap, Info,
+// Version, Wait, Expvar) are those of the embedded Handle.
 type Arc[T any] struct {
-	name    string
-	s       seg
-	hdr     *header
-	data    *T
-	ctr     *counters // this attachment's counters, in its slot
-	att     *attachment
-	closed  atomic.Bool
-	guard   Guard[T]
-	cleanup runtime.Cleanup
+	Handle
+	data  *T
+	guard Guard[T]
 }
 
 func newSpec[T any](o *options) (spec, error) {
@@ -145,8 +142,10 @@ func OpenOrNew[T any](name string, value T, opts ...Option) (a *Arc[T], created 
 }
 
 func wrap[T any](name string, s seg, att *attachment) *Arc[T] {
-	a := &Arc[T]{name: name, s: s, att: att, hdr: s.header(), data: (*T)(s.data()), ctr: s.counters()}
-	a.guard.a = a
+	a := &Arc[T]{}
+	a.init(name, s, att, unsafe.Sizeof(*a.data))
+	a.data = (*T)(a.base)
+	a.guard = Guard[T]{h: &a.Handle, v: a.data}
 	// Safety net: a handle dropped without Close still gives its reference
 	// back. Close stops it, so the count is never decremented twice.
 	a.cleanup = runtime.AddCleanup(a, func(h handleRef) {
@@ -172,12 +171,6 @@ func newAttachment(s seg) *attachment {
 	return att
 }
 
-// tableOwner is the thread holding the holder table's lock, 0 when free: one
-// load of the mutex word.
-func (a *Arc[T]) tableOwner() int {
-	return int(atomic.LoadUint32((*uint32)(unsafe.Pointer(&a.hdr.TableMutex[0]))) & futexTIDMask)
-}
-
 type handleRef struct {
 	s   seg
 	att *attachment
@@ -186,9 +179,6 @@ type handleRef struct {
 // closeRefused reports the two answers of C's close that leave the handle
 // open (the lock is held, or a thread waits, through this attachment).
 func closeRefused(rc int) bool { return rc == int(syscall.EDEADLK) || rc == int(syscall.EBUSY) }
-
-// Name returns the segment's name, without a leading slash.
-func (a *Arc[T]) Name() string { return a.name }
 
 // Clone returns a new handle on the same segment (reference count +1), sharing
 // this handle's mapping.
@@ -225,40 +215,40 @@ func (a *Arc[T]) Clone() (*Arc[T], error) {
 // Close returns an error matching ErrTimeout, and the handle is released all
 // the same: the segment's count follows at this attachment's next Clone,
 // Close or Reap, or, for its last handle, when a reaper finds its slot dead.
-func (a *Arc[T]) Close() error {
-	if !a.closed.CompareAndSwap(false, true) {
-		return opErr("close", a.name, ErrClosed)
+func (h *Handle) Close() error {
+	if !h.closed.CompareAndSwap(false, true) {
+		return opErr("close", h.name, ErrClosed)
 	}
 	// Read before the close, which may unmap: the owner named if it times out.
-	owner := a.tableOwner()
-	waitHubRelease(a.s)
-	rc := a.s.close()
+	owner := h.tableOwner()
+	waitHubRelease(h.s)
+	rc := h.s.close()
 	if closeRefused(rc) {
 		// Refused, nothing changed: the handle stays open.
-		a.closed.Store(false)
+		h.closed.Store(false)
 		if rc == int(syscall.EBUSY) {
-			return &Error{Op: "close", Name: a.name, Detail: "a goroutine or thread of this process still waits on this attachment", Err: ErrBusy}
+			return &Error{Op: "close", Name: h.name, Detail: "a goroutine or thread of this process still waits on this attachment", Err: ErrInUse}
 		}
-		return fromErrno("close", a.name, rc, 0)
+		return fromErrno("close", h.name, rc, 0)
 	}
-	a.att.open.Add(-1)
-	a.cleanup.Stop()
+	h.att.open.Add(-1)
+	h.cleanup.Stop()
 	if rc == int(syscall.ETIMEDOUT) {
-		return tableTimeout("close", a.name, a.att.timeout, owner, "the handle is released all the same")
+		return tableTimeout("close", h.name, h.att.timeout, owner, "the handle is released all the same")
 	}
 	if rc != 0 {
-		return fromErrno("close", a.name, rc, 0)
+		return fromErrno("close", h.name, rc, 0)
 	}
 	return nil
 }
 
 // RefCount returns the number of live handles on the segment across all
 // processes (after Reap, dead processes' handles no longer count).
-func (a *Arc[T]) RefCount() (int, error) {
-	if a.closed.Load() {
-		return 0, opErr("refcount", a.name, ErrClosed)
+func (h *Handle) RefCount() (int, error) {
+	if h.closed.Load() {
+		return 0, opErr("refcount", h.name, ErrClosed)
 	}
-	return int(liveHandles(a.slots())), nil
+	return int(liveHandles(h.slots())), nil
 }
 
 // openErr is fromErrno for Open and OpenOrNew, saying how long a timed-out

@@ -5,15 +5,27 @@ package ipcarc
 import "context"
 
 // This build has no robust process-shared mutexes (not Linux) or no cgo: the
-// package compiles, and every constructor returns ErrUnsupported.
+// package compiles, with the same API (api_check.go holds the two method
+// sets together), and every constructor returns ErrUnsupported.
+
+// Handle is what every shape of shared value has in common; unavailable in
+// this build.
+type Handle struct{}
 
 // Arc is a handle on a shared value; unavailable in this build.
-type Arc[T any] struct{}
+type Arc[T any] struct{ Handle }
 
 // Guard is the lock on an Arc's value; unavailable in this build.
 type Guard[T any] struct{}
 
-func unsupported(op, name string) error { return &Error{Op: op, Name: name, Err: ErrUnsupported} }
+// Version counts the completed writes to a segment's value, modulo 2^31.
+type Version uint32
+
+// After reports whether v is later than w, modulo 2^31.
+func (v Version) After(w Version) bool {
+	d := (uint32(v) - uint32(w)) & (1<<31 - 1)
+	return d != 0 && d < 1<<30
+}
 
 func New[T any](name string, value T, opts ...Option) (*Arc[T], error) {
 	return nil, unsupported("new", name)
@@ -24,28 +36,25 @@ func Open[T any](name string, opts ...Option) (*Arc[T], error) {
 func OpenOrNew[T any](name string, value T, opts ...Option) (*Arc[T], bool, error) {
 	return nil, false, unsupported("open or new", name)
 }
-func (a *Arc[T]) Name() string                                   { return "" }
+func (h *Handle) Name() string                                   { return "" }
+func (h *Handle) Close() error                                   { return unsupported("close", "") }
+func (h *Handle) RefCount() (int, error)                         { return 0, unsupported("refcount", "") }
+func (h *Handle) Version() (Version, error)                      { return 0, unsupported("version", "") }
+func (h *Handle) Wait(context.Context, Version) (Version, error) { return 0, unsupported("wait", "") }
+func (h *Handle) Reap() (int, error)                             { return 0, unsupported("reap", "") }
+func (h *Handle) Info() (SegmentInfo, error)                     { return SegmentInfo{}, unsupported("info", "") }
 func (a *Arc[T]) Clone() (*Arc[T], error)                        { return nil, unsupported("clone", "") }
-func (a *Arc[T]) Close() error                                   { return unsupported("close", "") }
-func (a *Arc[T]) RefCount() (int, error)                         { return 0, unsupported("refcount", "") }
 func (a *Arc[T]) Lock() (*Guard[T], error)                       { return nil, unsupported("lock", "") }
-func (a *Arc[T]) TryLock() (*Guard[T], error)                    { return nil, unsupported("lock", "") }
+func (a *Arc[T]) TryLock() (*Guard[T], error)                    { return nil, unsupported("trylock", "") }
 func (a *Arc[T]) LockContext(context.Context) (*Guard[T], error) { return nil, unsupported("lock", "") }
 func (a *Arc[T]) Load() (T, error)                               { var v T; return v, unsupported("load", "") }
 func (a *Arc[T]) LoadContext(context.Context) (T, error)         { var v T; return v, unsupported("load", "") }
+func (a *Arc[T]) LoadInto(*T) error                              { return unsupported("load", "") }
 func (a *Arc[T]) Store(T) error                                  { return unsupported("store", "") }
 func (a *Arc[T]) StoreFrom(*T) error                             { return unsupported("store", "") }
-func (a *Arc[T]) LoadInto(*T) error                              { return unsupported("load", "") }
 func (a *Arc[T]) Update(func(*T) error) error                    { return unsupported("update", "") }
+func (a *Arc[T]) View(func(*T) error) error                      { return unsupported("view", "") }
 func (a *Arc[T]) Recover(func(*T) error) error                   { return unsupported("recover", "") }
-func (a *Arc[T]) Version() uint64                                { return 0 }
-func (a *Arc[T]) Wait(context.Context, uint64) (uint64, error)   { return 0, unsupported("wait", "") }
-func (a *Arc[T]) Reap() (int, error)                             { return 0, unsupported("reap", "") }
-func (a *Arc[T]) Info() (SegmentInfo, error)                     { return SegmentInfo{}, unsupported("info", "") }
-
-// Stats is Info.
-//
-// Deprecated: use Info.
-func (a *Arc[T]) Stats() (SegmentInfo, error) { return a.Info() }
-func (g *Guard[T]) Get() *T                   { return nil }
-func (g *Guard[T]) Unlock() error             { return unsupported("unlock", "") }
+func (g *Guard[T]) Get() *T                                      { return nil }
+func (g *Guard[T]) Unlock() error                                { return unsupported("unlock", "") }
+func (g *Guard[T]) UnlockUnchanged() error                       { return unsupported("unlock", "") }

@@ -321,7 +321,7 @@ func TestUseAfterClose(t *testing.T) {
 	_, checks["Load"] = b.Load()
 	_, checks["RefCount"] = b.RefCount()
 	_, checks["Reap"] = b.Reap()
-	_, checks["Stats"] = b.Stats()
+	_, checks["Stats"] = b.Info()
 	for m, err := range checks {
 		if !errors.Is(err, ErrClosed) {
 			t.Errorf("%s after Close = %v, want ErrClosed", m, err)

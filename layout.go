@@ -1,5 +1,7 @@
 package ipcarc
 
+import "fmt"
+
 import "unsafe"
 
 // The segment layout as Go sees it; cshm.h's ipcarc_header and ipcarc_holder
@@ -123,79 +125,85 @@ var (
 	_ [unsafe.Sizeof(counters{}) - 192]byte
 )
 
-// Field codes reported by the C layer (enum ipcarc_field).
+// Field names the check of a segment that failed, in an *Error (the C
+// layer's enum ipcarc_field, same numbers). Its String is the words error
+// messages use.
+type Field uint8
+
+// The checks, in the order validation makes them where it does.
 const (
-	fieldNone = iota
-	fieldFile
-	fieldSize
-	fieldMagic
-	fieldVersion
-	fieldABI
-	fieldState
-	fieldLayout
-	fieldValueSize
-	fieldValueAlign
-	fieldTypeTag
-	fieldRefCount
-	fieldHolders
-	fieldMutex
-	fieldTableLock
-	fieldValueLock
-	fieldInit
-	fieldLifetime
-	fieldHandles
-	fieldEnded
-	fieldOwner
-	fieldMode
+	FieldNone       Field = iota
+	FieldFile             // not a regular file, or cannot be mapped
+	FieldSize             // smaller than the header
+	FieldMagic            // not an ipcarc segment
+	FieldVersion          // another layout version
+	FieldABI              // another architecture, pointer size or pthread_mutex_t
+	FieldState            // unknown state, or its creator died before it was ready
+	FieldLayout           // total size, offsets or holder count inconsistent
+	FieldValueSize        // another size of T
+	FieldValueAlign       // another alignment of T
+	FieldTypeTag          // another type tag
+	FieldRefCount         // reference count out of range
+	FieldHolders          // holder table
+	FieldMutexKind        // a mutex of another kind than ipcarc makes
+	FieldTableLock        // the holder table's lock (timed out)
+	FieldValueLock        // the value's lock (timed out)
+	FieldInit             // a creator still initialising it
+	FieldLifetime         // unknown lifetime
+	FieldHandles          // handles per attachment
+	FieldEnded            // it existed, but its life is over
+	FieldOwner            // owned by an untrusted user
+	FieldMode             // writable by others, or by an untrusted group
 )
 
-func fieldName(f int) string {
-	switch f {
-	case fieldFile:
-		return "file type"
-	case fieldSize:
-		return "file size"
-	case fieldMagic:
-		return "magic"
-	case fieldVersion:
-		return "layout version"
-	case fieldABI:
-		return "ABI word"
-	case fieldState:
-		return "state"
-	case fieldLayout:
-		return "layout fields"
-	case fieldValueSize:
-		return "value size"
-	case fieldValueAlign:
-		return "value alignment"
-	case fieldTypeTag:
-		return "type tag"
-	case fieldRefCount:
-		return "reference count"
-	case fieldHolders:
-		return "holder table"
-	case fieldMutex:
-		return "mutex kind"
-	case fieldTableLock:
-		return "holder table lock"
-	case fieldValueLock:
-		return "value lock"
-	case fieldInit:
-		return "creator still initialising"
-	case fieldLifetime:
-		return "lifetime"
-	case fieldHandles:
-		return "handles per attachment"
-	case fieldEnded:
-		return "ended"
-	case fieldOwner:
-		return "owner"
-	case fieldMode:
-		return "mode"
-	}
-	return ""
+// The C layer's codes, as ints (fromErrno takes them from C).
+const (
+	fieldNone       = int(FieldNone)
+	fieldFile       = int(FieldFile)
+	fieldSize       = int(FieldSize)
+	fieldMagic      = int(FieldMagic)
+	fieldVersion    = int(FieldVersion)
+	fieldABI        = int(FieldABI)
+	fieldState      = int(FieldState)
+	fieldLayout     = int(FieldLayout)
+	fieldValueSize  = int(FieldValueSize)
+	fieldValueAlign = int(FieldValueAlign)
+	fieldTypeTag    = int(FieldTypeTag)
+	fieldRefCount   = int(FieldRefCount)
+	fieldHolders    = int(FieldHolders)
+	fieldMutex      = int(FieldMutexKind)
+	fieldTableLock  = int(FieldTableLock)
+	fieldValueLock  = int(FieldValueLock)
+	fieldInit       = int(FieldInit)
+	fieldLifetime   = int(FieldLifetime)
+	fieldHandles    = int(FieldHandles)
+	fieldEnded      = int(FieldEnded)
+	fieldOwner      = int(FieldOwner)
+	fieldMode       = int(FieldMode)
+)
+
+var fieldNames = [...]string{
+	FieldFile: "file type", FieldSize: "file size", FieldMagic: "magic", FieldVersion: "layout version",
+	FieldABI: "ABI word", FieldState: "state", FieldLayout: "layout fields", FieldValueSize: "value size",
+	FieldValueAlign: "value alignment", FieldTypeTag: "type tag", FieldRefCount: "reference count",
+	FieldHolders: "holder table", FieldMutexKind: "mutex kind", FieldTableLock: "holder table lock",
+	FieldValueLock: "value lock", FieldInit: "creator still initialising", FieldLifetime: "lifetime",
+	FieldHandles: "handles per attachment", FieldEnded: "ended", FieldOwner: "owner", FieldMode: "mode",
 }
+
+// String is the field's name in words ("mutex kind"); "" for FieldNone.
+func (f Field) String() string {
+	if int(f) < len(fieldNames) {
+		return fieldNames[f]
+	}
+	return fmt.Sprintf("field %d", uint8(f))
+}
+
+// MarshalText writes the field's name, so that JSON shows words.
+func (f Field) MarshalText() ([]byte, error) { return []byte(f.String()), nil }
+
+// fieldName is the words of a C field code.
+func fieldName(f int) string { return Field(f).String() }
 
 // validName applies the name rule before any system call: an optional leading
 // slash, then 1-200 bytes of [A-Za-z0-9._-], not "." or "..".

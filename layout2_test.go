@@ -98,7 +98,7 @@ func init() {
 			{"close-clone", func() (string, error) { return "ok", c.Close() }},
 			{"reap", func() (string, error) { n, err := a.Reap(); return strconv.Itoa(n), err }},
 			{"stats", func() (string, error) {
-				st, err := a.Stats()
+				st, err := a.Info()
 				live := 0
 				for _, h := range st.Holders {
 					if h.Alive {
@@ -174,7 +174,7 @@ func init() {
 					return err
 				}
 			default:
-				if _, err := hs[rng.Intn(len(hs))].a.Stats(); err != nil {
+				if _, err := hs[rng.Intn(len(hs))].a.Info(); err != nil {
 					return err
 				}
 			}
@@ -952,7 +952,7 @@ func TestForkedChildDoesNotKeepHolderAlive(t *testing.T) {
 			if err := a.Store(Counter{N: 77}); err != nil {
 				t.Fatal(err)
 			}
-			v0 := a.Version()
+			v0 := verOf(a)
 			c, _ := startForkpeer(t, exe, mode, name)
 			c.expect("attached slot=")
 			if l, want := c.expect("child values "), "child values data=0 hdr=0 refcount=0 slot=-1 poisoned=0 owner=0 table_owner=0 version=0 alive=0 counters=0"; l != want {
@@ -981,7 +981,7 @@ func TestForkedChildDoesNotKeepHolderAlive(t *testing.T) {
 			if got, err := a.Load(); err != nil || got.N != 77 {
 				t.Errorf("Load after the fork child = %+v, %v; want N 77", got, err)
 			}
-			if v := a.Version(); v != v0 {
+			if v := verOf(a); v != v0 {
 				t.Errorf("Version after the fork child = %d, want %d (unchanged)", v, v0)
 			}
 			checkCounts(t, name, 1, 1)

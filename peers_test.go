@@ -433,7 +433,7 @@ func TestPeerTypeMismatchRefused(t *testing.T) {
 				if rc, _ := a.RefCount(); rc != 1 {
 					t.Fatalf("refcount after the refusal = %d, want 1", rc)
 				}
-				st, err := a.Stats()
+				st, err := a.Info()
 				if err != nil || len(st.Holders) != 1 || !st.Holders[0].Self {
 					t.Fatalf("holders after the refusal = %+v, %v; want only this handle", st.Holders, err)
 				}

@@ -106,7 +106,7 @@ func TestCorruptMutexKindNamedEverywhere(t *testing.T) {
 		{"value", "Wait", func(a *Arc[Counter]) error {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			defer cancel()
-			_, err := a.Wait(ctx, a.Version())
+			_, err := a.Wait(ctx, verOf(a))
 			return err
 		}},
 		{"value", "Info", func(a *Arc[Counter]) error { _, err := a.Info(); return err }},
@@ -127,7 +127,7 @@ func TestCorruptMutexKindNamedEverywhere(t *testing.T) {
 			s.wait()
 			err = c.call(a)
 			var e *Error
-			if !errors.Is(err, ErrCorrupt) || !errors.As(err, &e) || e.Field != "mutex kind" {
+			if !errors.Is(err, ErrCorrupt) || !errors.As(err, &e) || e.Field != FieldMutexKind {
 				t.Fatalf("%s after a peer changed the %s mutex's kind: %v; want ErrCorrupt with field \"mutex kind\"", c.op, c.which, err)
 			}
 			if c.op != "Close" {
@@ -146,5 +146,88 @@ func noneDown(t *testing.T, prev, now Counters) {
 		if n[k] < v {
 			t.Fatalf("counter %s went down: %d -> %d", k, v, n[k])
 		}
+	}
+}
+
+// errors.go: "Every error this package returns is an *Error (with the
+// operation and the segment's name) wrapping one or more of them". Walk the
+// error paths of every exported function and method.
+func TestEveryErrorIsAnError(t *testing.T) {
+	name := testName(t)
+	a := mustNew(t, name, Counter{})
+	closed, err := a.Clone()
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed.Close()
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	fnErr := errors.New("fn failed")
+	absent := testName(t)
+	calls := map[string]func() error{
+		"New invalid name":         func() error { _, err := New("a/b", Counter{}); return err },
+		"New invalid option":       func() error { _, err := New(testName(t), Counter{}, WithMaxHolders(0)); return err },
+		"New exists":               func() error { _, err := New(name, Counter{}); return err },
+		"New bad type":             func() error { _, err := New(testName(t), "string"); return err },
+		"Open absent":              func() error { _, err := Open[Counter](absent); return err },
+		"Open other type":          func() error { _, err := Open[uint32](name); return err },
+		"OpenOrNew other type":     func() error { _, _, err := OpenOrNew(name, uint32(0)); return err },
+		"Clone closed":             func() error { _, err := closed.Clone(); return err },
+		"Close closed":             func() error { return closed.Close() },
+		"RefCount closed":          func() error { _, err := closed.RefCount(); return err },
+		"Version closed":           func() error { _, err := closed.Version(); return err },
+		"Reap closed":              func() error { _, err := closed.Reap(); return err },
+		"Info closed":              func() error { _, err := closed.Info(); return err },
+		"Lock closed":              func() error { _, err := closed.Lock(); return err },
+		"TryLock closed":           func() error { _, err := closed.TryLock(); return err },
+		"LockContext done":         func() error { _, err := a.LockContext(done); return err },
+		"Load closed":              func() error { _, err := closed.Load(); return err },
+		"LoadContext done":         func() error { _, err := a.LoadContext(done); return err },
+		"Store closed":             func() error { return closed.Store(Counter{}) },
+		"Update fn error":          func() error { return a.Update(func(*Counter) error { return fnErr }) },
+		"View fn error":            func() error { return a.View(func(*Counter) error { return fnErr }) },
+		"Recover fn error":         func() error { return a.Recover(func(*Counter) error { return fnErr }) },
+		"Wait done":                func() error { _, err := a.Wait(done, verOf(a)); return err },
+		"Wait out of range":        func() error { _, err := a.Wait(context.Background(), 1<<31); return err },
+		"Wait closed":              func() error { _, err := closed.Wait(context.Background(), 0); return err },
+		"Inspect absent":           func() error { _, err := Inspect(absent); return err },
+		"GCName absent":            func() error { _, err := GCName(absent); return err },
+		"Remove absent":            func() error { return Remove(absent) },
+		"Remove busy":              func() error { return Remove(name) },
+		"Remove invalid name":      func() error { return Remove("..") },
+		"GCName invalid name":      func() error { _, err := GCName(".."); return err },
+		"Inspect invalid name":     func() error { _, err := Inspect(".."); return err },
+		"Open untrusted option":    func() error { _, err := Open[Counter](name, WithTrustedGroup(-1)); return err },
+		"Lock twice (deadlock)":    nil,
+		"Unlock nil guard":         func() error { var g *Guard[Counter]; return g.Unlock() },
+		"UnlockUnchanged not held": func() error { return a.guard.UnlockUnchanged() },
+	}
+	delete(calls, "Lock twice (deadlock)")
+	for what, f := range calls {
+		err := f()
+		var e *Error
+		if !errors.As(err, &e) || e.Op == "" {
+			t.Errorf("%s: %T %v: want an *Error with its op", what, err, err)
+			continue
+		}
+		if e.Name == "" && what != "Unlock nil guard" && !strings.Contains(what, "invalid name") {
+			t.Errorf("%s: %v: the *Error names no segment", what, err)
+		}
+	}
+	for what, pair := range map[string][2]error{
+		"LockContext done": {calls["LockContext done"](), context.Canceled},
+		"Update fn error":  {calls["Update fn error"](), fnErr},
+		"Recover fn error": {calls["Recover fn error"](), fnErr},
+		"Wait done":        {calls["Wait done"](), context.Canceled},
+		"Remove busy":      {calls["Remove busy"](), ErrBusy},
+	} {
+		if !errors.Is(pair[0], pair[1]) {
+			t.Errorf("%s: %v, want it to wrap %v", what, pair[0], pair[1])
+		}
+	}
+	// No phrase said twice: the OS's words for a sentinel's errno stay out.
+	_, err = New(name, Counter{})
+	if msg := err.Error(); strings.Contains(msg, "file exists") || !errors.Is(err, syscall.EEXIST) {
+		t.Errorf("New on an existing name: %q (want no \"file exists\" after \"already exists\", and EEXIST still matched)", msg)
 	}
 }

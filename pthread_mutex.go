@@ -4,9 +4,7 @@ package ipcarc
 
 import (
 	"context"
-	"errors"
 	"runtime"
-	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -17,7 +15,8 @@ import (
 // calling thread owns the mutex, so a stale *Guard can never unlock someone
 // else's critical section.
 type Guard[T any] struct {
-	a *Arc[T]
+	h *Handle
+	v *T
 }
 
 // Lock acquires the segment's robust, process-shared mutex and returns the
@@ -32,88 +31,60 @@ type Guard[T any] struct {
 // after the death (the one told to repair). Repair with Recover. Lock by the
 // goroutine already holding the lock returns ErrDeadlock.
 func (a *Arc[T]) Lock() (*Guard[T], error) {
-	if a.closed.Load() {
-		return nil, opErr("lock", a.name, ErrClosed)
+	if err := a.lock("lock", false); err != nil {
+		return nil, err
 	}
-	runtime.LockOSThread()
-	rc := a.s.lock()
-	return a.locked("lock", rc)
+	return &a.guard, nil
 }
 
 // TryLock is Lock without waiting: ErrWouldBlock when another thread or
 // process holds the lock.
 func (a *Arc[T]) TryLock() (*Guard[T], error) {
-	if a.closed.Load() {
-		return nil, opErr("trylock", a.name, ErrClosed)
+	if err := a.lock("trylock", true); err != nil {
+		return nil, err
 	}
-	runtime.LockOSThread()
-	return a.locked("trylock", a.s.trylock())
+	return &a.guard, nil
 }
 
 // lockSlice is how long LockContext sleeps on the mutex between looks at ctx:
 // it bounds how late a cancellation is noticed.
 const lockSlice = 2 * time.Millisecond
 
-// LockContext is Lock that gives up when ctx is done, returning ctx.Err()
-// within about 2ms of cancellation; then neither the mutex nor the thread
-// stays held.
+// LockContext is Lock that gives up when ctx is done, returning an error
+// that wraps ctx.Err() within about 2ms of cancellation; then neither the
+// mutex nor the thread stays held.
 func (a *Arc[T]) LockContext(ctx context.Context) (*Guard[T], error) {
-	if ctx.Done() == nil {
-		return a.Lock()
-	}
-	if err := ctx.Err(); err != nil {
+	if err := a.lockContext(ctx); err != nil {
 		return nil, err
 	}
-	if a.closed.Load() {
-		return nil, opErr("lock", a.name, ErrClosed)
+	return &a.guard, nil
+}
+
+// lockContext is LockContext for every shape.
+func (h *Handle) lockContext(ctx context.Context) error {
+	if ctx.Done() == nil {
+		return h.lock("lock", false)
+	}
+	if err := ctx.Err(); err != nil {
+		return opErr("lock", h.name, err)
+	}
+	if h.closed.Load() {
+		return opErr("lock", h.name, ErrClosed)
 	}
 	runtime.LockOSThread()
-	rc := a.s.trylock()
+	rc := h.s.trylock()
 	var since int64 // when the wait began, so that it is counted as one
 	for rc == int(syscall.EBUSY) || rc == int(syscall.ETIMEDOUT) {
 		if err := ctx.Err(); err != nil {
 			runtime.UnlockOSThread()
-			return nil, err
+			return opErr("lock", h.name, err)
 		}
 		if since == 0 {
 			since = monotonicNs()
 		}
-		rc = a.s.timedlockSince(int64(lockSlice), since)
+		rc = h.s.timedlockSince(int64(lockSlice), since)
 	}
-	return a.locked("lock", rc)
-}
-
-// locked finishes a lock attempt: the thread stays pinned only if the mutex
-// is held, and the mutex stays held only for a healthy value.
-func (a *Arc[T]) locked(op string, rc int) (*Guard[T], error) {
-	if rc == 0 && atomic.LoadUint32(&a.hdr.Flags)&flagPoisoned == 0 {
-		return &a.guard, nil
-	}
-	if rc == 0 || rc == int(syscall.EOWNERDEAD) {
-		cause := error(ErrPoisoned)
-		if rc == int(syscall.EOWNERDEAD) {
-			cause = errOwnerDead
-		}
-		return nil, a.refuse(op, cause)
-	}
-	runtime.UnlockOSThread()
-	return nil, fromErrno(op, a.name, rc, mutexField(rc))
-}
-
-// poisonDetail is what a refused lock says to do.
-const poisonDetail = "a holder died inside its critical section (or an Update panicked); repair the value with Recover"
-
-// refuse releases a lock just taken on a poisoned value (nothing was written:
-// no new version, no wake-up) and returns the error that says so.
-func (a *Arc[T]) refuse(op string, cause error) error {
-	e := &Error{Op: op, Name: a.name, Detail: poisonDetail, Err: cause}
-	if rc := a.s.unlockUnchanged(); rc != 0 {
-		// Cannot happen while this thread holds the lock; if it did, the
-		// lock is still held by this thread, which must stay pinned.
-		return errors.Join(e, fromErrno("unlock", a.name, rc, mutexField(rc)))
-	}
-	runtime.UnlockOSThread()
-	return e
+	return h.locked("lock", rc)
 }
 
 // Recover repairs a poisoned value: it takes the lock whether or not the
@@ -125,46 +96,16 @@ func (a *Arc[T]) refuse(op string, cause error) error {
 // on. The value fn sees may be half written by the holder that died: check
 // every field, or rebuild the value from what you know.
 func (a *Arc[T]) Recover(fn func(v *T) error) error {
-	if a.closed.Load() {
-		return opErr("recover", a.name, ErrClosed)
-	}
-	runtime.LockOSThread()
-	rc := a.s.lock()
-	if rc != 0 && rc != int(syscall.EOWNERDEAD) {
-		runtime.UnlockOSThread()
-		return fromErrno("recover", a.name, rc, mutexField(rc))
-	}
-	g := &a.guard
-	done := false
-	defer func() {
-		if !done { // fn panicked: whatever it left is suspect
-			atomic.OrUint32(&a.hdr.Flags, flagPoisoned)
-			atomic.AddUint64(&a.ctr.Poisoned, 1)
-			g.Unlock()
-		}
-	}()
-	ferr := fn(a.data)
-	done = true
-	var cerr error
-	if ferr == nil && atomic.LoadUint32(&a.hdr.Flags)&flagPoisoned != 0 {
-		if rc := a.s.clearPoison(); rc != 0 {
-			cerr = fromErrno("recover", a.name, rc, mutexField(rc))
-		}
-	}
-	uerr := g.Unlock()
-	if err := errors.Join(ferr, cerr, uerr); err != nil {
-		return &Error{Op: "recover", Name: a.name, Err: err}
-	}
-	return nil
+	return a.recover(func() error { return fn(a.data) })
 }
 
-// mutexField names the mutex kind for EBADMSG from a lock or unlock: the
-// only check they make of the segment's bytes (a peer changed the kind).
-func mutexField(rc int) int {
-	if rc == int(syscall.EBADMSG) {
-		return fieldMutex
-	}
-	return 0
+// View locks, calls fn with the value in place for reading, and unlocks
+// without a new version: no Wait wakes for it. (Reading through Lock and
+// Unlock counts as a write.) A poisoned value is refused as Lock refuses it.
+// If fn panics, the value is poisoned as by Update. Errors are *Error with
+// op "view", wrapping fn's.
+func (a *Arc[T]) View(fn func(v *T) error) error {
+	return a.view(func() error { return fn(a.data) })
 }
 
 // Get returns a pointer to the value inside the shared mapping (zero copy).
@@ -174,26 +115,28 @@ func (g *Guard[T]) Get() *T {
 	if g == nil {
 		return nil
 	}
-	return g.a.data
+	return g.v
 }
 
-// Unlock releases the lock and unpins the goroutine. Unlock from a goroutine
-// that does not hold the lock, or a second Unlock, returns ErrNotOwner and
-// changes nothing.
+// Unlock releases the lock and unpins the goroutine: the end of a write, so
+// the version moves on and every Wait wakes. Unlock from a goroutine that
+// does not hold the lock, or a second Unlock, returns ErrNotOwner and changes
+// nothing.
 func (g *Guard[T]) Unlock() error {
 	if g == nil {
 		// The nil guard of a failed Lock: nothing is held.
 		return opErr("unlock", "", ErrNotOwner)
 	}
-	if g.a.att.open.Load() == 0 {
-		// Every handle of the attachment is closed, so the mapping (and the
-		// C handle) are gone; the last Close is refused while the lock is
-		// held through it, so this goroutine cannot hold it.
-		return opErr("unlock", g.a.name, ErrNotOwner)
+	return g.h.unlock("unlock", true)
+}
+
+// UnlockUnchanged is Unlock after a critical section that wrote nothing: the
+// version stays and no Wait wakes. Writing through Get and then calling it
+// hides the write from every Wait and from lock-free Loads already under way:
+// don't.
+func (g *Guard[T]) UnlockUnchanged() error {
+	if g == nil {
+		return opErr("unlock", "", ErrNotOwner)
 	}
-	if rc := g.a.s.unlock(); rc != 0 {
-		return fromErrno("unlock", g.a.name, rc, mutexField(rc))
-	}
-	runtime.UnlockOSThread()
-	return nil
+	return g.h.unlock("unlock", false)
 }

@@ -29,7 +29,7 @@ func init() {
 // checkInvariant: the reference count equals the sum of the slots' handles.
 func checkInvariant(t *testing.T, a *Arc[Counter], wantRef int) {
 	t.Helper()
-	st, err := a.Stats()
+	st, err := a.Info()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestHolderTableFull(t *testing.T) {
 	c.expect("opened")
 	c.wait()
 	checkInvariant(t, a, 3)
-	if st, _ := a.Stats(); st.MaxHolders != 3 || len(st.Holders) != 2 {
+	if st, _ := a.Info(); st.MaxHolders != 3 || len(st.Holders) != 2 {
 		t.Fatalf("stats after reaping: %+v", st)
 	}
 }
@@ -81,7 +81,7 @@ func TestClonesShareASlot(t *testing.T) {
 		clones = append(clones, c)
 	}
 	checkInvariant(t, a, 5)
-	st, _ := a.Stats()
+	st, _ := a.Info()
 	if len(st.Holders) != 1 || !st.Holders[0].Self || st.Holders[0].PID != os.Getpid() {
 		t.Fatalf("holders = %+v, want one slot of ours", st.Holders)
 	}
@@ -139,11 +139,11 @@ func TestZeroSizeValue(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	v := b.Version()
+	v := verOf(b)
 	if err := a.Store(struct{}{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Load(); err != nil || b.Version() == v {
-		t.Fatalf("Load = %v, version %d -> %d", err, v, b.Version())
+	if _, err := b.Load(); err != nil || verOf(b) == v {
+		t.Fatalf("Load = %v, version %d -> %d", err, v, verOf(b))
 	}
 }

@@ -143,7 +143,7 @@ func init() {
 				}
 			case 8: // Wait briefly
 				ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
-				a.Wait(ctx, a.Version())
+				a.Wait(ctx, verOf(a))
 				cancel()
 			case 9: // TryLock
 				g, err := a.TryLock()

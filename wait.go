@@ -4,6 +4,7 @@ package ipcarc
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -289,57 +290,64 @@ func waitHubWaiters(s seg) (n int, running bool) {
 // between goroutines; others are woken through a channel. A Wait that gives
 // up wakes no one. The segment's waiter count (Stats) counts those sleepers,
 // one per attachment.
-func (a *Arc[T]) Wait(ctx context.Context, since uint64) (uint64, error) {
-	if a.closed.Load() {
-		return 0, opErr("wait", a.name, ErrClosed)
+func (h *Handle) Wait(ctx context.Context, since Version) (Version, error) {
+	if h.closed.Load() {
+		return 0, opErr("wait", h.name, ErrClosed)
 	}
-	since32 := uint64(uint32(since) & (1<<31 - 1))
-	if v := a.Version(); v != since32 {
+	if since > versionMask {
+		return 0, &Error{Op: "wait", Name: h.name, Err: ErrInvalidOption,
+			Detail: fmt.Sprintf("version %d is out of range: versions have 31 bits (use a value from Version or Wait)", since)}
+	}
+	if v := h.version(); v != since {
 		return v, nil
 	}
 	// Wait sleeps on the sequence word that writers bump under the value's
 	// mutex: a mutex of another kind means no writer can take it safely.
-	if !goMutexKindOK(a.hdr) {
-		return 0, fromErrno("wait", a.name, int(syscall.EBADMSG), 0)
+	if !goMutexKindOK(h.hdr) {
+		return 0, fromErrno("wait", h.name, int(syscall.EBADMSG), 0)
 	}
 	if err := ctx.Err(); err != nil {
-		return 0, err
+		return 0, opErr("wait", h.name, err)
 	}
 	// The goroutine that holds the value lock would wait for a write that no
 	// one can make: it is pinned to its thread, so its thread id is the
 	// mutex's owner.
-	if owner := atomic.LoadUint32((*uint32)(unsafe.Pointer(&a.hdr.Mutex[0]))) & futexTIDMask; owner != 0 &&
+	if owner := atomic.LoadUint32((*uint32)(unsafe.Pointer(&h.hdr.Mutex[0]))) & futexTIDMask; owner != 0 &&
 		owner == uint32(unix.Gettid()) {
-		return 0, opErr("wait", a.name, ErrDeadlock)
+		return 0, opErr("wait", h.name, ErrDeadlock)
 	}
 	lead := ctx.Done() == nil // cannot give up: may sleep in C for everyone
 	for {
-		g, h := waitJoin(a.s, &a.hdr.Seq, lead)
-		if h != nil {
-			now, rc := h.lead(uint32(since32))
+		g, hub := waitJoin(h.s, &h.hdr.Seq, lead)
+		if hub != nil {
+			now, rc := hub.lead(uint32(since))
 			if rc != 0 {
-				return 0, fromErrno("wait", a.name, rc, 0)
+				return 0, fromErrno("wait", h.name, rc, 0)
 			}
-			return uint64(now), nil
+			return Version(now), nil
 		}
 		// Registered first, checked second: a write after this check closes
 		// g, since the hub's version is then stale.
-		if v := a.Version(); v != since32 {
-			waitLeave(a.s, g)
+		if v := h.version(); v != since {
+			waitLeave(h.s, g)
 			return v, nil
 		}
 		select {
 		case <-g.ch:
 			if g.err != 0 {
-				return 0, fromErrno("wait", a.name, g.err, 0)
+				return 0, fromErrno("wait", h.name, g.err, 0)
 			}
-			if v := a.Version(); v != since32 {
+			if v := h.version(); v != since {
 				return v, nil
 			}
 			// The hub fanned out a change older than since: wait again.
 		case <-ctx.Done():
-			waitLeave(a.s, g)
-			return 0, ctx.Err()
+			waitLeave(h.s, g)
+			return 0, opErr("wait", h.name, ctx.Err())
 		}
 	}
 }
+
+// version is Version without the closed check, for Wait's loop (the handle
+// stays open while one of its goroutines waits: Close refuses).
+func (h *Handle) version() Version { return Version(atomic.LoadUint32(&h.hdr.Seq) >> 1) }

@@ -45,10 +45,10 @@ func init() {
 		}
 		defer a.Close()
 		k, _ := strconv.Atoi(args[1])
-		v := a.Version()
+		v := verOf(a)
 		type result struct {
 			i   int
-			v   uint64
+			v   Version
 			err error
 		}
 		results := make(chan result, k)
@@ -149,7 +149,7 @@ func TestWaitTenThousandGoroutines(t *testing.T) {
 	const n = 10000
 	name := testName(t)
 	a := mustNew(t, name, Counter{})
-	v := a.Version()
+	v := verOf(a)
 	before := procThreads(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -201,7 +201,7 @@ func TestWaitTenThousandGoroutines(t *testing.T) {
 func TestWaitCancelWakesNoOne(t *testing.T) {
 	name := testName(t)
 	a := mustNew(t, name, Counter{})
-	v := a.Version()
+	v := verOf(a)
 
 	var stdin io.WriteCloser
 	c := startChildCmd(t, func(cmd *exec.Cmd) {
@@ -230,7 +230,7 @@ func TestWaitCancelWakesNoOne(t *testing.T) {
 
 	const k = 3
 	type result struct {
-		v   uint64
+		v   Version
 		err error
 	}
 	results := make([]chan result, k)
@@ -307,7 +307,9 @@ func TestWaitCancelWakesNoOne(t *testing.T) {
 
 	// Cancel one waiter in the child.
 	send("cancel")
-	c.expect("cancelled i=0 err=context canceled")
+	if l := c.expect("cancelled i=0 err="); !strings.HasSuffix(l, "context canceled") {
+		t.Fatalf("child's cancelled Wait: %q, want an error ending in context canceled", l)
+	}
 	quiet("after a cancel in the child", localCret, childCret, k-1, 2)
 
 	// A Store wakes everyone left.
@@ -418,7 +420,7 @@ func TestWaitHubStopsOnClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := b.Version()
+	v := verOf(b)
 	ctx, cancel := context.WithCancel(context.Background())
 	res := make(chan error, 1)
 	go func() { _, err := b.Wait(ctx, v); res <- err }()
@@ -471,9 +473,9 @@ func TestWaitBackgroundLeader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := a.Version()
+	v := verOf(a)
 	type result struct {
-		v   uint64
+		v   Version
 		err error
 	}
 	lead := make(chan result, 1)
@@ -533,7 +535,7 @@ func TestWaitBackgroundLeader(t *testing.T) {
 // window is too narrow to hit from Wait).
 func TestWaitLeaderHandOff(t *testing.T) {
 	a := mustNew(t, testName(t), Counter{})
-	old := uint32(a.Version())
+	old := uint32(verOf(a))
 	if err := a.Store(Counter{N: 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -580,7 +582,7 @@ func BenchmarkWaitFanout(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		v := a.Version()
+		v := verOf(a)
 		var wg sync.WaitGroup
 		var bad atomic.Int64
 		wg.Add(n)

@@ -1,0 +1,41 @@
+package ipcarc
+
+import "context"
+
+// The method sets of the real build and of the unsupported one (other OS, or
+// cgo off) must agree: this file, compiled in both, fails the build of the
+// one that drifts. Add a method here when you add it to either.
+var (
+	_ interface {
+		Name() string
+		Close() error
+		RefCount() (int, error)
+		Version() (Version, error)
+		Wait(context.Context, Version) (Version, error)
+		Reap() (int, error)
+		Info() (SegmentInfo, error)
+		Expvar() func() any
+	} = (*Handle)(nil)
+	_ interface {
+		Clone() (*Arc[int], error)
+		Lock() (*Guard[int], error)
+		TryLock() (*Guard[int], error)
+		LockContext(context.Context) (*Guard[int], error)
+		Load() (int, error)
+		LoadContext(context.Context) (int, error)
+		LoadInto(*int) error
+		Store(int) error
+		StoreFrom(*int) error
+		Update(func(*int) error) error
+		View(func(*int) error) error
+		Recover(func(*int) error) error
+		Close() error
+		Version() (Version, error)
+	} = (*Arc[int])(nil)
+	_ interface {
+		Get() *int
+		Unlock() error
+		UnlockUnchanged() error
+	} = (*Guard[int])(nil)
+	_ = Version.After
+)
