@@ -24,7 +24,7 @@ func newCompletionCmd() *cobra.Command {
 names (from /dev/shm) where a command takes them.
   bash:        source <(ipcarc completion bash)
                or save it as ~/.local/share/bash-completion/completions/ipcarc
-               (bash 4.1 or later; bash-completion is used when installed)
+               (bash 4.1 or later, with the bash-completion package)
   zsh:         source <(ipcarc completion zsh)    (after compinit)
                or save it as _ipcarc in a directory of $fpath
   fish:        ipcarc completion fish | source
