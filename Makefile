@@ -52,7 +52,7 @@ gotest-cgocheck2:
 shm-before:
 	@mkdir -p build && ls /dev/shm | grep -E '^ipcarc-(test|demo)' > build/shm.before || true
 
-test: shm-before check-tools cli-shells fmt-check vet gotest gotest-cgocheck2 $(TEST_EXTRA)
+test: shm-before check-tools fmt-check vet gotest gotest-cgocheck2 $(TEST_EXTRA)
 	@left=$$(ls /dev/shm | grep -E '^ipcarc-(test|demo)' | grep -vxF -f build/shm.before || true); \
 	if [ -n "$$left" ]; then echo "make test: left in /dev/shm: $$left"; exit 1; fi
 

@@ -3,7 +3,6 @@
 package ipcarc
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,20 +20,11 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
-// Tests of the ipcarc command's conventions: help and usage, --version,
-// --json of every subcommand (compared with the library's own data), rm of
-// several names and patterns, ls's owner and mode, and the completion
-// scripts. Each runs the command as a separate process.
-
-// cliCommands are the subcommands, and cliFlags every flag one of them
-// takes, as the help and the completion scripts must show them.
-var (
-	cliCommands = []string{"ls", "inspect", "gc", "rm", "top", "completion", "version", "help"}
-	cliFlags    = map[string][]string{
-		"ls": {"--json", "--no-headings"}, "inspect": {"--json"}, "gc": {"--dry-run", "--json"},
-		"rm": {"--force", "--json"}, "top": {"--once", "--json", "--interval"}, "version": {"--json"},
-	}
-)
+// Tests of the ipcarc command against the library: --version, --json of
+// every subcommand (compared with the library's own data), rm of several
+// names and patterns, ls's owner and mode. Each runs the command as a
+// separate process. Help, usage, completion and the JSON's shape (golden
+// files) are tested in cmd/ipcarc, in process.
 
 // decodeStrict decodes s into v, refusing fields v does not know, so that
 // the test's idea of the JSON stays in step with the command's.
@@ -44,55 +34,6 @@ func decodeStrict(t *testing.T, what, s string, v any) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		t.Fatalf("%s: %v\n%s", what, err, s)
-	}
-}
-
-// Ensure that -h and --help on the command and on every subcommand (and
-// `help COMMAND`) print its usage on stdout and exit 0, that the main help
-// names every subcommand as its own usage line does, and that bad arguments
-// stay usage errors: exit 2, one line on stderr.
-func TestCLIHelpAndUsage(t *testing.T) {
-	exe := ipcarcCommand(t)
-	var main string
-	for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}, {"-help"}} {
-		r := mustCLI(t, exe, 0, args...)
-		if r.stderr != "" || !strings.Contains(r.stdout, "Exit codes") {
-			t.Errorf("ipcarc %q: stdout %q stderr %q; want the usage and exit codes on stdout only", args, r.stdout, r.stderr)
-		}
-		main = r.stdout
-	}
-	for _, c := range cliCommands {
-		var usage string
-		for _, args := range [][]string{{c, "-h"}, {c, "--help"}, {c, "-help"}, {"help", c}} {
-			r := mustCLI(t, exe, 0, args...)
-			first, _, _ := strings.Cut(r.stdout, "\n")
-			if r.stderr != "" || !strings.HasPrefix(first, "Usage: ipcarc "+c) || !strings.Contains(r.stdout, "-h, --help") {
-				t.Errorf("ipcarc %q: stdout %q stderr %q; want its usage on stdout", args, r.stdout, r.stderr)
-			}
-			for _, f := range cliFlags[c] {
-				if !strings.Contains(r.stdout, "\n  "+f) {
-					t.Errorf("ipcarc %q does not list %s:\n%s", args, f, r.stdout)
-				}
-			}
-			usage = strings.TrimPrefix(first, "Usage: ")
-		}
-		if !strings.Contains(main, "\n  "+usage) {
-			t.Errorf("ipcarc help lacks %q (the usage line of ipcarc %s --help):\n%s", usage, c, main)
-		}
-	}
-	// --help wins over operands and other flags, wherever it stands.
-	mustCLI(t, exe, 0, "rm", "--force", "some-name", "--help")
-	mustCLI(t, exe, 0, "inspect", "a", "b", "-h")
-
-	for _, args := range [][]string{
-		{"help", "bogus"}, {"help", "ls", "rm"}, {"ls", "--bogus"}, {"gc", "--force"}, {"rm", "--dry-run", "x"},
-		{"version", "extra"}, {"--version", "extra"}, {"version", "--bogus"},
-		{"completion"}, {"completion", "tcsh"}, {"completion", "bash", "zsh"},
-	} {
-		r := runCLI(t, exe, args...)
-		if r.code != 2 || strings.Count(r.stderr, "\n") != 1 || r.stdout != "" {
-			t.Errorf("ipcarc %q: exit %d stdout %q stderr %q; want exit 2 and one line on stderr", args, r.code, r.stdout, r.stderr)
-		}
 	}
 }
 
@@ -212,6 +153,7 @@ func TestCLIVersion(t *testing.T) {
 type cliGC struct {
 	GCResult
 	Error string `json:"error"`
+	Code  string `json:"code"`
 }
 
 // Ensure that --json of ls, inspect and gc decodes to what the library itself
@@ -301,6 +243,9 @@ func TestCLIJSONMatchesLibrary(t *testing.T) {
 		}
 		if wantErr := ""; err != nil && g.Error != err.Error() || err == nil && g.Error != wantErr {
 			t.Errorf("gc --dry-run --json %s: error %q; GCName says %v", g.Name, g.Error, err)
+		}
+		if wantCode := map[string]string{absent: "not_found", half: "corrupt"}[g.Name]; g.Code != wantCode {
+			t.Errorf("gc --dry-run --json %s: code %q, want %q (error %q)", g.Name, g.Code, wantCode, g.Error)
 		}
 	}
 	slices.Sort(names)
@@ -413,6 +358,7 @@ type cliRm struct {
 	Name    string `json:"name"`
 	Removed bool   `json:"removed"`
 	Error   string `json:"error"`
+	Code    string `json:"code"`
 }
 
 // Ensure that rm takes several names and patterns: each is removed or
@@ -442,8 +388,8 @@ func TestCLIRmSeveral(t *testing.T) {
 	r := mustCLI(t, exe, 3, "rm", "--json", k1, live, base+"-*-pat", absent, k2)
 	var got []cliRm
 	decodeStrict(t, "rm --json", r.stdout, &got)
-	want := []cliRm{{k1, true, ""}, {live, false, liveErr.Error()}, {p1, true, ""}, {p2, true, ""},
-		{absent, false, absentErr.Error()}, {k2, true, ""}}
+	want := []cliRm{{k1, true, "", ""}, {live, false, liveErr.Error(), "busy"}, {p1, true, "", ""}, {p2, true, "", ""},
+		{absent, false, absentErr.Error(), "not_found"}, {k2, true, "", ""}}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("rm --json (-want +got):\n%s", d)
 	}
@@ -492,93 +438,7 @@ func TestCLIRmSeveral(t *testing.T) {
 	r = mustCLI(t, exe, 0, "rm", "--force", "--json", live, corrupt, base+"-*-pat")
 	got = nil
 	decodeStrict(t, "rm --force --json", r.stdout, &got)
-	if d := cmp.Diff([]cliRm{{live, true, ""}, {corrupt, true, ""}}, got); d != "" || r.stderr != "" {
+	if d := cmp.Diff([]cliRm{{live, true, "", ""}, {corrupt, true, "", ""}}, got); d != "" || r.stderr != "" {
 		t.Errorf("rm --force --json (-want +got):\n%s\nstderr %q", d, r.stderr)
-	}
-}
-
-// Ensure that `ipcarc completion SHELL` prints a script that names every
-// subcommand and flag, that bash accepts it (and zsh and fish where they are
-// installed), and that the bash one completes commands, flags, shells and
-// segment names.
-func TestCLICompletion(t *testing.T) {
-	exe := ipcarcCommand(t)
-	for _, shell := range []string{"bash", "zsh", "fish"} {
-		t.Run(shell, func(t *testing.T) {
-			r := mustCLI(t, exe, 0, "completion", shell)
-			for _, c := range cliCommands {
-				if !strings.Contains(r.stdout, c) {
-					t.Errorf("the %s script lacks the command %s", shell, c)
-				}
-				for _, f := range cliFlags[c] {
-					name := f
-					if shell == "fish" {
-						name = "-l " + strings.TrimPrefix(f, "--")
-					}
-					if !strings.Contains(r.stdout, name) {
-						t.Errorf("the %s script lacks %s's flag %s", shell, c, f)
-					}
-				}
-			}
-			if _, err := exec.LookPath(shell); err != nil {
-				t.Skipf("%s is not installed: its script's syntax is not checked (its contents are)", shell)
-			}
-			script := filepath.Join(t.TempDir(), "ipcarc."+shell)
-			if err := os.WriteFile(script, []byte(r.stdout), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			if out, err := exec.Command(shell, "-n", script).CombinedOutput(); err != nil {
-				t.Fatalf("%s -n rejects the script: %v\n%s", shell, err, out)
-			}
-		})
-	}
-
-	if _, err := exec.LookPath("bash"); err != nil {
-		t.Skip("bash is not installed")
-	}
-	script := filepath.Join(t.TempDir(), "ipcarc.bash")
-	if err := os.WriteFile(script, []byte(mustCLI(t, exe, 0, "completion", "bash").stdout), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	base := testName(t)
-	s1, s2 := base+"-one", base+"-two"
-	mustNew(t, s1, Counter{})
-	mustNew(t, s2, Counter{})
-	complete := func(words ...string) []string {
-		t.Helper()
-		// The words as typed, the command first: the script runs it for
-		// the segment names.
-		prog := `source "$0" && COMP_WORDS=("$@") && COMP_CWORD=$(($# - 1)) && _ipcarc && printf '%s\n' "${COMPREPLY[@]}"`
-		cmd := exec.Command("bash", append([]string{"-c", prog, script, exe}, words...)...)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil || stderr.Len() > 0 {
-			t.Fatalf("completing %q: %v\n%s", words, err, stderr.String())
-		}
-		got := strings.Fields(string(out))
-		slices.Sort(got)
-		return got
-	}
-	sorted := func(s ...string) []string { slices.Sort(s); return s }
-	for _, c := range []struct {
-		words []string
-		want  []string
-	}{
-		{[]string{""}, sorted(cliCommands...)},
-		{[]string{"-"}, []string{"--help", "--version"}},
-		{[]string{"g"}, []string{"gc"}},
-		{[]string{"ls", "--"}, []string{"--help", "--json", "--no-headings"}},
-		{[]string{"rm", "--force", "--"}, []string{"--force", "--help", "--json"}},
-		{[]string{"inspect", base + "-"}, []string{s1, s2}},
-		{[]string{"rm", "--force", base + "-o"}, []string{s1}},
-		{[]string{"top", "--interval", ""}, nil},
-		{[]string{"completion", ""}, []string{"bash", "fish", "zsh"}},
-		{[]string{"help", "v"}, []string{"version"}},
-		{[]string{"version", ""}, nil},
-	} {
-		if got := complete(c.words...); !slices.Equal(got, c.want) {
-			t.Errorf("completing ipcarc %q: %q, want %q", c.words, got, c.want)
-		}
 	}
 }

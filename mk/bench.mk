@@ -19,6 +19,14 @@ BENCHTIME  ?= 200ms
 BENCHCOUNT ?= 5
 BENCHOUT   ?=
 CBASE      := bench/cbase
+# The report tool is a module of its own (tools/benchreport), so that
+# `go install ./...` of the library installs only the ipcarc commands.
+BENCHREPORT := build/benchreport
+
+.PHONY: $(BENCHREPORT)
+$(BENCHREPORT):
+	@mkdir -p build
+	cd tools/benchreport && $(GO) build -o $(abspath $(BENCHREPORT)) .
 
 .PHONY: bench bench-smoke
 
@@ -26,14 +34,14 @@ CBASE      := bench/cbase
 $(CBASE): bench/cbase.c $(CSRC) $(CHDR)
 	cd bench && $(CC) -O2 -Wall -I.. -o cbase cbase.c $(addprefix ../,$(CSRC)) -lpthread
 
-bench: check-tools $(CBASE)
-	$(GO) run ./cmd/benchreport -cbase $(CBASE) -count $(BENCHCOUNT) -benchtime $(BENCHTIME) $(if $(BENCHOUT),-o $(BENCHOUT))
+bench: check-tools $(CBASE) $(BENCHREPORT)
+	./$(BENCHREPORT) -go $(GO) -cbase $(CBASE) -count $(BENCHCOUNT) -benchtime $(BENCHTIME) $(if $(BENCHOUT),-o $(BENCHOUT))
 
 # One iteration of every Go benchmark and ~1 ms of every C measurement: checks
 # they still build and run, not how fast.
 bench-smoke: check-tools $(CBASE)
 	IPCARC_CBASE=$(abspath $(CBASE)) $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x .
 	./$(CBASE) all 1 >/dev/null
-	$(GO) vet ./cmd/benchreport
+	cd tools/benchreport && $(GO) vet ./...
 
 TEST_EXTRA += bench-smoke

@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/ipcarc/ipcarc"
+	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 )
 
@@ -35,6 +36,21 @@ import (
 
 const asOwnerCmd = "__as-owner" // hidden: OP UID GID NAME; prints an ownerResult as JSON
 
+// newAsOwnerCmd is the hidden subcommand the parent execs. Its words are
+// taken as they come (no flag parsing: NAME may start with "-"), and it
+// exits as runAsOwner says, printing nothing else.
+func newAsOwnerCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:                asOwnerCmd + " OP UID GID NAME",
+		Hidden:             true,
+		DisableFlagParsing: true,
+		Args:               cobra.ArbitraryArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			return exit(runAsOwner(args, c.OutOrStdout()))
+		},
+	}
+}
+
 // The operations the child does.
 const (
 	opGC      = "gc"
@@ -49,6 +65,7 @@ type ownerResult struct {
 	Code     int             `json:"code"`
 	Hint     string          `json:"hint,omitempty"`      // rm's hint for the error
 	NotExist bool            `json:"not_exist,omitempty"` // the error matches ErrNotExist
+	Kind     string          `json:"kind,omitempty"`      // the error's errorCode, for --json
 }
 
 // codeErr is an error that carries the exit code its child process chose.
@@ -56,6 +73,7 @@ type codeErr struct {
 	msg      string
 	code     int
 	notExist bool
+	kind     string // errorCode of the child's error ("changed_under_us" when it died)
 }
 
 func (e *codeErr) Error() string { return e.msg }
@@ -116,7 +134,7 @@ func asOwner(op, name string, uid, gid int) ownerResult {
 	if m := goSignal.FindSubmatch(errOut.Bytes()); m != nil {
 		how = "died of " + string(m[1]) + string(m[2])
 	}
-	return ownerResult{Code: exitError, Error: fmt.Sprintf(
+	return ownerResult{Code: exitError, Kind: "changed_under_us", Error: fmt.Sprintf(
 		"ipcarc: %s %q: could not %s: the file changed or was corrupted under it (the process acting as its owner, uid %d, %s); left alone",
 		op, name, what, uid, how)}
 }
@@ -153,6 +171,7 @@ func runAsOwner(args []string, stdout io.Writer) int {
 	}
 	if err != nil {
 		res.Error, res.Code, res.NotExist = err.Error(), exitCode(err), errors.Is(err, ipcarc.ErrNotExist)
+		res.Kind = errorCode(err)
 	}
 	json.NewEncoder(stdout).Encode(res)
 	return exitOK
@@ -200,7 +219,7 @@ func gcName(name string, dryRun bool) (ipcarc.GCResult, error) {
 		res.Result.Name = name
 	}
 	if res.Error != "" {
-		res.Result.Err = &codeErr{msg: res.Error, code: res.Code, notExist: res.NotExist}
+		res.Result.Err = &codeErr{msg: res.Error, code: res.Code, notExist: res.NotExist, kind: res.Kind}
 		return res.Result, res.Result.Err
 	}
 	return res.Result, nil
@@ -222,7 +241,7 @@ func removeName(name string, force bool) (err error, hint string) {
 	if res.Error == "" {
 		return nil, ""
 	}
-	return &codeErr{msg: res.Error, code: res.Code, notExist: res.NotExist}, res.Hint
+	return &codeErr{msg: res.Error, code: res.Code, notExist: res.NotExist, kind: res.Kind}, res.Hint
 }
 
 // rmHint is the hint rm prints with err.

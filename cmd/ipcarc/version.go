@@ -1,46 +1,53 @@
 package main
 
 import (
-	"flag"
 	"fmt"
-	"io"
 	"runtime"
 	"runtime/debug"
+
+	"github.com/spf13/cobra"
 )
 
-var versionCmd = &command{
-	name: "version", synopsis: "[--json]", summary: "print the version",
-	about: `Prints the version of this build of ipcarc, from the build information the Go
+func newVersionCmd() *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "version [--json]",
+		Short: "print the version (also: ipcarc --version)",
+		Long: `Prints the version of this build of ipcarc, from the build information the Go
 toolchain records in it: the module version ("(devel)" when built from a
 checkout without version control information), the version control revision
 and commit time when present (and "modified" when the tree had uncommitted
-changes), and the Go version. ipcarc --version does the same.
+changes), and the Go version. ipcarc --version (or -V) does the same.
 `,
-	setup: func(fs *flag.FlagSet) runFunc {
-		asJSON := fs.Bool("json", false, `print a JSON object: version, revision, time, modified, go_version`)
-		return func(operands []string, stdout, stderr io.Writer) int {
-			if len(operands) > 0 {
-				return cmdUsage(stderr, "version", "takes no operands")
-			}
-			v := buildVersion()
-			if *asJSON {
-				return writeJSON(stdout, stderr, v)
-			}
-			fmt.Fprintf(stdout, "ipcarc %s\n", v.Version)
-			if v.Revision != "" {
-				modified := ""
-				if v.Modified {
-					modified = " (modified)"
-				}
-				fmt.Fprintf(stdout, "revision: %s%s\n", v.Revision, modified)
-			}
-			if v.Time != "" {
-				fmt.Fprintf(stdout, "commit time: %s\n", v.Time)
-			}
-			fmt.Fprintf(stdout, "go: %s\n", v.GoVersion)
-			return exitOK
+		Args:              operands("version", 0, 0, "takes no operands"),
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(c *cobra.Command, args []string) error {
+			return runVersion(c, args, asJSON)
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, `print a JSON object: version, revision, time, modified, go_version`)
+	return c
+}
+
+func runVersion(c *cobra.Command, _ []string, asJSON bool) error {
+	stdout := c.OutOrStdout()
+	v := buildVersion()
+	if asJSON {
+		return exit(writeJSON(stdout, c.ErrOrStderr(), v))
+	}
+	fmt.Fprintf(stdout, "ipcarc %s\n", v.Version)
+	if v.Revision != "" {
+		modified := ""
+		if v.Modified {
+			modified = " (modified)"
 		}
-	},
+		fmt.Fprintf(stdout, "revision: %s%s\n", v.Revision, modified)
+	}
+	if v.Time != "" {
+		fmt.Fprintf(stdout, "commit time: %s\n", v.Time)
+	}
+	fmt.Fprintf(stdout, "go: %s\n", v.GoVersion)
+	return nil
 }
 
 // versionInfo is what `ipcarc version --json` prints.

@@ -1,0 +1,3 @@
+module github.com/ipcarc/ipcarc/tools/benchreport
+
+go 1.26.0
