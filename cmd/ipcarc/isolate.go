@@ -246,7 +246,7 @@ func removeName(name string, force bool) (err error, hint string) {
 
 // rmHint is the hint rm prints with err.
 func rmHint(err error, force bool) string {
-	if err != nil && !force && (errors.Is(err, ipcarc.ErrBusy) || errors.Is(err, ipcarc.ErrCorrupt) ||
+	if err != nil && !force && (errors.Is(err, ipcarc.ErrBusy) || errors.Is(err, ipcarc.ErrInUse) || errors.Is(err, ipcarc.ErrCorrupt) ||
 		errors.Is(err, ipcarc.ErrIncompatible)) {
 		return "--force removes it anyway"
 	}

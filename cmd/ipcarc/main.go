@@ -127,7 +127,7 @@ func exitCode(err error) int {
 		return ce.code
 	case errors.Is(err, ipcarc.ErrInvalidName):
 		return exitUsage
-	case errors.Is(err, ipcarc.ErrNotExist), errors.Is(err, ipcarc.ErrBusy):
+	case errors.Is(err, ipcarc.ErrNotExist), errors.Is(err, ipcarc.ErrBusy), errors.Is(err, ipcarc.ErrInUse):
 		return exitRefused
 	}
 	return exitError

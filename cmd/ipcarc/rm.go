@@ -24,7 +24,7 @@ func errorCode(err error) string {
 		return ce.kind // the owner-side child's, or its death
 	case errors.Is(err, ipcarc.ErrNotExist):
 		return "not_found"
-	case errors.Is(err, ipcarc.ErrBusy):
+	case errors.Is(err, ipcarc.ErrBusy), errors.Is(err, ipcarc.ErrInUse):
 		return "busy"
 	case errors.Is(err, ipcarc.ErrUntrusted):
 		return "untrusted"
