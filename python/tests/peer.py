@@ -1,0 +1,96 @@
+"""A Python process on an ipcarc segment: the Python counterpart of
+examples/cpeer (same subcommands, same Counter type and tag), driven by the
+Go tests (python_test.go) and by test_ipcarc.py.
+
+    incr NAME K [gate]  open, add 1 to n under the lock K times: "done"
+                        (gate: say "ready", count after a line on stdin)
+    hold NAME           open, lock, set n=4242: "locked", sleep until killed
+    lock NAME           open, lock: "ownerdied n=<n>", "poisoned n=<n>" or "ok n=<n>"
+    poisoned NAME       open: "poisoned=1" or "poisoned=0"
+    attach NAME         open: "attached", sleep until killed
+    read NAME           open, load: "n=<n>"
+    wait NAME SINCE     open: "waiting", then wait for a version past SINCE: "v=<v> n=<n>"
+    store NAME VALUE    open, store n=VALUE: "stored"
+Every line is flushed at once.
+"""
+
+import ctypes
+import os
+import sys
+import time
+
+sys.path.insert(0, os.environ.get("IPCARC_PY_PATH", ""))
+import ipcarc  # noqa: E402
+
+TAG = "ipcarc.counter.v1"
+
+
+class Counter(ctypes.Structure):
+    """The Go test type Counter, byte for byte (uint64 N; [7]uint64 Spare)."""
+    _fields_ = [("n", ctypes.c_uint64), ("spare", ctypes.c_uint64 * 7)]
+
+
+def say(s):
+    sys.stdout.write(s + "\n")
+    sys.stdout.flush()
+
+
+def main(argv):
+    cmd, name = argv[0], argv[1]
+    a = ipcarc.Arc.open(name, Counter, type_tag=TAG)
+    if cmd == "incr":
+        if len(argv) > 3 and argv[3] == "gate":
+            say("ready")
+            sys.stdin.readline()
+        for _ in range(int(argv[2])):
+            with a.lock() as v:
+                v.n += 1
+        a.close()
+        say("done")
+    elif cmd == "hold":
+        g = a.lock()
+        g.value.n = 4242
+        say("locked")
+        while True:
+            time.sleep(3600)
+    elif cmd == "lock":
+        try:
+            with a.lock() as v:
+                say("ok n=%d" % v.n)
+        except ipcarc.OwnerDeadError:
+            say("ownerdied n=%d" % _peek(a))
+        except ipcarc.PoisonedError:
+            say("poisoned n=%d" % _peek(a))
+        a.close()
+    elif cmd == "poisoned":
+        say("poisoned=%d" % a.info().poisoned)
+        a.close()
+    elif cmd == "attach":
+        say("attached")
+        while True:
+            time.sleep(3600)
+    elif cmd == "read":
+        say("n=%d" % _peek(a))
+        a.close()
+    elif cmd == "wait":
+        say("waiting")
+        v = a.wait(int(argv[2]), timeout=30)
+        say("v=%d n=%d" % (v, _peek(a)))
+        a.close()
+    elif cmd == "store":
+        a.store(Counter(n=int(argv[2])))
+        say("stored")
+        a.close()
+    else:
+        sys.exit("peer.py: unknown subcommand %r" % cmd)
+
+
+def _peek(a):
+    try:
+        return a.load().n
+    except ipcarc.PoisonedError as e:
+        return e.value.n
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,466 @@
+"""Tests of the ipcarc Python package: every call, every error, with real
+processes (tests/peer.py) for owner death, reaping and cross-process waits.
+Run by `make python-test` (part of `make test`) against a staged build:
+    python3 _backend/ipcarc_build.py stage build/python/site
+    PYTHONPATH=build/python/site python3 -m unittest discover -s python/tests
+"""
+
+import ctypes
+import errno
+import gc
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+import ipcarc
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PEER = os.path.join(HERE, "peer.py")
+PKG_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(ipcarc.__file__)))
+TAG = "ipcarc.counter.v1"
+
+
+class Counter(ctypes.Structure):
+    _fields_ = [("n", ctypes.c_uint64), ("spare", ctypes.c_uint64 * 7)]
+
+
+_seq = [0]
+
+
+def test_name(t):
+    _seq[0] += 1
+    return "ipcarc-test-%d-py-%s-%d" % (os.getpid(), t.id().rsplit(".", 1)[-1][:60], _seq[0])
+
+
+def shm(name):
+    return os.path.join("/dev/shm", name)
+
+
+class Peer:
+    """tests/peer.py as a child process, killed and reaped at cleanup."""
+
+    def __init__(self, t, *args, stdin=False):
+        env = dict(os.environ, IPCARC_PY_PATH=PKG_PARENT, PYTHONDONTWRITEBYTECODE="1")
+        self.p = subprocess.Popen([sys.executable, PEER] + list(args), stdout=subprocess.PIPE,
+                                  stdin=subprocess.PIPE if stdin else subprocess.DEVNULL, env=env, text=True)
+        t.addCleanup(self.kill)
+
+    def expect(self, prefix):
+        line = self.p.stdout.readline().strip()
+        if not line.startswith(prefix):
+            raise AssertionError("peer said %r, want %r..." % (line, prefix))
+        return line
+
+    def kill(self):
+        if self.p.poll() is None:
+            self.p.kill()
+        self.p.wait()
+        self.p.stdout.close()
+        if self.p.stdin:
+            self.p.stdin.close()
+
+    def wait(self):
+        self.p.wait(30)
+        assert self.p.returncode == 0, self.p.returncode
+
+
+class Base(unittest.TestCase):
+    def new(self, value=None, **kw):
+        name = test_name(self)
+        self.addCleanup(lambda: os.path.exists(shm(name)) and os.unlink(shm(name)))
+        kw.setdefault("type_tag", TAG)
+        a = ipcarc.Arc.new(name, Counter() if value is None else value, **kw)
+        self.addCleanup(lambda: a.closed or a.close())
+        return a
+
+    def in_thread(self, fn):
+        box = {}
+
+        def run():
+            try:
+                box["r"] = fn()
+            except BaseException as e:  # handed to the test thread
+                box["e"] = e
+        th = threading.Thread(target=run)
+        th.start()
+        th.join(30)
+        if "e" in box:
+            raise box["e"]
+        return box.get("r")
+
+
+class TestBasics(Base):
+    def test_tag_is_fnv1a(self):
+        self.assertEqual(ipcarc.tag(""), 0xcbf29ce484222325)
+        self.assertEqual(ipcarc.tag("ipcarc.counter.v1"), 0x2e73011d31733be8)
+
+    def test_new_open_lock_load_store(self):
+        a = self.new(Counter(n=7))
+        self.assertTrue(a.created)
+        b = ipcarc.Arc.open(a.name, Counter, type_tag=TAG)
+        self.addCleanup(b.close)
+        self.assertEqual(b.load().n, 7)
+        v0 = a.version
+        with a.lock() as v:
+            v.n += 1                       # in the mapping: zero copy
+            self.assertEqual(ctypes.addressof(v), ipcarc.arc.lib.ipcarc_data(a._seg))
+        self.assertEqual(b.load().n, 8)
+        self.assertEqual(b.version, v0 + 1)
+        b.store(Counter(n=100))
+        self.assertEqual(a.load().n, 100)
+        self.assertEqual(a.version, v0 + 2)
+        self.assertEqual(a.update(lambda v: setattr(v, "n", v.n * 2) or "r"), "r")
+        self.assertEqual(a.load().n, 200)
+        self.assertEqual(a.ref_count, 2)
+
+    def test_scalar_and_array_values(self):
+        name = test_name(self)
+        with ipcarc.Arc.new(name, ctypes.c_int32(-5), type_tag="i32") as a:
+            with a.lock() as v:
+                v.value += 1
+            self.assertEqual(a.load().value, -4)
+        arr = (ctypes.c_double * 4)(1, 2, 3, 4)
+        with ipcarc.Arc.new(name, arr, type_tag="f64x4") as a:
+            self.assertEqual(list(a.load()), [1, 2, 3, 4])
+        self.assertFalse(os.path.exists(shm(name)))
+
+    def test_open_or_new(self):
+        name = test_name(self)
+        self.addCleanup(lambda: os.path.exists(shm(name)) and os.unlink(shm(name)))
+        with ipcarc.Arc.open_or_new(name, Counter(n=1), type_tag=TAG) as a:
+            self.assertTrue(a.created)
+            with ipcarc.Arc.open_or_new(name, Counter(n=2), type_tag=TAG) as b:
+                self.assertFalse(b.created)
+                self.assertEqual(b.load().n, 1)
+
+    def test_clone_refcount_close(self):
+        a = self.new()
+        c = a.clone()
+        self.assertEqual(a.ref_count, 2)
+        c.close()
+        self.assertEqual(a.ref_count, 1)
+        with self.assertRaises(ipcarc.ClosedError):
+            c.close()
+        for call in (c.load, c.lock, c.clone, c.info, lambda: c.version, lambda: c.ref_count,
+                     lambda: c.store(Counter()), lambda: c.wait(0, 0.01), lambda: c.update(id),
+                     lambda: c.recover(id), c.reap):
+            with self.assertRaises(ipcarc.ClosedError):
+                call()
+
+    def test_last_close_unlinks(self):
+        a = self.new()
+        path = shm(a.name)
+        b = ipcarc.Arc.open(a.name, Counter, type_tag=TAG)
+        a.close()
+        self.assertTrue(os.path.exists(path))
+        b.close()
+        self.assertFalse(os.path.exists(path))
+
+    def test_until_removed_and_remove(self):
+        a = self.new(lifetime=ipcarc.UNTIL_REMOVED)
+        with self.assertRaises(ipcarc.BusyError):
+            ipcarc.remove(a.name)
+        a.close()
+        self.assertTrue(os.path.exists(shm(a.name)))
+        with ipcarc.Arc.open(a.name, Counter, type_tag=TAG) as b:
+            self.assertEqual(b.info().lifetime, ipcarc.UNTIL_REMOVED)
+        ipcarc.remove(a.name)
+        self.assertFalse(os.path.exists(shm(a.name)))
+        with self.assertRaises(ipcarc.NotExistError):
+            ipcarc.remove(a.name)
+
+    def test_del_closes(self):
+        name = test_name(self)
+        self.addCleanup(lambda: os.path.exists(shm(name)) and os.unlink(shm(name)))
+        ipcarc.Arc.new(name, Counter(), type_tag=TAG)  # dropped at once
+        gc.collect()
+        self.assertFalse(os.path.exists(shm(name)), "a collected handle was not closed")
+
+    def test_info(self):
+        a = self.new(Counter(n=3), max_holders=8)
+        i = a.info()
+        self.assertEqual((i.value_size, i.value_align, i.type_tag, i.max_holders), (64, 8, ipcarc.tag(TAG), 8))
+        self.assertEqual((i.ref_count, i.live_holders, i.used_slots), (1, 1, 1))
+        self.assertFalse(i.poisoned)
+        self.assertFalse(i.locked)
+        self.assertEqual(i.creator_pid, os.getpid())
+        with a.lock():
+            self.assertTrue(a.info().locked)
+        self.assertEqual(a.info().counters["acquisitions"], 1)
+        self.assertEqual(a.info().version, 1)
+
+
+class TestErrors(Base):
+    def assertErr(self, cls, fn, errno_=None, field=None, text=None):
+        with self.assertRaises(cls) as cm:
+            fn()
+        e = cm.exception
+        self.assertIsInstance(e, ipcarc.Error)
+        if errno_ is not None:
+            self.assertEqual(e.errno, errno_)
+        if field is not None:
+            self.assertEqual(e.field, field)
+        if text is not None:
+            self.assertIn(text, str(e))
+        return e
+
+    def test_exist_and_not_exist(self):
+        a = self.new()
+        e = self.assertErr(ipcarc.ExistError, lambda: ipcarc.Arc.new(a.name, Counter(), type_tag=TAG),
+                           errno.EEXIST)
+        self.assertEqual(str(e), 'ipcarc: new "%s": segment already exists' % a.name)
+        e = self.assertErr(ipcarc.NotExistError,
+                           lambda: ipcarc.Arc.open(a.name + "-none", Counter, type_tag=TAG), errno.ENOENT)
+        self.assertEqual(str(e), 'ipcarc: open "%s-none": segment does not exist' % a.name)
+
+    def test_invalid_name(self):
+        for bad in ("", "a/b", "x" * 201, "..", "sp ace"):
+            self.assertErr(ipcarc.InvalidNameError, lambda: ipcarc.Arc.open(bad, Counter, type_tag=TAG))
+
+    def test_invalid_options(self):
+        name = test_name(self)
+        for kw in (dict(mode=0o666), dict(mode=0o1000), dict(max_holders=0), dict(max_holders=4097),
+                   dict(lifetime=7), dict(open_timeout=-1), dict(trusted_owners=range(9)),
+                   dict(trusted_group=-1), dict(type_tag=1.5)):
+            kw.setdefault("type_tag", TAG)
+            self.assertErr(ipcarc.InvalidOptionError, lambda: ipcarc.Arc.new(name, Counter(), **kw))
+        self.assertFalse(os.path.exists(shm(name)))
+
+    def test_unsupported_type(self):
+        name = test_name(self)
+        self.assertErr(ipcarc.UnsupportedTypeError, lambda: ipcarc.Arc.open(name, int, type_tag=TAG))
+        self.assertErr(ipcarc.UnsupportedTypeError, lambda: ipcarc.Arc.new(name, ctypes.c_void_p(), type_tag="p"))
+        a = self.new()
+        self.assertErr(ipcarc.UnsupportedTypeError, lambda: a.store(ctypes.c_uint64(1)))
+
+    def test_type_mismatch(self):
+        a = self.new()
+        self.assertErr(ipcarc.TypeMismatchError, lambda: ipcarc.Arc.open(a.name, Counter, type_tag="other"),
+                       errno.EPROTOTYPE, "type tag", "type tag differs: segment holds another type")
+        self.assertErr(ipcarc.TypeMismatchError, lambda: ipcarc.Arc.open(a.name, ctypes.c_uint64 * 4,
+                                                                         type_tag=TAG),
+                       errno.EPROTOTYPE, "value size")
+        self.assertErr(ipcarc.TypeMismatchError, lambda: ipcarc.Arc.open(a.name, ctypes.c_uint32 * 16,
+                                                                         type_tag=TAG),
+                       errno.EPROTOTYPE, "value alignment")
+        self.assertEqual(a.ref_count, 1)
+
+    def test_corrupt(self):
+        name = test_name(self)
+        self.addCleanup(lambda: os.path.exists(shm(name)) and os.unlink(shm(name)))
+        with open(shm(name), "wb") as f:
+            os.fchmod(f.fileno(), 0o600)
+            f.write(b"not a segment" * 100)
+        self.assertErr(ipcarc.CorruptError, lambda: ipcarc.Arc.open(name, Counter, type_tag=TAG), errno.EBADMSG)
+
+    def test_untrusted(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root to give a segment file to another user (uid 65534)")
+        a = self.new()
+        path = shm(a.name)
+        os.chmod(path, 0o666)
+        self.assertErr(ipcarc.UntrustedError, lambda: ipcarc.Arc.open(a.name, Counter, type_tag=TAG),
+                       errno.EACCES, "mode")
+        os.chmod(path, 0o600)
+        os.chown(path, 65534, 65534)
+        self.assertErr(ipcarc.UntrustedError, lambda: ipcarc.Arc.open(a.name, Counter, type_tag=TAG),
+                       errno.EACCES, "owner", "owner differs: segment file is not trusted")
+        with ipcarc.Arc.open(a.name, Counter, type_tag=TAG, trusted_owners=[65534]) as b:
+            self.assertEqual(b.ref_count, 2)
+        os.chmod(path, 0o660)
+        self.assertErr(ipcarc.UntrustedError, lambda: ipcarc.Arc.open(a.name, Counter, type_tag=TAG,
+                                                                      trusted_owners=[65534]), field="mode")
+        ipcarc.Arc.open(a.name, Counter, type_tag=TAG, trusted_owners=[65534], trusted_group=65534).close()
+
+    def test_would_block_timeout_deadlock_not_owner(self):
+        a = self.new()
+        g = a.lock()
+        self.assertErr(ipcarc.DeadlockError, a.lock, errno.EDEADLK)
+        self.assertErr(ipcarc.DeadlockError, lambda: a.wait(a.version, 0.01), errno.EDEADLK)
+        self.assertErr(ipcarc.WouldBlockError, lambda: self.in_thread(a.try_lock), errno.EBUSY)
+        self.assertErr(ipcarc.TimeoutError, lambda: self.in_thread(lambda: a.lock(timeout=0.05)), errno.ETIMEDOUT)
+        # A pthread mutex belongs to the OS thread that locked it.
+        self.assertErr(ipcarc.NotOwnerError, lambda: self.in_thread(g.unlock), errno.EPERM,
+                       text="lock not held by this thread")
+        self.assertErr(ipcarc.DeadlockError, a.close, errno.EDEADLK)  # last handle while locked
+        g.unlock()
+        self.assertErr(ipcarc.NotOwnerError, g.unlock)
+        with self.assertRaises(ipcarc.TimeoutError):
+            a.wait(a.version, timeout=0.05)
+
+    def test_too_many_holders(self):
+        a = self.new(max_holders=1)
+        self.assertErr(ipcarc.TooManyHoldersError, lambda: ipcarc.Arc.open(a.name, Counter, type_tag=TAG),
+                       errno.EUSERS, text="holder table is full")
+        a.clone().close()  # a handle more on the same attachment needs no slot
+
+    def test_fork_refused(self):
+        a = self.new(Counter(n=5))
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: every call on the inherited handle is refused
+            code = 0
+            try:
+                for call in (a.load, a.lock, a.try_lock, a.clone, lambda: a.store(Counter()),
+                             lambda: a.update(id), lambda: a.recover(id), lambda: a.wait(0, 1), a.reap):
+                    try:
+                        call()
+                        code = 10
+                    except ipcarc.ForkedError as e:
+                        if e.errno != errno.ECHILD:
+                            code = 11
+                    except BaseException:
+                        code = 12
+                if a.version != 0 or a.ref_count != 0:
+                    code = 13
+                try:
+                    a.close()
+                    code = 14
+                except ipcarc.ForkedError:
+                    pass
+                # Opened again by name, the segment works.
+                with ipcarc.Arc.open(a.name, Counter, type_tag=TAG) as b:
+                    if b.load().n != 5:
+                        code = 15
+            finally:
+                os.write(w, bytes([code]))
+                os._exit(0)
+        os.close(w)
+        got = os.read(r, 1)
+        os.close(r)
+        os.waitpid(pid, 0)
+        self.assertEqual(got, b"\0")
+        self.assertEqual(a.ref_count, 1)
+        self.assertEqual(a.load().n, 5)
+
+
+class TestPoison(Base):
+    def test_update_exception_poisons_and_recover_repairs(self):
+        a = self.new(Counter(n=1))
+
+        def boom(v):
+            v.n = 99
+            raise ValueError("half written")
+        with self.assertRaises(ValueError):
+            a.update(boom)
+        self.assertFalse(a.info().locked, "lock held behind an exception")
+        e = self.assertRaisesPoisoned(a)
+        self.assertNotIsInstance(e, ipcarc.OwnerDeadError)
+        with self.assertRaises(ipcarc.PoisonedError) as cm:
+            a.load()
+        self.assertEqual(cm.exception.value.n, 99)
+        with self.assertRaises(ipcarc.PoisonedError):
+            a.store(Counter())
+        # recover: fn's exception propagates and the poison stays
+        with self.assertRaises(KeyError):
+            a.recover(lambda v: {}["x"])
+        self.assertTrue(a.info().poisoned)
+        self.assertFalse(a.info().locked)
+        self.assertEqual(a.recover(lambda v: setattr(v, "n", 1) or "fixed"), "fixed")
+        self.assertFalse(a.info().poisoned)
+        with a.lock() as v:
+            self.assertEqual(v.n, 1)
+
+    def assertRaisesPoisoned(self, a):
+        with self.assertRaises(ipcarc.PoisonedError) as cm:
+            with a.lock():
+                self.fail("a poisoned value was handed out")
+        self.assertFalse(a.info().locked)
+        return cm.exception
+
+    def test_owner_death_python_peer(self):
+        a = self.new(Counter(n=1))
+        p = Peer(self, "hold", a.name)
+        p.expect("locked")
+        with self.assertRaises(ipcarc.WouldBlockError):
+            a.try_lock()
+        p.kill()
+        with self.assertRaises(ipcarc.OwnerDeadError) as cm:
+            with a.lock():
+                self.fail("a poisoned value was handed out")
+        e = cm.exception
+        self.assertEqual(e.errno, errno.EOWNERDEAD)
+        self.assertIn("previous lock owner died", str(e))
+        self.assertFalse(a.info().locked, "OwnerDeadError with the lock held")
+        self.assertEqual(a.info().lock_owner, 0)
+        # The death is reported once; the poison stays for everyone until cleared.
+        self.assertNotIsInstance(self.assertRaisesPoisoned(a), ipcarc.OwnerDeadError)
+        q = Peer(self, "lock", a.name)
+        self.assertEqual(q.expect(""), "poisoned n=4242")
+
+        def fix(v):
+            self.assertEqual(v.n, 4242)
+            v.n = 5
+        a.recover(fix)
+        self.assertEqual(Peer(self, "lock", a.name).expect(""), "ok n=5")
+        self.assertEqual(a.info().counters["owner_deaths"], 1)
+
+    def test_killed_holder_reaped(self):
+        a = self.new()
+        p = Peer(self, "attach", a.name)
+        p.expect("attached")
+        self.assertEqual(a.ref_count, 2)
+        self.assertEqual(a.reap(), 0)
+        p.kill()
+        self.assertEqual(a.ref_count, 1)  # a dead holder stops counting at once
+        self.assertEqual(a.info().used_slots, 2)
+        self.assertEqual(a.reap(), 1)
+        self.assertEqual(a.info().used_slots, 1)
+
+
+class TestWait(Base):
+    def test_wait_woken_by_thread_store(self):
+        a = self.new()
+        v0 = a.version
+        t = threading.Timer(0.1, lambda: a.store(Counter(n=3)))
+        t.start()
+        self.assertEqual(a.wait(v0, timeout=10), v0 + 1)
+        t.join()
+        self.assertEqual(a.wait(v0, timeout=0), v0 + 1)  # already past: at once
+
+    def test_wait_woken_by_another_process(self):
+        a = self.new()
+        v0 = a.version
+        Peer(self, "store", a.name, "77").expect("stored")
+        self.assertEqual(a.wait(v0, timeout=10), v0 + 1)
+        w = Peer(self, "wait", a.name, str(a.version))
+        w.expect("waiting")
+        time.sleep(0.1)
+        a.store(Counter(n=8))
+        self.assertEqual(w.expect("v="), "v=%d n=8" % (v0 + 2))
+        w.wait()
+
+
+class TestConcurrency(Base):
+    def test_threads_and_processes_count_exactly(self):
+        a = self.new()
+        each = 2000
+        peers = [Peer(self, "incr", a.name, str(each), "gate", stdin=True) for _ in range(2)]
+        for p in peers:
+            p.expect("ready")
+        for p in peers:
+            p.p.stdin.write("go\n")
+            p.p.stdin.flush()
+
+        def work():
+            for _ in range(each):
+                with a.lock() as v:
+                    v.n += 1
+        ths = [threading.Thread(target=work) for _ in range(2)]
+        for th in ths:
+            th.start()
+        for th in ths:
+            th.join()
+        for p in peers:
+            p.expect("done")
+            p.wait()
+        self.assertEqual(a.load().n, 4 * each)
+        self.assertEqual(a.ref_count, 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
