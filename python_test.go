@@ -180,8 +180,8 @@ func TestPythonWaitCrossLang(t *testing.T) {
 	p := pyPeer(t)
 	name := testName(t)
 	a := mustNew(t, name, Counter{}, WithTypeTag(peerTag))
-	v0 := a.Version()
-	w := p.start(t, "wait", name, strconv.FormatUint(v0, 10))
+	v0 := verOf(a)
+	w := p.start(t, "wait", name, strconv.FormatUint(uint64(v0), 10))
 	w.expect("waiting")
 	time.Sleep(50 * time.Millisecond)
 	if err := a.Store(Counter{N: 31}); err != nil {
