@@ -38,7 +38,7 @@ func GC(opts ...AdminOption) ([]GCResult, error) {
 		if reason := skipReason(s.Name); reason != "" {
 			// Not ours to change: reported, never touched.
 			out = append(out, GCResult{Name: s.Name, DryRun: dryRun, Skipped: true, SkipReason: reason,
-				LiveHolders: s.LiveHolders, Kept: s.Lifetime == UntilRemoved.String()})
+				LiveHolders: s.LiveHolders, Kept: s.Lifetime == UntilRemoved})
 			continue
 		}
 		r, err := GCName(s.Name, opts...)
@@ -104,7 +104,7 @@ func gcDryRun(n string) (GCResult, error) {
 		return res, err
 	}
 	switch {
-	case info.State == "init" && info.Reason == "being created":
+	case info.State == StateInit && info.Reason == "being created":
 		res.Busy = true
 	case info.Corrupt:
 		res.Err = &Error{Op: "gc", Name: n, Field: Field(field), Detail: info.Reason, Err: ErrCorrupt}
@@ -112,10 +112,10 @@ func gcDryRun(n string) (GCResult, error) {
 			res.Err.(*Error).Err = ErrIncompatible
 		}
 		return res, res.Err
-	case info.State == "dead":
+	case info.State == StateDead:
 		res.Removed = true
 	default:
-		res.Kept = info.Lifetime == UntilRemoved.String()
+		res.Kept = info.Lifetime == UntilRemoved
 		res.LiveHolders = info.LiveHolders
 		for _, h := range info.Holders {
 			if !h.Alive {

@@ -17,7 +17,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 	"unsafe"
 )
 
@@ -121,12 +120,12 @@ func inspect(name string) (SegmentInfo, int, error) {
 	if f.readAt(m[:], 0) != nil || binary.NativeEndian.Uint64(m[:]) != magic {
 		return SegmentInfo{}, fieldMagic, &Error{Op: "inspect", Name: name, Field: FieldMagic, Err: ErrCorrupt}
 	}
-	info := SegmentInfo{Name: name, Holders: []SegmentHolder{}, State: "unknown", TypeTag: fmt.Sprintf("0x%016x", 0)}
+	info := SegmentInfo{Name: name, Holders: []SegmentHolder{}, State: StateUnknown, Lifetime: LifetimeUnknown,
+		OwnerUID: int(f.uid), Owner: userName(f.uid), Mode: FileMode(f.mode)}
 	field, err := readSegment(f, &info)
 	if err != nil {
 		return SegmentInfo{}, fieldNone, fileErr("inspect", name, err)
 	}
-	info.OwnerUID, info.Owner, info.Mode = int(f.uid), userName(f.uid), fmt.Sprintf("%04o", f.mode)
 	return info, field, nil
 }
 
@@ -196,7 +195,7 @@ func readSegment(f *roFile, info *SegmentInfo) (field int, err error) {
 	}
 	if short {
 		if creating {
-			info.State, info.Reason = "init", "being created"
+			info.State, info.Reason = StateInit, "being created"
 			return fieldNone, nil
 		}
 		return fail(fieldSize, "%d bytes, smaller than the %d-byte header", f.size, headerSize)
@@ -211,52 +210,14 @@ func readSegment(f *roFile, info *SegmentInfo) (field int, err error) {
 	if hp.Magic == magicV1 {
 		return fail(fieldVersion, "layout 1 (its magic is layout 1's); this build reads layout %d", layoutVersion)
 	}
-	state := atomic.LoadUint32(&h.State)
-	*info = SegmentInfo{
-		Name: info.Name, TotalSize: hp.TotalSize, ValueSize: hp.ValueSize, ValueAlign: hp.ValueAlign,
-		TypeTag:    fmt.Sprintf("0x%016x", hp.TypeTag),
-		MaxHolders: int(hp.MaxHolders), Holders: []SegmentHolder{}, State: stateName(state),
-		Version: uint64(atomic.LoadUint32(&h.Seq) >> 1), CreatorPID: int(hp.CreatorPID),
-		Lifetime: Lifetime(hp.Lifetime).String(), Waiters: int(atomic.LoadUint32(&h.Waiters)),
-		TableLockOwnerTID: int(atomic.LoadUint32((*uint32)(unsafe.Pointer(&h.TableMutex[0]))) & futexTIDMask),
-	}
-	if hp.CreatedNs != 0 {
-		info.Created = time.Unix(0, int64(hp.CreatedNs)).UTC()
-	}
-
 	// The holder table, as far as the file holds it: a corrupt max_holders
 	// must not make us read past the mapping.
 	var ht []holder
 	if slots := min(int(hp.MaxHolders), (len(f.mem)-headerSize)/holderSize); slots > 0 {
 		ht = unsafe.Slice((*holder)(unsafe.Pointer(&f.mem[headerSize])), slots)
 	}
-	fillLock(info, h)
-	info.RefCount = liveHandles(ht)
-	info.Counters = sumCounters(h, ht)
-	info.At = time.Now() // right after the counters, as Stats stamps them
-	badSlot := -1
-	for i := range ht {
-		st := atomic.LoadUint32(&ht[i].State)
-		if st == slotFree {
-			continue
-		}
-		if st != slotUsed {
-			if badSlot < 0 {
-				badSlot = i
-			}
-			continue
-		}
-		alive := liveWordAlive(atomic.LoadUint32(&ht[i].Live))
-		info.Holders = append(info.Holders, SegmentHolder{
-			Slot: i, PID: int(ht[i].PID), StartTime: ht[i].StartTime,
-			Handles: int(atomic.LoadUint32(&ht[i].Handles)), Alive: alive,
-		})
-		if alive {
-			info.LiveHolders++
-		} else {
-			info.DeadHolders++
-		}
-	}
+	badSlot := fillInfo(info, hp, h, ht, int(hp.MaxHolders), -1)
+	state := atomic.LoadUint32(&h.State)
 
 	if creating {
 		info.Reason = "being created"
@@ -323,16 +284,4 @@ func valueOffset(maxHolders uint32, align uint64) uint64 {
 	a := max(align, minValueAlign)
 	end := uint64(headerSize) + uint64(maxHolders)*holderSize
 	return (end + a - 1) &^ (a - 1)
-}
-
-func stateName(s uint32) string {
-	switch s {
-	case stateInit:
-		return "init"
-	case stateReady:
-		return "ready"
-	case stateDead:
-		return "dead"
-	}
-	return "unknown"
 }

@@ -353,7 +353,7 @@ func TestCLIGCRemovesSegmentOfKilledHolders(t *testing.T) {
 	other.expect("attached")
 
 	s, ok := findSeg(lsJSON(t, exe), name)
-	if !ok || s.RefCount != 3 || s.LiveHolders != 2 || s.State != "ready" {
+	if !ok || s.RefCount != 3 || s.LiveHolders != 2 || s.State.String() != "ready" {
 		t.Fatalf("ls --json before kill: %+v (found %v), want refcount 3, 2 live", s, ok)
 	}
 	owner.kill()
@@ -632,7 +632,7 @@ func TestOpenOrNewLeavesNotReady(t *testing.T) {
 	name := testName(t)
 	path := writeHalfMade(t, name)
 	before, _ := os.ReadFile(path)
-	if i := mustInspect(t, name); i.State != "init" || !i.Corrupt || !strings.HasPrefix(i.Reason, "state: ") {
+	if i := mustInspect(t, name); i.State.String() != "init" || !i.Corrupt || !strings.HasPrefix(i.Reason, "state: ") {
 		t.Fatalf("Inspect of a half-made segment: state %q corrupt %v reason %q", i.State, i.Corrupt, i.Reason)
 	}
 	within(t, 10*time.Second, "OpenOrNew over a half-made segment", func() {
@@ -663,10 +663,10 @@ func TestCLIGCHalfMade(t *testing.T) {
 	holdInitLock(t, writeHalfMade(t, alive))
 
 	segs := lsJSON(t, exe, myPattern())
-	if s, _ := findSeg(segs, dead); s.State != "init" || !s.Corrupt {
+	if s, _ := findSeg(segs, dead); s.State.String() != "init" || !s.Corrupt {
 		t.Fatalf("ls: dead creator's segment %+v, want state init, corrupt", s)
 	}
-	if s, _ := findSeg(segs, alive); s.State != "init" || s.Corrupt || s.Reason != "being created" {
+	if s, _ := findSeg(segs, alive); s.State.String() != "init" || s.Corrupt || s.Reason != "being created" {
 		t.Fatalf("ls: live creator's segment %+v, want state init, being created, not corrupt", s)
 	}
 	var stderr [2]string
@@ -734,7 +734,7 @@ func TestCLIInspectAndLsMatchStats(t *testing.T) {
 		if got.RefCount != st.RefCount || got.RefCount != 4 || !reflect.DeepEqual(got.Holders, want) {
 			t.Errorf("%s: refcount %d holders %+v; Stats: refcount %d holders %+v", what, got.RefCount, got.Holders, st.RefCount, want)
 		}
-		if got.Name != name || got.State != "ready" || got.Corrupt || got.Reason != "" ||
+		if got.Name != name || got.State.String() != "ready" || got.Corrupt || got.Reason != "" ||
 			got.TotalSize != st.TotalSize || got.ValueSize != st.ValueSize || got.ValueAlign != st.ValueAlign ||
 			got.TypeTag != st.TypeTag || got.MaxHolders != st.MaxHolders ||
 			got.Version != st.Version || got.Version != 1 || got.CreatorPID != os.Getpid() ||

@@ -1,6 +1,10 @@
 package ipcarc
 
 import (
+	"fmt"
+	"io/fs"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -23,9 +27,10 @@ type SegmentInfo struct {
 	// ValueSize and ValueAlign are the size and alignment of the shared value.
 	ValueSize  uint64 `json:"value_size"`
 	ValueAlign uint32 `json:"value_align"`
-	// TypeTag is the 64-bit type tag as a hex string, "0x" and 16 digits:
-	// as a JSON number it would lose precision in many JSON readers.
-	TypeTag string `json:"type_tag"`
+	// TypeTag is the 64-bit type tag; JSON writes it as a hex string, "0x"
+	// and 16 digits: as a JSON number it would lose precision in many JSON
+	// readers.
+	TypeTag TypeTag `json:"type_tag"`
 	// RefCount is the number of handles of live holders: a killed holder's
 	// handles stop counting as soon as the kernel marks it dead, before its
 	// slot is reaped (DeadHolders counts those slots until then).
@@ -39,10 +44,11 @@ type SegmentInfo struct {
 	DeadHolders int `json:"dead_holders"`
 	// Holders lists the used slots of the holder table, never null in JSON.
 	Holders []SegmentHolder `json:"holders"`
-	// State is "init" (a creator is initialising it, or died doing so),
-	// "ready", "dead" (its count reached zero; its name is about to go), or
-	// "unknown" when the header cannot be read or holds another value.
-	State string `json:"state"`
+	// State is StateInit (a creator is initialising it, or died doing so),
+	// StateReady, StateDead (its count reached zero; its name is about to
+	// go), or StateUnknown when the header cannot be read or holds another
+	// value; JSON writes "init", "ready", "dead" or "unknown".
+	State State `json:"state"`
 	// Locked reports whether the segment's mutex is held, and LockOwnerTID
 	// by which thread (its Linux thread id as the owner's pid namespace sees
 	// it; 0 when free). A lock whose owner died holding it (killed) stays
@@ -57,9 +63,11 @@ type SegmentInfo struct {
 	Poisoned bool `json:"poisoned"`
 	// Version counts completed writes of the value.
 	Version uint64 `json:"version"`
-	// Lifetime is "last-close" (removed when the count reaches zero) or
-	// "until-removed" (kept at zero until `ipcarc rm`).
-	Lifetime string `json:"lifetime"`
+	// Lifetime is LastClose (removed when the count reaches zero) or
+	// UntilRemoved (kept at zero until `ipcarc rm`); LifetimeUnknown when the
+	// header could not be read. JSON writes "last-close", "until-removed" or
+	// "".
+	Lifetime Lifetime `json:"lifetime"`
 	// Waiters counts threads asleep on the segment's futex, over all
 	// processes: one per attachment whose goroutines wait (Go fans out).
 	Waiters int `json:"waiters"`
@@ -84,11 +92,12 @@ type SegmentInfo struct {
 	// "dead"); empty for an ordinary ready segment.
 	Reason string `json:"reason"`
 	// OwnerUID is the uid owning the segment's file, and Owner its user name
-	// (the uid in decimal when no user has it). Mode is the file's permission
-	// bits in octal, "0600" for the library's default.
-	OwnerUID int    `json:"owner_uid"`
-	Owner    string `json:"owner"`
-	Mode     string `json:"mode"`
+	// (the uid in decimal when no user has it). Mode is the file's
+	// permission bits; JSON writes them in octal, "0600" for the library's
+	// default.
+	OwnerUID int      `json:"owner_uid"`
+	Owner    string   `json:"owner"`
+	Mode     FileMode `json:"mode"`
 }
 
 // SegmentHolder is one used slot of a segment's holder table.
@@ -171,3 +180,87 @@ func DryRun() AdminOption { return func(o *adminOptions) { o.dryRun = true } }
 // It never makes Remove touch another user's file (see Remove). GC and
 // GCName take no force: they never remove a file that is not a segment.
 func Force() AdminOption { return func(o *adminOptions) { o.force = true } }
+
+// State is a segment's state, as its header says.
+type State uint8
+
+// The states of a segment.
+const (
+	StateUnknown State = iota // the header cannot be read, or holds another value
+	StateInit                 // a creator is initialising it, or died doing so
+	StateReady                // attachable
+	StateDead                 // its count reached zero; its name is about to go
+)
+
+var stateNames = [...]string{StateUnknown: "unknown", StateInit: "init", StateReady: "ready", StateDead: "dead"}
+
+// String is "unknown", "init", "ready" or "dead".
+func (s State) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return "unknown"
+}
+
+// MarshalText writes String.
+func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText reads what MarshalText writes.
+func (s *State) UnmarshalText(b []byte) error {
+	for i, n := range stateNames {
+		if n == string(b) {
+			*s = State(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("ipcarc: unknown state %q", b)
+}
+
+// stateOf is the State of a header's state word.
+func stateOf(w uint32) State {
+	switch w {
+	case stateInit:
+		return StateInit
+	case stateReady:
+		return StateReady
+	case stateDead:
+		return StateDead
+	}
+	return StateUnknown
+}
+
+// TypeTag is a segment's 64-bit type tag (see Tag and WithTypeTag).
+type TypeTag uint64
+
+// String is "0x" and 16 hex digits.
+func (t TypeTag) String() string { return fmt.Sprintf("0x%016x", uint64(t)) }
+
+// MarshalText writes String: as a JSON number a tag would lose precision in
+// many JSON readers.
+func (t TypeTag) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
+// UnmarshalText reads what MarshalText writes.
+func (t *TypeTag) UnmarshalText(b []byte) error {
+	v, err := strconv.ParseUint(strings.TrimPrefix(string(b), "0x"), 16, 64)
+	*t = TypeTag(v)
+	return err
+}
+
+// FileMode is a segment file's permission bits.
+type FileMode fs.FileMode
+
+// Perm is the mode as an fs.FileMode.
+func (m FileMode) Perm() fs.FileMode { return fs.FileMode(m).Perm() }
+
+// String is the bits in octal, as ls -l's numeric form: "0600".
+func (m FileMode) String() string { return fmt.Sprintf("%04o", uint32(m)&0o7777) }
+
+// MarshalText writes String.
+func (m FileMode) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
+
+// UnmarshalText reads what MarshalText writes.
+func (m *FileMode) UnmarshalText(b []byte) error {
+	v, err := strconv.ParseUint(string(b), 8, 32)
+	*m = FileMode(v)
+	return err
+}

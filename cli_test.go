@@ -216,12 +216,12 @@ func TestCLIJSONMatchesLibrary(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if mode := fmt.Sprintf("%04o", fi.Mode().Perm()); ins.Mode != mode || strconv.Itoa(ins.OwnerUID) != me.Uid || ins.Owner != me.Username {
+		if mode := fmt.Sprintf("%04o", fi.Mode().Perm()); ins.Mode.String() != mode || strconv.Itoa(ins.OwnerUID) != me.Uid || ins.Owner != me.Username {
 			t.Errorf("inspect --json %s: owner_uid %d owner %q mode %q; the file is %s, %s (uid %s)",
 				s.Name, ins.OwnerUID, ins.Owner, ins.Mode, mode, me.Username, me.Uid)
 		}
 	}
-	if s, _ := findSeg(ls, live); s.Mode != "0640" {
+	if s, _ := findSeg(ls, live); s.Mode.String() != "0640" {
 		t.Errorf("ls --json: the segment made WithMode(0o640) has mode %q", s.Mode)
 	}
 

@@ -710,8 +710,8 @@ func TestLifetimeUntilRemoved(t *testing.T) {
 	if !shmExists(name) {
 		t.Fatal("an UntilRemoved segment went with its creator's Close")
 	}
-	if i := mustInspect(t, name); i.Lifetime != "until-removed" || i.RefCount != 0 || i.LiveHolders != 0 ||
-		i.DeadHolders != 0 || i.State != "ready" || i.Corrupt {
+	if i := mustInspect(t, name); i.Lifetime.String() != "until-removed" || i.RefCount != 0 || i.LiveHolders != 0 ||
+		i.DeadHolders != 0 || i.State.String() != "ready" || i.Corrupt {
 		t.Fatalf("Inspect: %+v; want a ready until-removed segment with no holders", i)
 	}
 	r := mustCLI(t, exe, 0, "ls", "--json", myPattern())

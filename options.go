@@ -115,8 +115,36 @@ func (l Lifetime) String() string {
 		return "last-close"
 	case UntilRemoved:
 		return "until-removed"
+	case LifetimeUnknown:
+		return ""
 	}
 	return fmt.Sprintf("Lifetime(%d)", uint32(l))
+}
+
+// LifetimeUnknown is a segment's Lifetime in SegmentInfo when its header
+// could not be read; String and JSON write it as "".
+const LifetimeUnknown Lifetime = 1<<32 - 1
+
+// MarshalText writes String: "last-close", "until-removed" (or "" unknown).
+func (l Lifetime) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
+
+// UnmarshalText reads what MarshalText writes.
+func (l *Lifetime) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "last-close":
+		*l = LastClose
+	case "until-removed":
+		*l = UntilRemoved
+	case "":
+		*l = LifetimeUnknown
+	default:
+		var n uint32
+		if _, err := fmt.Sscanf(string(b), "Lifetime(%d)", &n); err != nil {
+			return fmt.Errorf("ipcarc: unknown lifetime %q", b)
+		}
+		*l = Lifetime(n)
+	}
+	return nil
 }
 
 // WithLifetime sets when a created segment goes away (default LastClose).

@@ -3,11 +3,8 @@
 package ipcarc
 
 import (
-	"fmt"
 	"runtime/debug"
-	"sync/atomic"
 	"syscall"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -57,47 +54,14 @@ func (h *Handle) Info() (info SegmentInfo, err error) {
 	if !goMutexKindOK(hd) {
 		return SegmentInfo{}, fromErrno("info", h.name, int(syscall.EBADMSG), 0)
 	}
-	state := atomic.LoadUint32(&hd.State)
-	info = SegmentInfo{
-		Name: h.name, TotalSize: hd.TotalSize, ValueSize: hd.ValueSize, ValueAlign: hd.ValueAlign,
-		TypeTag:    fmt.Sprintf("0x%016x", hd.TypeTag),
-		MaxHolders: h.s.maxHolders(), State: stateName(state),
-		TableLockOwnerTID: h.tableOwner(),
-		Version:           uint64(atomic.LoadUint32(&hd.Seq) >> 1),
-		CreatorPID:        int(hd.CreatorPID),
-		Lifetime:          Lifetime(h.s.lifetime()).String(),
-		Waiters:           int(atomic.LoadUint32(&hd.Waiters)),
-	}
-	if hd.CreatedNs != 0 {
-		info.Created = time.Unix(0, int64(hd.CreatedNs)).UTC()
-	}
+	info.Name = h.name
 	var st unix.Stat_t
 	if unix.Fstat(h.s.fd(), &st) == nil {
-		info.OwnerUID, info.Mode = int(st.Uid), fmt.Sprintf("%04o", st.Mode&0o7777)
+		info.OwnerUID, info.Mode = int(st.Uid), FileMode(st.Mode&0o7777)
 		info.Owner = userName(st.Uid)
 	}
-	fillLock(&info, hd)
-	info.Holders = make([]SegmentHolder, 0, min(int(atomic.LoadUint32(&hd.UsedCount)), h.s.maxHolders()))
-	self := h.s.slot()
-	slots := h.slots()
-	info.RefCount = liveHandles(slots)
-	info.Counters = sumCounters(hd, slots)
-	info.At = time.Now()
-	for i := range slots {
-		sl := &slots[i]
-		if atomic.LoadUint32(&sl.State) != slotUsed {
-			continue
-		}
-		alive := liveWordAlive(atomic.LoadUint32(&sl.Live))
-		info.Holders = append(info.Holders, SegmentHolder{
-			Slot: i, PID: int(sl.PID), StartTime: sl.StartTime, Handles: int(atomic.LoadUint32(&sl.Handles)),
-			Alive: alive, Self: i == self,
-		})
-		if alive {
-			info.LiveHolders++
-		} else {
-			info.DeadHolders++
-		}
-	}
+	fillInfo(&info, hd, hd, h.slots(), h.s.maxHolders(), h.s.slot())
+	// The bound and the lifetime taken at attach, not the header's words.
+	info.Lifetime = Lifetime(h.s.lifetime())
 	return info, nil
 }

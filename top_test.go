@@ -276,7 +276,7 @@ func TestTopJSONMatchesInspect(t *testing.T) {
 	wantRates.PoisonedNow = info.Poisoned
 	want = topRow{
 		Name: name, Rates: wantRates, Counters: info.Counters, Waiters: info.Waiters,
-		LiveHolders: info.LiveHolders, DeadHolders: info.DeadHolders, HeldForNs: new(int64), State: info.State,
+		LiveHolders: info.LiveHolders, DeadHolders: info.DeadHolders, HeldForNs: new(int64), State: info.State.String(),
 	}
 	if d := cmp.Diff(want, rows[0]); d != "" {
 		t.Errorf("top of a still segment differs from Inspect (-want +got):\n%s", d)

@@ -274,7 +274,7 @@ func (c *Collector) segments() ([]ipcarc.SegmentInfo, error) {
 	add := func(s ipcarc.SegmentInfo) {
 		// A segment being created has nothing to show yet: the next
 		// scrape sees it.
-		if seen[s.Name] || (s.State == "init" && !s.Corrupt) {
+		if seen[s.Name] || (s.State == ipcarc.StateInit && !s.Corrupt) {
 			return
 		}
 		seen[s.Name] = true

@@ -62,7 +62,7 @@ func collect(targets []string, dryRun bool) ([]ipcarc.GCResult, error) {
 		for _, s := range segs {
 			if reason := sweepSkip(s); reason != "" {
 				results = append(results, ipcarc.GCResult{Name: s.Name, DryRun: dryRun, Skipped: true, SkipReason: reason,
-					LiveHolders: s.LiveHolders, Kept: s.Lifetime == ipcarc.UntilRemoved.String()})
+					LiveHolders: s.LiveHolders, Kept: s.Lifetime == ipcarc.UntilRemoved})
 				continue
 			}
 			r, err := gcName(s.Name, dryRun)

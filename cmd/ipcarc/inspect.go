@@ -64,16 +64,16 @@ func writeInspect(stdout io.Writer, s ipcarc.SegmentInfo) {
 	w := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
 	for _, kv := range [][2]string{
 		{"name", s.Name}, {"owner", fmt.Sprintf("%s (uid %d)", dash(s.Owner), s.OwnerUID)},
-		{"mode", s.Mode + " (" + permText(s.Mode) + ")"}, {"state", s.State}, {"corrupt", yes(s.Corrupt)}, {"reason", dash(s.Reason)},
+		{"mode", s.Mode.String() + " (" + permText(s.Mode.String()) + ")"}, {"state", s.State.String()}, {"corrupt", yes(s.Corrupt)}, {"reason", dash(s.Reason)},
 		{"refcount", strconv.FormatInt(s.RefCount, 10)},
 		{"live_holders", strconv.Itoa(s.LiveHolders)}, {"dead_holders", strconv.Itoa(s.DeadHolders)},
-		{"max_holders", strconv.Itoa(s.MaxHolders)}, {"lifetime", lifetimeText(s.Lifetime)},
+		{"max_holders", strconv.Itoa(s.MaxHolders)}, {"lifetime", lifetimeText(s.Lifetime.String())},
 		{"locked", lockedText(s)}, {"lock_owner_tid", strconv.Itoa(s.LockOwnerTID)},
 		{"table_lock_owner_tid", strconv.Itoa(s.TableLockOwnerTID)}, {"waiters", strconv.Itoa(s.Waiters)},
 		{"poisoned", yes(s.Poisoned)}, {"version", strconv.FormatUint(s.Version, 10)},
 		{"total_size", strconv.FormatUint(s.TotalSize, 10)},
 		{"value_size", strconv.FormatUint(s.ValueSize, 10)},
-		{"value_align", strconv.FormatUint(uint64(s.ValueAlign), 10)}, {"type_tag", s.TypeTag},
+		{"value_align", strconv.FormatUint(uint64(s.ValueAlign), 10)}, {"type_tag", s.TypeTag.String()},
 		{"creator_pid", strconv.Itoa(s.CreatorPID)}, {"created", createdText(s.Created)},
 	} {
 		fmt.Fprintf(w, "%s:\t%s\n", kv[0], kv[1])

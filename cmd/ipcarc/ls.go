@@ -65,8 +65,8 @@ func runLs(patterns []string, asJSON, noHead bool, stdout, stderr io.Writer) int
 		fmt.Fprintln(w, "NAME\tOWNER\tMODE\tSTATE\tREFCOUNT\tLIVE\tDEAD\tSIZE\tLIFETIME\tLOCK\tCREATED\tNOTE")
 	}
 	for _, s := range segs {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", s.Name, dash(s.Owner), permText(s.Mode),
-			s.State, s.RefCount, s.LiveHolders, s.DeadHolders, s.TotalSize, lifetimeText(s.Lifetime),
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", s.Name, dash(s.Owner), permText(s.Mode.String()),
+			s.State, s.RefCount, s.LiveHolders, s.DeadHolders, s.TotalSize, lifetimeText(s.Lifetime.String()),
 			lockText(s), createdText(s.Created), note(s))
 	}
 	w.Flush()

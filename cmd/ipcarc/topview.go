@@ -133,7 +133,7 @@ func (t *topper) frame(segs []ipcarc.SegmentInfo) []topRow {
 		r := topRow{
 			Name: s.Name, Counters: s.Counters, Waiters: s.Waiters,
 			LiveHolders: s.LiveHolders, DeadHolders: s.DeadHolders,
-			Locked: s.Locked, LockOwnerTID: s.LockOwnerTID, LockOwnerDied: s.LockOwnerDied, State: s.State, Corrupt: s.Corrupt,
+			Locked: s.Locked, LockOwnerTID: s.LockOwnerTID, LockOwnerDied: s.LockOwnerDied, State: s.State.String(), Corrupt: s.Corrupt,
 		}
 		if s.Locked && !s.LockOwnerDied {
 			r.LockOwnerPID = processOf(s.LockOwnerTID)
