@@ -110,23 +110,23 @@ func liveHandles(slots []holder) int64 {
 // Rates is what the lock did between two snapshots, per second and in
 // proportions: what `ipcarc top` shows.
 type Rates struct {
-	Interval        time.Duration `json:"interval_ns"`
-	LocksPerSec     float64       `json:"locks_per_sec"`
-	ContendedFrac   float64       `json:"contended_fraction"` // of the acquisitions in the interval, 0..1
-	SleptFrac       float64       `json:"slept_fraction"`     // of the acquisitions in the interval, 0..1
-	MeanWait        time.Duration `json:"mean_wait_ns"`       // per contended acquisition in the interval
-	MaxWait         time.Duration `json:"max_wait_ns"`        // longest wait since creation (a maximum has no interval)
-	MeanHold        time.Duration `json:"mean_hold_ns"`       // per timed hold in the interval (0: none sampled)
-	HeldFrac        float64       `json:"held_fraction"`      // estimated share of the interval the lock was held
-	OwnerDeaths     uint64        `json:"owner_deaths"`       // in the interval
-	LoadsRetried    float64       `json:"load_retries_per_sec"`
-	LoadFallbacks   float64       `json:"load_fallbacks_per_sec"`
-	StoresPerSec    float64       `json:"stores_per_sec"`
-	UpdatesPerSec   float64       `json:"updates_per_sec"`
-	WakeupsPerSec   float64       `json:"wakeups_per_sec"`
-	ReapedHolders   uint64        `json:"reaped_holders"` // in the interval
-	PoisonedNow     bool          `json:"poisoned"`
-	CountersWentOff bool          `json:"counters_went_back,omitempty"` // a count went down: another segment under the name, or a peer's write
+	Interval            time.Duration `json:"interval_ns"`
+	LocksPerSec         float64       `json:"locks_per_sec"`
+	ContendedFraction   float64       `json:"contended_fraction"`    // of the acquisitions in the interval, 0..1
+	SleptFraction       float64       `json:"slept_fraction"`        // of the acquisitions in the interval, 0..1
+	MeanWait            time.Duration `json:"mean_wait_ns"`          // per contended acquisition in the interval
+	MaxWait             time.Duration `json:"max_wait_ns"`           // longest wait since creation (a maximum has no interval)
+	MeanHold            time.Duration `json:"mean_hold_ns"`          // per timed hold in the interval (0: none sampled)
+	HeldFraction        float64       `json:"held_fraction"`         // estimated share of the interval the lock was held
+	OwnerDeathsInterval uint64        `json:"owner_deaths_interval"` // owner deaths in the interval (a count, not a rate)
+	LoadRetriesPerSec   float64       `json:"load_retries_per_sec"`
+	LoadFallbacksPerSec float64       `json:"load_fallbacks_per_sec"`
+	StoresPerSec        float64       `json:"stores_per_sec"`
+	UpdatesPerSec       float64       `json:"updates_per_sec"`
+	WakeupsPerSec       float64       `json:"wakeups_per_sec"`
+	ReapedInterval      uint64        `json:"reaped_interval"` // holders reaped in the interval (a count)
+	PoisonedNow         bool          `json:"poisoned_now"`
+	CountersWentBack    bool          `json:"counters_went_back,omitempty"` // a count went down: another segment under the name, or a peer's write
 }
 
 // RatesSince is the rates view of the change from prev to c over d.
@@ -148,23 +148,23 @@ func (c Counters) RatesSince(prev Counters, d time.Duration) Rates {
 	cont := delta(c.Contended, prev.Contended)
 	r.LocksPerSec = float64(acq) / sec
 	if acq > 0 {
-		r.ContendedFrac = float64(cont) / float64(acq)
-		r.SleptFrac = float64(delta(c.Slept, prev.Slept)) / float64(acq)
+		r.ContendedFraction = float64(cont) / float64(acq)
+		r.SleptFraction = float64(delta(c.Slept, prev.Slept)) / float64(acq)
 	}
 	if cont > 0 {
 		r.MeanWait = time.Duration(delta(c.WaitNs, prev.WaitNs) / cont)
 	}
 	if n := delta(c.HoldSamples, prev.HoldSamples); n > 0 {
 		r.MeanHold = time.Duration(delta(c.HoldNs, prev.HoldNs) / n)
-		r.HeldFrac = min(1, float64(r.MeanHold)*float64(acq)/float64(d))
+		r.HeldFraction = min(1, float64(r.MeanHold)*float64(acq)/float64(d))
 	}
-	r.OwnerDeaths = delta(c.OwnerDeaths, prev.OwnerDeaths)
-	r.LoadsRetried = float64(delta(c.LoadRetries, prev.LoadRetries)) / sec
-	r.LoadFallbacks = float64(delta(c.LoadFallbacks, prev.LoadFallbacks)) / sec
+	r.OwnerDeathsInterval = delta(c.OwnerDeaths, prev.OwnerDeaths)
+	r.LoadRetriesPerSec = float64(delta(c.LoadRetries, prev.LoadRetries)) / sec
+	r.LoadFallbacksPerSec = float64(delta(c.LoadFallbacks, prev.LoadFallbacks)) / sec
 	r.StoresPerSec = float64(delta(c.Stores, prev.Stores)) / sec
 	r.UpdatesPerSec = float64(delta(c.Updates, prev.Updates)) / sec
 	r.WakeupsPerSec = float64(delta(c.Wakeups, prev.Wakeups)) / sec
-	r.ReapedHolders = delta(c.ReapedHolders, prev.ReapedHolders)
-	r.CountersWentOff = back
+	r.ReapedInterval = delta(c.ReapedHolders, prev.ReapedHolders)
+	r.CountersWentBack = back
 	return r
 }

@@ -236,9 +236,9 @@ func TestTopJSONMatchesInspect(t *testing.T) {
 	if got.Interval < 300*time.Millisecond || got.Interval > 10*time.Second {
 		t.Errorf("interval %v, want about 300ms", got.Interval)
 	}
-	if got.LocksPerSec <= 0 || got.ContendedFrac <= 0 || got.ContendedFrac > 1 || got.ContendedPerSec <= 0 || got.MeanWait <= 0 {
+	if got.LocksPerSec <= 0 || got.ContendedFraction <= 0 || got.ContendedFraction > 1 || got.ContendedPerSec <= 0 || got.MeanWait <= 0 {
 		t.Errorf("while two contend: locks/s %v contended %v (%v/s) mean wait %v; want all > 0",
-			got.LocksPerSec, got.ContendedFrac, got.ContendedPerSec, got.MeanWait)
+			got.LocksPerSec, got.ContendedFraction, got.ContendedPerSec, got.MeanWait)
 	}
 	// The acquisitions top counted in its interval happened between the
 	// two Inspects.

@@ -25,20 +25,20 @@ type topRow struct {
 	// see ipcarc.Rates.
 	IntervalNs          int64   `json:"interval_ns"`
 	LocksPerSec         float64 `json:"locks_per_sec"`
-	ContendedFrac       float64 `json:"contended_fraction"`
-	SleptFrac           float64 `json:"slept_fraction"`
+	ContendedFraction   float64 `json:"contended_fraction"`
+	SleptFraction       float64 `json:"slept_fraction"`
 	MeanWaitNs          int64   `json:"mean_wait_ns"`
 	MaxWaitNs           int64   `json:"max_wait_ns"` // since creation
 	MeanHoldNs          int64   `json:"mean_hold_ns"`
-	HeldFrac            float64 `json:"held_fraction"`
-	OwnerDeaths         uint64  `json:"owner_deaths"` // in the interval
+	HeldFraction        float64 `json:"held_fraction"`
+	OwnerDeathsInterval uint64  `json:"owner_deaths_interval"` // a count, in the interval
 	LoadRetriesPerSec   float64 `json:"load_retries_per_sec"`
 	LoadFallbacksPerSec float64 `json:"load_fallbacks_per_sec"`
 	StoresPerSec        float64 `json:"stores_per_sec"`
 	UpdatesPerSec       float64 `json:"updates_per_sec"`
 	WakeupsPerSec       float64 `json:"wakeups_per_sec"`
-	ReapedHolders       uint64  `json:"reaped_holders"` // in the interval
-	Poisoned            bool    `json:"poisoned"`
+	ReapedInterval      uint64  `json:"reaped_interval"` // a count, in the interval
+	PoisonedNow         bool    `json:"poisoned_now"`
 	CountersWentBack    bool    `json:"counters_went_back,omitempty"`
 
 	ContendedPerSec float64         `json:"contended_per_sec"`
@@ -65,11 +65,11 @@ type topRow struct {
 
 // setRates copies the library's rates into the row's own fields.
 func (r *topRow) setRates(x ipcarc.Rates) {
-	r.IntervalNs, r.LocksPerSec, r.ContendedFrac, r.SleptFrac = int64(x.Interval), x.LocksPerSec, x.ContendedFrac, x.SleptFrac
-	r.MeanWaitNs, r.MaxWaitNs, r.MeanHoldNs, r.HeldFrac = int64(x.MeanWait), int64(x.MaxWait), int64(x.MeanHold), x.HeldFrac
-	r.OwnerDeaths, r.LoadRetriesPerSec, r.LoadFallbacksPerSec = x.OwnerDeaths, x.LoadsRetried, x.LoadFallbacks
+	r.IntervalNs, r.LocksPerSec, r.ContendedFraction, r.SleptFraction = int64(x.Interval), x.LocksPerSec, x.ContendedFraction, x.SleptFraction
+	r.MeanWaitNs, r.MaxWaitNs, r.MeanHoldNs, r.HeldFraction = int64(x.MeanWait), int64(x.MaxWait), int64(x.MeanHold), x.HeldFraction
+	r.OwnerDeathsInterval, r.LoadRetriesPerSec, r.LoadFallbacksPerSec = x.OwnerDeathsInterval, x.LoadRetriesPerSec, x.LoadFallbacksPerSec
 	r.StoresPerSec, r.UpdatesPerSec, r.WakeupsPerSec = x.StoresPerSec, x.UpdatesPerSec, x.WakeupsPerSec
-	r.ReapedHolders, r.Poisoned, r.CountersWentBack = x.ReapedHolders, x.PoisonedNow, x.CountersWentOff
+	r.ReapedInterval, r.PoisonedNow, r.CountersWentBack = x.ReapedInterval, x.PoisonedNow, x.CountersWentBack
 }
 
 // segTrack is what top remembers of a segment between readings.
@@ -145,7 +145,7 @@ func (t *topper) frame(segs []ipcarc.SegmentInfo) []topRow {
 			r.setRates(ipcarc.Rates{MaxWait: time.Duration(s.Counters.WaitMaxNs), PoisonedNow: s.Poisoned})
 		} else if !s.Corrupt { // a corrupt header's counters mean nothing
 			r.setRates(s.Rates(tr.prev))
-			r.ContendedPerSec = r.ContendedFrac * r.LocksPerSec
+			r.ContendedPerSec = r.ContendedFraction * r.LocksPerSec
 		}
 		switch {
 		case s.LockOwnerTID == 0:
@@ -206,13 +206,13 @@ func writeTopTable(out io.Writer, rows []topRow, maxRows int) {
 		lockS, cont, wait, hold, held := "-", "-", "-", "-", "-"
 		if !r.FirstReading && !r.Corrupt {
 			lockS = rateText(r.LocksPerSec)
-			cont = fmt.Sprintf("%.1f%%", 100*r.ContendedFrac)
+			cont = fmt.Sprintf("%.1f%%", 100*r.ContendedFraction)
 			if r.MeanWaitNs > 0 {
 				wait = durText(time.Duration(r.MeanWaitNs))
 			}
 			if r.MeanHoldNs > 0 {
 				hold = durText(time.Duration(r.MeanHoldNs))
-				held = fmt.Sprintf("%.1f%%", 100*r.HeldFrac)
+				held = fmt.Sprintf("%.1f%%", 100*r.HeldFraction)
 			}
 		}
 		maxWait := "-"
