@@ -4,12 +4,16 @@ package ipcarc
 
 import (
 	"fmt"
+	"os"
 	"reflect"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // Arc is one handle on a value of type T shared between processes through a
@@ -74,17 +78,44 @@ func newSpec[T any](o *options) (spec, error) {
 	return sp, nil
 }
 
-func prepare[T any](op, name string, opts []Option) (string, spec, error) {
+func prepare[T any](op, name string, opts []Option) (string, spec, *options, error) {
 	n, ok := validName(name)
 	if !ok {
-		return n, spec{}, &Error{Op: op, Name: name, Err: ErrInvalidName}
+		return n, spec{}, nil, &Error{Op: op, Name: name, Err: ErrInvalidName}
 	}
 	o := buildOptions(opts)
+	if set := o.creationOptions(); op == "open" && len(set) > 0 {
+		return n, spec{}, nil, &Error{Op: op, Name: n, Err: ErrInvalidOption,
+			Detail: strings.Join(set, ", ") + " only apply when creating: Open attaches to an existing segment (OpenOrNew creates it when absent, and checks them when not)"}
+	}
 	sp, err := newSpec[T](&o)
 	if err != nil {
 		err.(*Error).Op, err.(*Error).Name = op, n
 	}
-	return n, sp, err
+	return n, sp, &o, err
+}
+
+// checkCreation compares the creation options OpenOrNew was given with the
+// segment it found: a mismatch names both values.
+func checkCreation(h *Handle, o *options) error {
+	var diffs []string
+	if o.modeSet {
+		var st unix.Stat_t
+		if unix.Fstat(h.s.fd(), &st) == nil && os.FileMode(st.Mode&0o777) != o.mode.Perm() {
+			diffs = append(diffs, fmt.Sprintf("mode %04o, WithMode asked %04o", st.Mode&0o777, uint32(o.mode.Perm())))
+		}
+	}
+	if o.maxHoldersSet && h.s.maxHolders() != o.maxHolders {
+		diffs = append(diffs, fmt.Sprintf("max holders %d, WithMaxHolders asked %d", h.s.maxHolders(), o.maxHolders))
+	}
+	if l := Lifetime(h.s.lifetime()); o.lifetimeSet && l != o.lifetime {
+		diffs = append(diffs, fmt.Sprintf("lifetime %s, WithLifetime asked %s", l, o.lifetime))
+	}
+	if len(diffs) == 0 {
+		return nil
+	}
+	return &Error{Op: "open or new", Name: h.name, Err: errList{ErrExist, ErrInvalidOption},
+		Detail: "the segment exists with " + strings.Join(diffs, "; ")}
 }
 
 // New creates the segment name holding value, exclusively: ErrExist if the
@@ -100,7 +131,7 @@ func prepare[T any](op, name string, opts []Option) (string, spec, error) {
 // collector finds it unreachable (a runtime.AddCleanup safety net, as
 // os.File has): do not rely on that timing, and call Close.
 func New[T any](name string, value T, opts ...Option) (*Arc[T], error) {
-	n, sp, err := prepare[T]("new", name, opts)
+	n, sp, _, err := prepare[T]("new", name, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +146,7 @@ func New[T any](name string, value T, opts ...Option) (*Arc[T], error) {
 // Open attaches to the existing segment name, which must hold a T (same size,
 // alignment and type tag): ErrNotExist if there is none.
 func Open[T any](name string, opts ...Option) (*Arc[T], error) {
-	n, sp, err := prepare[T]("open", name, opts)
+	n, sp, _, err := prepare[T]("open", name, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +160,7 @@ func Open[T any](name string, opts ...Option) (*Arc[T], error) {
 // OpenOrNew opens name, or creates it holding value when it does not exist;
 // created reports which. Of many processes racing, exactly one creates.
 func OpenOrNew[T any](name string, value T, opts ...Option) (a *Arc[T], created bool, err error) {
-	n, sp, err := prepare[T]("open or new", name, opts)
+	n, sp, o, err := prepare[T]("open or new", name, opts)
 	if err != nil {
 		return nil, false, err
 	}
@@ -138,7 +169,14 @@ func OpenOrNew[T any](name string, value T, opts ...Option) (a *Arc[T], created 
 	if rc != 0 {
 		return nil, false, openErr("open or new", n, rc, field, &sp)
 	}
-	return wrap[T](n, s, newAttachment(s)), created, nil
+	a = wrap[T](n, s, newAttachment(s))
+	if !created {
+		if err := checkCreation(&a.Handle, o); err != nil {
+			a.Close()
+			return nil, false, err
+		}
+	}
+	return a, created, nil
 }
 
 func wrap[T any](name string, s seg, att *attachment) *Arc[T] {

@@ -20,6 +20,24 @@ type options struct {
 	trustedUIDs []int
 	trustedGID  int
 	groupSet    bool
+	// creation options given explicitly: Open refuses them, OpenOrNew
+	// checks them against an existing segment
+	modeSet, maxHoldersSet, lifetimeSet bool
+}
+
+// creationOptions names the creation-only options given, for errors.
+func (o *options) creationOptions() []string {
+	var set []string
+	if o.modeSet {
+		set = append(set, "WithMode")
+	}
+	if o.maxHoldersSet {
+		set = append(set, "WithMaxHolders")
+	}
+	if o.lifetimeSet {
+		set = append(set, "WithLifetime")
+	}
+	return set
 }
 
 const (
@@ -42,7 +60,10 @@ func buildOptions(opts []Option) options {
 }
 
 // WithMode sets the permission bits of a created segment exactly (the umask
-// does not apply). Default 0600. Ignored by Open.
+// does not apply). Default 0600. A creation option: Open refuses it
+// (ErrInvalidOption), and OpenOrNew that finds the segment already made with
+// another mode returns an error matching ErrExist and ErrInvalidOption that
+// names both.
 //
 // A mode that lets others write (0o002) is refused with ErrInvalidOption:
 // whoever can write a segment can corrupt the memory of every process
@@ -50,7 +71,9 @@ func buildOptions(opts []Option) options {
 // pointers inside the segment. Group write is allowed: a group is a trust
 // decision, and an opener other than the owner and root attaches to a
 // group-writable segment only with WithTrustedGroup naming its group.
-func WithMode(m os.FileMode) Option { return func(o *options) { o.mode = m.Perm() } }
+func WithMode(m os.FileMode) Option {
+	return func(o *options) { o.mode, o.modeSet = m.Perm(), true }
+}
 
 // WithTypeTag replaces the type tag derived from T's layout by Tag(s), so that
 // C and Rust peers (ipcarc_tag in cshm.h) can reproduce it. Creator and openers
@@ -63,13 +86,16 @@ func WithTypeTag(s string) Option {
 // finish initialising a segment, and how long Open, OpenOrNew, Clone, Close
 // and Reap wait for the holder table's lock (which library code holds only
 // for a few instructions; a wait ends only if its holder stopped). None of
-// them waits on the value's lock. Default 5s.
+// them waits on the value's lock. Default 5s. Zero or negative: do not wait
+// at all (one try, then ErrTimeout).
 func WithOpenTimeout(d time.Duration) Option { return func(o *options) { o.openTimeout = d } }
 
 // WithMaxHolders sets how many attachments (processes, or separate Opens in one
-// process) can hold the segment at once. Default 64, at most 4096. Only New
-// and the creating OpenOrNew use it.
-func WithMaxHolders(n int) Option { return func(o *options) { o.maxHolders = n } }
+// process) can hold the segment at once. Default 64, at most 4096. A creation
+// option, checked as WithMode is.
+func WithMaxHolders(n int) Option {
+	return func(o *options) { o.maxHolders, o.maxHoldersSet = n, true }
+}
 
 // MaxTrustedOwners is how many uids WithTrustedOwners may name in all.
 const MaxTrustedOwners = 8
@@ -147,9 +173,11 @@ func (l *Lifetime) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// WithLifetime sets when a created segment goes away (default LastClose).
-// Only New and the creating OpenOrNew use it.
-func WithLifetime(l Lifetime) Option { return func(o *options) { o.lifetime = l } }
+// WithLifetime sets when a created segment goes away (default LastClose). A
+// creation option, checked as WithMode is.
+func WithLifetime(l Lifetime) Option {
+	return func(o *options) { o.lifetime, o.lifetimeSet = l, true }
+}
 
 // Tag is the 64-bit type tag for a string: FNV-1a 64 over its bytes, as
 // ipcarc_tag computes it in C.

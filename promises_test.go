@@ -231,3 +231,66 @@ func TestEveryErrorIsAnError(t *testing.T) {
 		t.Errorf("New on an existing name: %q (want no \"file exists\" after \"already exists\", and EEXIST still matched)", msg)
 	}
 }
+
+// Options say what they do (WithMode's doc: "A creation option: Open refuses
+// it (ErrInvalidOption), and OpenOrNew that finds the segment already made
+// with another mode returns an error matching ErrExist and ErrInvalidOption
+// that names both").
+func TestCreationOptionsChecked(t *testing.T) {
+	name := testName(t)
+	a := mustNew(t, name, Counter{}, WithMaxHolders(8), WithLifetime(UntilRemoved), WithMode(0o640))
+	t.Cleanup(func() { Remove(name, Force()) })
+	for opt, o := range map[string]Option{"WithMode": WithMode(0o600), "WithMaxHolders": WithMaxHolders(8), "WithLifetime": WithLifetime(UntilRemoved)} {
+		if _, err := Open[Counter](name, o); !errors.Is(err, ErrInvalidOption) || !strings.Contains(err.Error(), opt) {
+			t.Errorf("Open with %s = %v, want ErrInvalidOption naming it", opt, err)
+		}
+	}
+	for _, c := range []struct {
+		opts []Option
+		want string
+	}{
+		{[]Option{WithMaxHolders(64)}, "max holders 8, WithMaxHolders asked 64"},
+		{[]Option{WithLifetime(LastClose)}, "lifetime until-removed, WithLifetime asked last-close"},
+		{[]Option{WithMode(0o600)}, "mode 0640, WithMode asked 0600"},
+	} {
+		b, created, err := OpenOrNew(name, Counter{}, c.opts...)
+		if b != nil || created || !errors.Is(err, ErrExist) || !errors.Is(err, ErrInvalidOption) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("OpenOrNew on an existing segment = %v, %v, %v; want ErrExist+ErrInvalidOption saying %q", b, created, err, c.want)
+		}
+	}
+	if n, _ := a.RefCount(); n != 1 {
+		t.Fatalf("refused OpenOrNew left handles: refcount %d, want 1", n)
+	}
+	// The same options as the segment's: attached.
+	b, created, err := OpenOrNew(name, Counter{}, WithMaxHolders(8), WithLifetime(UntilRemoved), WithMode(0o640))
+	if err != nil || created {
+		t.Fatalf("OpenOrNew with matching options = %v, %v", created, err)
+	}
+	b.Close()
+	// Zero open timeout: one try, no wait (the segment exists: it attaches).
+	c, err := Open[Counter](name, WithOpenTimeout(0))
+	if err != nil {
+		t.Fatalf("Open with WithOpenTimeout(0) on a ready segment: %v", err)
+	}
+	c.Close()
+	// Another process sees the same refusal.
+	k := startChild(t, "openornew-opts", name)
+	if l := k.expect("refused "); !strings.Contains(l, "max holders 8") {
+		t.Fatalf("child: %q", l)
+	}
+	k.wait()
+}
+
+func init() {
+	// openornew-opts NAME: OpenOrNew NAME asking 64 holders; say "refused
+	// ERR" or "attached".
+	childRoles["openornew-opts"] = func(args []string) error {
+		a, _, err := OpenOrNew(args[0], Counter{}, WithMaxHolders(64))
+		if err != nil {
+			fmt.Printf("refused %v\n", err)
+			return nil
+		}
+		fmt.Println("attached")
+		return a.Close()
+	}
+}
