@@ -82,7 +82,7 @@ func ipcarcCommand(t *testing.T) string {
 	cliBuild.once.Do(func() {
 		gotool, err := exec.LookPath("go")
 		if err != nil {
-			gotool = filepath.Join(runtime.GOROOT(), "bin", "go")
+			gotool = goFromEnv()
 		}
 		dir, err := os.MkdirTemp("", "ipcarc-cli-")
 		if err != nil {

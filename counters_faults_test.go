@@ -198,3 +198,15 @@ func waitSleeping(t *testing.T, pid int) {
 	}
 	t.Fatalf("process %d did not sleep on a shared futex within 10s", pid)
 }
+
+// noneDown fails if any counter of now is below prev (the largest wait is a
+// maximum: it cannot go down either).
+func noneDown(t *testing.T, prev, now Counters) {
+	t.Helper()
+	p, n := counterFields(prev), counterFields(now)
+	for k, v := range p {
+		if n[k] < v {
+			t.Fatalf("counter %s went down: %d -> %d", k, v, n[k])
+		}
+	}
+}

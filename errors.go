@@ -3,7 +3,6 @@ package ipcarc
 import (
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
 	"syscall"
 )
@@ -123,12 +122,3 @@ var errWorldWritable = errors.New("mode must not let others write the segment: "
 var errLifetime = errors.New("lifetime must be LastClose or UntilRemoved")
 
 var errTrust = errors.New("WithTrustedOwners takes at most 8 uids in all, and uids and gids must be between 0 and 4294967294")
-
-// unsupported is the error of every call in a build that cannot work.
-func unsupported(op, name string) error {
-	detail := "this program was built with cgo off (CGO_ENABLED=0, or no C compiler on PATH): install gcc and build with CGO_ENABLED=1"
-	if runtime.GOOS != "linux" {
-		detail = "ipcarc needs Linux (robust, process-shared pthread mutexes and /dev/shm); " + runtime.GOOS + " has none"
-	}
-	return &Error{Op: op, Name: name, Detail: detail, Err: ErrUnsupported}
-}

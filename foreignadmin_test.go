@@ -4,6 +4,7 @@ package ipcarc
 
 import (
 	"bytes"
+	crand "crypto/rand"
 	"errors"
 	"io/fs"
 	"math/rand"
@@ -232,7 +233,7 @@ func TestForeignFilesNeverUnlinked(t *testing.T) {
 	exe := ipcarcCommand(t)
 	empty, random := testName(t), testName(t)
 	rb := make([]byte, 8192)
-	rand.Read(rb)
+	crand.Read(rb)
 	for _, f := range []struct {
 		name string
 		b    []byte

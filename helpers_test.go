@@ -303,3 +303,12 @@ func verOf(h interface{ Version() (Version, error) }) Version {
 	v, _ := h.Version()
 	return v
 }
+
+// goFromEnv is the go command when it is not on PATH: $GOROOT/bin/go (the
+// go command sets GOROOT for the tests it runs), else plain "go".
+func goFromEnv() string {
+	if r := os.Getenv("GOROOT"); r != "" {
+		return filepath.Join(r, "bin", "go")
+	}
+	return "go"
+}

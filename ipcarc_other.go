@@ -2,7 +2,10 @@
 
 package ipcarc
 
-import "context"
+import (
+	"context"
+	"runtime"
+)
 
 // This build has no robust process-shared mutexes (not Linux) or no cgo: the
 // package compiles, with the same API (api_check.go holds the two method
@@ -58,3 +61,12 @@ func (a *Arc[T]) Recover(func(*T) error) error                   { return unsupp
 func (g *Guard[T]) Get() *T                                      { return nil }
 func (g *Guard[T]) Unlock() error                                { return unsupported("unlock", "") }
 func (g *Guard[T]) UnlockUnchanged() error                       { return unsupported("unlock", "") }
+
+// unsupported is the error of every call in a build that cannot work.
+func unsupported(op, name string) error {
+	detail := "this program was built with cgo off (CGO_ENABLED=0, or no C compiler on PATH): install gcc and build with CGO_ENABLED=1"
+	if runtime.GOOS != "linux" {
+		detail = "ipcarc needs Linux (robust, process-shared pthread mutexes and /dev/shm); " + runtime.GOOS + " has none"
+	}
+	return &Error{Op: op, Name: name, Detail: detail, Err: ErrUnsupported}
+}

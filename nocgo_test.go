@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"unsafe"
@@ -49,7 +48,7 @@ func TestCLIWithoutCgo(t *testing.T) {
 	}
 	gotool, err := exec.LookPath("go")
 	if err != nil {
-		gotool = filepath.Join(runtime.GOROOT(), "bin", "go")
+		gotool = goFromEnv()
 	}
 	exe := filepath.Join(t.TempDir(), "ipcarc-nocgo")
 	cmd := exec.Command(gotool, "build", "-o", exe, "./cmd/ipcarc")

@@ -137,18 +137,6 @@ func TestCorruptMutexKindNamedEverywhere(t *testing.T) {
 	}
 }
 
-// noneDown fails if any counter of now is below prev (the largest wait is a
-// maximum: it cannot go down either).
-func noneDown(t *testing.T, prev, now Counters) {
-	t.Helper()
-	p, n := counterFields(prev), counterFields(now)
-	for k, v := range p {
-		if n[k] < v {
-			t.Fatalf("counter %s went down: %d -> %d", k, v, n[k])
-		}
-	}
-}
-
 // errors.go: "Every error this package returns is an *Error (with the
 // operation and the segment's name) wrapping one or more of them". Walk the
 // error paths of every exported function and method.

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -122,17 +121,6 @@ func topJSONOnce(t *testing.T, exe string, args ...string) []topRow {
 	t.Helper()
 	r := mustCLI(t, exe, 0, append([]string{"top", "--once", "--json"}, args...)...)
 	return decodeTop(t, r.stdout)
-}
-
-func findRow(t *testing.T, rows []topRow, name string) topRow {
-	t.Helper()
-	for _, r := range rows {
-		if r.Name == name {
-			return r
-		}
-	}
-	t.Fatalf("top shows no row for %s: %+v", name, rows)
-	return topRow{}
 }
 
 // counterFields lists the fields of c by JSON name.
@@ -723,7 +711,7 @@ func TestDemoShowsCounters(t *testing.T) {
 	}
 	gotool, err := exec.LookPath("go")
 	if err != nil {
-		gotool = filepath.Join(runtime.GOROOT(), "bin", "go")
+		gotool = goFromEnv()
 	}
 	exe := filepath.Join(t.TempDir(), "ipcarc-demo")
 	if out, err := exec.Command(gotool, "build", "-o", exe, "./cmd/ipcarc-demo").CombinedOutput(); err != nil {

@@ -331,16 +331,6 @@ func want(s ipcarc.SegmentInfo) map[string]float64 {
 	return out
 }
 
-// ofSegment keeps the series of one segment.
-func ofSegment(got map[string]float64, name string) map[string]float64 {
-	out := map[string]float64{}
-	for k, v := range got {
-		if strings.Contains(k, "{segment="+name+",") || strings.HasSuffix(k, "{segment="+name+"}") {
-			out[k] = v
-		}
-	}
-	return out
-}
 
 // exact fails unless got has exactly the series and values of want.
 func exact(t *testing.T, when string, got, want map[string]float64) {

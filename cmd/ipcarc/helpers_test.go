@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -106,7 +105,7 @@ func binary(t *testing.T) string {
 		}
 		gotool, err := exec.LookPath("go")
 		if err != nil {
-			gotool = filepath.Join(runtime.GOROOT(), "bin", "go")
+			gotool = goFromEnv()
 		}
 		out, err := exec.Command(gotool, "build", "-o", filepath.Join(built.dir, "ipcarc"), ".").CombinedOutput()
 		if err != nil {
@@ -126,4 +125,13 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(built.dir)
 	}
 	os.Exit(code)
+}
+
+// goFromEnv is the go command when it is not on PATH: $GOROOT/bin/go (the
+// go command sets GOROOT for the tests it runs), else plain "go".
+func goFromEnv() string {
+	if r := os.Getenv("GOROOT"); r != "" {
+		return filepath.Join(r, "bin", "go")
+	}
+	return "go"
 }

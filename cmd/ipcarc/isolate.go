@@ -227,11 +227,11 @@ func gcName(name string, dryRun bool) (ipcarc.GCResult, error) {
 
 // removeName removes one named segment, in a child running as the file's
 // owner when another user owns it. hint goes with the error.
-func removeName(name string, force bool) (err error, hint string) {
+func removeName(name string, force bool) (hint string, err error) {
 	uid, gid, ok := foreignOwner(name)
 	if !ok {
 		err := ipcarc.Remove(name, forceOpt(force)...)
-		return err, rmHint(err, force)
+		return rmHint(err, force), err
 	}
 	op := opRm
 	if force {
@@ -239,9 +239,9 @@ func removeName(name string, force bool) (err error, hint string) {
 	}
 	res := asOwner(op, name, uid, gid)
 	if res.Error == "" {
-		return nil, ""
+		return "", nil
 	}
-	return &codeErr{msg: res.Error, code: res.Code, notExist: res.NotExist, kind: res.Kind}, res.Hint
+	return res.Hint, &codeErr{msg: res.Error, code: res.Code, notExist: res.NotExist, kind: res.Kind}
 }
 
 // rmHint is the hint rm prints with err.

@@ -93,7 +93,7 @@ func remove(targets []string, force bool, stderr io.Writer) (code int, results [
 	var listed []ipcarc.SegmentInfo
 	one := func(name string, matched bool) {
 		done[strings.TrimPrefix(name, "/")] = true
-		err, hint := removeName(name, force)
+		hint, err := removeName(name, force)
 		if matched && errors.Is(err, ipcarc.ErrNotExist) { // removed meanwhile
 			return
 		}
