@@ -331,7 +331,6 @@ func want(s ipcarc.SegmentInfo) map[string]float64 {
 	return out
 }
 
-
 // exact fails unless got has exactly the series and values of want.
 func exact(t *testing.T, when string, got, want map[string]float64) {
 	t.Helper()
