@@ -15,6 +15,7 @@ var (
 		Reap() (int, error)
 		Info() (SegmentInfo, error)
 		Expvar() func() any
+		Notify() error
 	} = (*Handle)(nil)
 	_ interface {
 		Clone() (*Arc[int], error)
@@ -31,6 +32,7 @@ var (
 		Recover(func(*int) error) error
 		Close() error
 		Version() (Version, error)
+		Atomic() (*int, error)
 	} = (*Arc[int])(nil)
 	_ interface {
 		Get() *int

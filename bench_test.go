@@ -138,6 +138,30 @@ func init() {
 		os.Stdout.WriteString("done\n")
 		return nil
 	}
+	// bench-atomic NAME N: N lock-free Adds on N through Atomic, after a byte
+	// on stdin (the Go side of BenchmarkAtomicContended2Proc).
+	childRoles["bench-atomic"] = func(args []string) error {
+		n, _ := strconv.Atoi(args[1])
+		a, err := Open[atomicBench](args[0])
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		v, err := a.Atomic()
+		if err != nil {
+			return err
+		}
+		os.Stdout.WriteString("ready\n")
+		var go1 [1]byte
+		if _, err := os.Stdin.Read(go1[:]); err != nil {
+			return err
+		}
+		for i := 0; i < n; i++ {
+			v.N.Add(1)
+		}
+		os.Stdout.WriteString("done\n")
+		return nil
+	}
 	// bench-holders NAME N opens NAME N times (N attachments, N slots of its
 	// holder table), says "ready" and waits to be killed: the other live
 	// holders of the holder-table benchmarks, all in one process so that
@@ -776,4 +800,81 @@ func BenchmarkReap4096(b *testing.B) {
 			b.Fatalf("Reap = %d, %v; want 0", n, err)
 		}
 	}
+}
+
+// atomicBench is Counter's shape made of atomics (64 bytes, the peers' size).
+type atomicBench struct {
+	N     atomic.Uint64
+	Spare [7]atomic.Uint64
+}
+
+// BenchmarkAtomicAdd is an uncontended lock-free Add through Atomic, in the
+// mapping; BenchmarkAtomicAddPrivate the same on private memory (the goal:
+// within 1.1x).
+func BenchmarkAtomicAdd(b *testing.B) {
+	a := benchArc(b, atomicBench{})
+	v, err := a.Atomic()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < b.N; i++ {
+		v.N.Add(1)
+	}
+}
+
+func BenchmarkAtomicAddPrivate(b *testing.B) {
+	v := new(atomicBench)
+	for i := 0; i < b.N; i++ {
+		v.N.Add(1)
+	}
+}
+
+// BenchmarkAtomicUpdate is the row users compare against: the same count
+// through Update(func(v *T) { v.N++ }) (here N.Add(1) under the lock).
+func BenchmarkAtomicUpdate(b *testing.B) {
+	a := benchArc(b, atomicBench{})
+	for i := 0; i < b.N; i++ {
+		a.Update(func(v *atomicBench) error { v.N.Add(1); return nil })
+	}
+}
+
+// BenchmarkAtomicContended2Proc: two processes (this one and a Go child)
+// each add 1 lock-free to the same atomic.Uint64 b.N times; ns/incr counts
+// both processes' adds, as BenchmarkCAtomicContended2ProcInC does in C.
+func BenchmarkAtomicContended2Proc(b *testing.B) {
+	a := benchArc(b, atomicBench{})
+	v, err := a.Atomic()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var start io.WriteCloser
+	c := startChildCmd(b, func(cmd *exec.Cmd) {
+		var err error
+		if start, err = cmd.StdinPipe(); err != nil {
+			b.Fatal(err)
+		}
+	}, "bench-atomic", a.Name(), strconv.Itoa(b.N))
+	c.expect("ready")
+	b.ResetTimer()
+	if _, err := start.Write([]byte{1}); err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < b.N; i++ {
+		v.N.Add(1)
+	}
+	c.expect("done")
+	b.StopTimer()
+	c.wait()
+	if got := v.N.Load(); got != uint64(2*b.N) {
+		b.Fatalf("count %d, want %d", got, 2*b.N)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(2*b.N), "ns/incr")
+}
+
+// BenchmarkCAtomicContended2ProcInC is the C floor of the above, timed in C.
+func BenchmarkCAtomicContended2ProcInC(b *testing.B) {
+	exe := cbase(b)
+	b.ResetTimer()
+	ns := runCBase(b, exe, "c_atomic_contended_2proc", b.N)
+	b.ReportMetric(ns, "ns/incr")
 }

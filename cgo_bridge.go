@@ -137,6 +137,7 @@ func (s seg) lock() int              { return int(C.ipcarc_lock_h(s.h())) }
 func (s seg) trylock() int           { return int(C.ipcarc_trylock_h(s.h())) }
 func (s seg) timedlock(ns int64) int { return int(C.ipcarc_timedlock_h(s.h(), C.int64_t(ns))) }
 func (s seg) unlock() int            { return int(C.ipcarc_unlock_h(s.h())) }
+func (s seg) notify() int            { return int(C.ipcarc_notify_h(s.h())) }
 func (s seg) unlockUnchanged() int   { return int(C.ipcarc_unlock_unchanged(s.p())) }
 func (s seg) clearPoison() int       { return int(C.ipcarc_clear_poison(s.p())) }
 func (s seg) wakeAll()               { C.ipcarc_wake_all(s.p()) }
@@ -145,7 +146,14 @@ func (s seg) wakeBits(b uint32)      { C.ipcarc_wake_bits(s.p(), C.uint32_t(b)) 
 func (s seg) timeout() int64         { return int64(C.ipcarc_timeout(s.p())) }
 func (s seg) lifetime() uint32       { return uint32(C.ipcarc_lifetime(s.p())) }
 func (s seg) maxHolders() int        { return int(C.ipcarc_hdr_max_holders(s.p())) }
-func noop(s seg) int                 { return int(C.ipcarc_noop_h(s.h())) }
+func (s seg) wordCopy(on bool) int {
+	v := C.int(0)
+	if on {
+		v = 1
+	}
+	return int(C.ipcarc_word_copy(s.p(), v))
+}
+func noop(s seg) int { return int(C.ipcarc_noop_h(s.h())) }
 
 func (s seg) reap() (int, int) {
 	var n C.int

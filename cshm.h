@@ -55,6 +55,7 @@ int ipcarc_trylock_h(uintptr_t h);
 int ipcarc_timedlock_h(uintptr_t h, int64_t timeout_ns);
 int ipcarc_timedlock_since_h(uintptr_t h, int64_t timeout_ns, int64_t since_ns);
 int ipcarc_unlock_h(uintptr_t h);
+int ipcarc_notify_h(uintptr_t h);
 int ipcarc_store_h(uintptr_t h, const unsigned char *src, size_t n);
 int ipcarc_load_locked_h(uintptr_t h, unsigned char *dst, size_t n, int64_t timeout_ns);
 int ipcarc_noop_h(uintptr_t h); /* empty call: the cgo floor in benchmarks */

@@ -68,6 +68,7 @@ struct ipcarc_seg {
 	int64_t hold_start; /* CLOCK_MONOTONIC ns when a sampled hold began, 0 when none */
 	uint32_t lock_tid;  /* thread of ours that holds the value lock through this attachment, 0 when none */
 	uint32_t waiting;   /* threads of ours inside ipcarc_wait on this attachment */
+	uint32_t word_copy; /* 0: loads and stores memcpy; 4 or 8: word-atomic copies (ipcarc_word_copy) */
 	ipcarc_counters scratch;
 	live_reg reg;
 	live_class cls; /* trust class, from fstat when the fd is first known */

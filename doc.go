@@ -39,6 +39,25 @@
 // process dies; Reap, Open and Close then remove its count, so a killed
 // process never leaks the segment.
 //
+// # Lock-free fields
+//
+// A value made only of sync/atomic integers and bools (atomic.Int32, Int64,
+// Uint32, Uint64, Uintptr, Bool; structs and arrays of them) can be changed
+// without the lock: Arc.Atomic returns it in place, and every process adds,
+// loads, stores and compares-and-swaps its fields at once. A C peer uses
+// __atomic builtins or C11 atomics on ipcarc_data, a Rust peer AtomicU64 and
+// its kin in a #[repr(C)] struct (IpcArc::atomic): the same sequentially
+// consistent operations on the same addresses. Any other field makes Atomic
+// fail with ErrUnsupportedType naming it.
+//
+// The lock still works on such a value, for changes that must go together,
+// and owner death and poison concern lock users only: lock-free users keep
+// counting. Store replaces the whole value under the lock and can overwrite a
+// concurrent lock-free Add. Load returns a snapshot in which each field was
+// read atomically, but fields changed lock-free are not consistent with each
+// other. Version and Wait see lock-based writes only, unless the lock-free
+// writer calls Notify, which moves the version on and wakes every Wait.
+//
 // # Lifetime
 //
 // By default a segment lives while any handle is open, in any process (Arc's

@@ -52,7 +52,11 @@ func (a *Arc[T]) LoadInto(dst *T) error {
 	if !a.closed.Load() {
 		h := a.hdr
 		s1 := atomic.LoadUint32(&h.Seq)
-		*dst = *a.data
+		if a.words == 0 {
+			*dst = *a.data
+		} else {
+			copyWords(unsafe.Pointer(dst), a.base, a.size, a.words)
+		}
 		f := atomic.LoadUint32(&h.Flags)
 		loadFence()
 		if atomic.LoadUint32(&h.Seq) == s1 && (s1|f)&1 == 0 {
@@ -89,7 +93,11 @@ func (a *Arc[T]) loadSeq(dst *T) (ok bool, err error) {
 		if s1&1 != 0 {
 			continue
 		}
-		*dst = *a.data
+		if a.words == 0 {
+			*dst = *a.data
+		} else {
+			copyWords(unsafe.Pointer(dst), a.base, a.size, a.words)
+		}
 		// The poison flag belongs to the snapshot: it only changes while seq
 		// is odd (ClearPoison under the lock) or just before seq moves
 		// (recovery), so read it inside the window. Read after the re-check,

@@ -26,6 +26,11 @@ type Handle struct {
 	att     *attachment
 	closed  atomic.Bool
 	cleanup runtime.Cleanup
+	// For a value made only of sync/atomic fields (setAtomic): the word
+	// (4 or 8 bytes) Load copies atomically, 0 for a plain copy; otherwise
+	// atomicErr says why Atomic is refused.
+	words     uint8
+	atomicErr error
 }
 
 // init fills h for the attachment s.

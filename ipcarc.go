@@ -184,6 +184,7 @@ func wrap[T any](name string, s seg, att *attachment) *Arc[T] {
 	a.init(name, s, att, unsafe.Sizeof(*a.data))
 	a.data = (*T)(a.base)
 	a.guard = Guard[T]{h: &a.Handle, v: a.data}
+	a.atomicErr = a.setAtomic(reflect.TypeFor[T]())
 	// Safety net: a handle dropped without Close still gives its reference
 	// back. Close stops it, so the count is never decremented twice.
 	a.cleanup = runtime.AddCleanup(a, func(h handleRef) {

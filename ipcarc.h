@@ -345,7 +345,15 @@ IPCARC_API int64_t ipcarc_timeout(ipcarc_seg *s);
 IPCARC_API uint32_t ipcarc_lifetime(ipcarc_seg *s);
 
 /* The value in the mapping (value_size bytes, aligned as the spec said). Read
- * or write it only while holding the lock (or through ipcarc_load/store).
+ * or write it only while holding the lock (or through ipcarc_load/store),
+ * except for lock-free use of a value made only of atomic fields: then every
+ * process may read and write those fields at any time, without the lock, with
+ * C11 atomics or __atomic builtins (sequentially consistent, on the field's
+ * own address and width; Go's sync/atomic and Rust's std atomics do the same).
+ * The library does not check that the value is such a type: that is the
+ * caller's to know (Go's Arc.Atomic and Rust's IpcArc::atomic check it). A
+ * lock-free change moves no version and wakes nobody: call ipcarc_notify for
+ * that. The pointer stays valid until the attachment's last ipcarc_close.
  * NULL on a handle inherited through fork. */
 IPCARC_API void *ipcarc_data(ipcarc_seg *s);
 /* The handles of live holders, over every process: one read per slot, no
@@ -402,6 +410,23 @@ IPCARC_API uint32_t ipcarc_version(ipcarc_seg *s);
  * 0 with *now set, ETIMEDOUT, or EINTR (woken for no change: call again); EDEADLK while
  * this thread holds the lock; ECHILD (at once, *now untouched) on a handle inherited through fork. */
 IPCARC_API int ipcarc_wait(ipcarc_seg *s, uint32_t since, int64_t timeout_ns, uint32_t *now);
+
+/* After a lock-free change of an atomic field: a new version (the sequence
+ * word += 2, one atomic add: a writer inside the lock stays inside, the
+ * seqlock stays sound) and a FUTEX_WAKE of every ipcarc_wait when any waits.
+ * Needs no lock and may be called while holding it. 0; ECHILD (nothing done)
+ * on a handle inherited through fork. */
+IPCARC_API int ipcarc_notify(ipcarc_seg *s);
+/* For a value made only of atomic fields: on (1), ipcarc_load, ipcarc_store
+ * and the locked read copy the value one aligned word at a time with atomic
+ * accesses (8 bytes when value_size is a multiple of 8, else 4), so that a
+ * copy never tears a field that another process changes lock-free; a load
+ * then returns a snapshot in which each field was read atomically (fields
+ * changed lock-free are not consistent with each other). Off (0): memcpy, the
+ * default. Per handle (attachment), not shared. 0; EINVAL (unchanged) when
+ * the value's size is not a multiple of 4; ECHILD on a handle inherited
+ * through fork. */
+IPCARC_API int ipcarc_word_copy(ipcarc_seg *s, int on);
 
 /* ---- Counters -------------------------------------------------------------- */
 

@@ -58,6 +58,8 @@ func (a *Arc[T]) StoreFrom(*T) error                             { return unsupp
 func (a *Arc[T]) Update(func(*T) error) error                    { return unsupported("update", "") }
 func (a *Arc[T]) View(func(*T) error) error                      { return unsupported("view", "") }
 func (a *Arc[T]) Recover(func(*T) error) error                   { return unsupported("recover", "") }
+func (a *Arc[T]) Atomic() (*T, error)                            { return nil, unsupported("atomic", "") }
+func (h *Handle) Notify() error                                  { return unsupported("notify", "") }
 func (g *Guard[T]) Get() *T                                      { return nil }
 func (g *Guard[T]) Unlock() error                                { return unsupported("unlock", "") }
 func (g *Guard[T]) UnlockUnchanged() error                       { return unsupported("unlock", "") }

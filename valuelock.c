@@ -59,7 +59,9 @@ static void recover(ipcarc_seg *s) {
 	if (seq & 1) {
 		ctr_inc(&s->ctr->poisoned);
 		__atomic_or_fetch(&h->flags, IPCARC_FLAG_POISONED | IPCARC_FLAG_OWNER_DEAD_UNSEEN, SEQ);
-		A_STORE(&h->seq, seq + 1, SEQ);
+		/* Every change of seq is a read-modify-write: ipcarc_notify adds 2
+		 * from outside the lock at any time (LAYOUT.md, "Notify"). */
+		__atomic_fetch_add(&h->seq, 1, SEQ);
 		if (A_LOAD(&h->waiters, SEQ)) wake_all(s);
 	}
 	pthread_mutex_consistent(value_mtx(s));
@@ -86,6 +88,7 @@ static inline void count_release(ipcarc_seg *s) {
 }
 
 static void count_wait_ns(ipcarc_seg *s, uint64_t w, int slept);
+static inline void copy_value(ipcarc_seg *s, void *dst, const void *src, size_t n);
 
 /* Under the value lock: a contended acquisition that waited since t0. */
 static void __attribute__((noinline)) count_wait(ipcarc_seg *s, int64_t t0, int slept) {
@@ -111,7 +114,10 @@ static inline int enter(ipcarc_seg *s, int rc) {
 	count_acquire(s);
 	A_STORE(&s->lock_tid, (uint32_t)my_tid(), RLX);
 	ipcarc_header *h = s->hdr;
-	uint32_t seq = A_LOAD(&h->seq, RLX);
+	/* Odd (entered) in one read-modify-write: a Notify (+2, lock-free) may
+	 * land at any moment, and a plain load-then-store would undo it, taking
+	 * the version backwards and letting a reader's re-check pass (ABA). */
+	uint32_t seq = __atomic_fetch_add(&h->seq, 1, SEQ);
 	if (__builtin_expect(seq & 1, 0)) {
 		/* Odd with nobody inside: a peer wrote the word (no owner died, or
 		 * recovery would have made it even). A reader may have accepted a
@@ -120,11 +126,12 @@ static inline int enter(ipcarc_seg *s, int rc) {
 		 * the parity right again. */
 		__atomic_or_fetch(&h->flags, IPCARC_FLAG_POISONED, SEQ);
 		ctr_inc(&s->ctr->poisoned);
-		seq++;
-		A_STORE(&h->seq, seq, SEQ);
+		/* Our +1 made it even: one more makes it odd, as entered. */
+		__atomic_fetch_add(&h->seq, 1, SEQ);
 	}
-	A_STORE(&h->seq, seq + 1, RLX);
-	/* The odd seq must be visible before any store to the value (seqlock writer). */
+	/* The odd seq must be visible before any store to the value (seqlock
+	 * writer); the sequentially consistent RMW already orders it, the fence
+	 * says so where a weaker RMW would be used. */
 	__atomic_thread_fence(REL);
 	FAULT("lock");
 	if (__builtin_expect(A_LOAD(&h->flags, RLX) & IPCARC_FLAG_OWNER_DEAD_UNSEEN, 0)) {
@@ -252,9 +259,10 @@ static inline int unlock_impl(ipcarc_seg *s) {
 	count_release(s);
 	A_STORE(&s->lock_tid, 0, RLX);
 	ipcarc_header *h = s->hdr;
-	uint32_t seq = A_LOAD(&h->seq, RLX);
-	/* Release: the value's stores are visible before the even seq. */
-	A_STORE(&h->seq, seq + 1, REL);
+	/* Release: the value's stores are visible before the even seq. A
+	 * read-modify-write, never load-then-store, so that a concurrent Notify's
+	 * +2 is kept. */
+	__atomic_fetch_add(&h->seq, 1, REL);
 	int rc = pthread_mutex_unlock(value_mtx(s));
 	/* Waiter handshake (Dekker): the waiter increments waiters then reads seq;
 	 * we store seq then read waiters. One full barrier on each side makes at
@@ -275,7 +283,7 @@ static inline int unlock_unchanged_impl(ipcarc_seg *s) {
 	/* Back to the even value the lock started from: nothing was written, so
 	 * a reader's snapshot taken across this section is still valid, and
 	 * waiters must not see a new version. */
-	A_STORE(&s->hdr->seq, A_LOAD(&s->hdr->seq, RLX) - 1, REL);
+	__atomic_fetch_sub(&s->hdr->seq, 1, REL); /* RMW: keeps a concurrent Notify's +2 */
 	return pthread_mutex_unlock(value_mtx(s));
 }
 
@@ -333,7 +341,7 @@ static inline int store_impl(ipcarc_seg *s, const void *src, size_t n) {
 	if (rc != 0 && rc != EOWNERDEAD) return rc;
 	int poisoned = poisoned_impl(s);
 	if (!poisoned) {
-		memcpy(s->data, src, n);
+		copy_value(s, s->data, src, n);
 		FAULT("store");
 		ctr_inc(&s->ctr->stores);
 	}
@@ -360,7 +368,7 @@ static inline int load_locked_impl(ipcarc_seg *s, void *dst, size_t n, int64_t t
 	/* A read never takes the news of an owner's death (the OWNER_DEAD_UNSEEN
 	 * flag): it is left for the next lock that may write, whose caller can
 	 * repair. The reader sees the poison. */
-	memcpy(dst, s->data, n);
+	copy_value(s, dst, s->data, n);
 	int poisoned = poisoned_impl(s);
 	if (!nested) pthread_mutex_unlock(value_mtx(s));
 	return poisoned ? ENOTRECOVERABLE : 0;
@@ -377,7 +385,7 @@ int ipcarc_load(ipcarc_seg *s, void *dst, size_t n) {
 	for (int spin = 0; spin < 1000; spin++) {
 		uint32_t a = A_LOAD(&h->seq, ACQ);
 		if (!(a & 1)) {
-			memcpy(dst, s->data, n);
+			copy_value(s, dst, s->data, n);
 			/* The poison flag is part of the snapshot: read it inside the window
 			 * (it changes only while seq is odd, or just before seq moves). */
 			uint32_t flags = A_LOAD(&h->flags, RLX);
@@ -456,6 +464,57 @@ uint32_t ipcarc_wait_bit(ipcarc_seg *s) { return 1u << (1 + (s->slot == NO_SLOT 
 void ipcarc_wake_bits(ipcarc_seg *s, uint32_t bits) {
 	if (live_forked(s)) return;
 	futex(&s->hdr->seq, FUTEX_WAKE_BITSET, INT_MAX, NULL, bits);
+}
+
+/* Lock-free "the value changed": +2 keeps the parity, so a writer inside
+ * stays inside (odd) and a free value stays free (even); every other change
+ * of seq is a read-modify-write too, so none is lost (LAYOUT.md, "Notify").
+ * Then the waiter handshake of unlock: the fetch_add is the full barrier
+ * between our store of seq and our read of waiters. */
+static inline int notify_impl(ipcarc_seg *s) {
+	ipcarc_header *h = s->hdr;
+	__atomic_fetch_add(&h->seq, 2, SEQ);
+	if (A_LOAD(&h->waiters, SEQ) != 0) wake_all(s);
+	return 0;
+}
+
+int ipcarc_notify(ipcarc_seg *s) { return live_forked(s) ? ECHILD : notify_impl(s); }
+int ipcarc_notify_h(uintptr_t h) { return notify_impl((ipcarc_seg *)h); }
+
+/* Word-atomic copies, for values made of atomic fields (ipcarc_word_copy):
+ * each aligned word of w bytes is read or written with one relaxed atomic
+ * access, so a concurrent lock-free add on a field is never torn by a copy. */
+static void copy_words(void *dst, const void *src, size_t n, uint32_t w) {
+	if (w == 8) {
+		uint64_t *d = dst;
+		const uint64_t *p = src;
+		for (size_t i = 0; i < n / 8; i++) __atomic_store_n(&d[i], __atomic_load_n(&p[i], RLX), RLX);
+	} else {
+		uint32_t *d = dst;
+		const uint32_t *p = src;
+		for (size_t i = 0; i < n / 4; i++) __atomic_store_n(&d[i], __atomic_load_n(&p[i], RLX), RLX);
+	}
+}
+
+static inline void copy_value(ipcarc_seg *s, void *dst, const void *src, size_t n) {
+	uint32_t w = __atomic_load_n(&s->word_copy, __ATOMIC_RELAXED); /* set by another thread, maybe */
+	if (w) copy_words(dst, src, n, w);
+	else memcpy(dst, src, n);
+}
+
+int ipcarc_word_copy(ipcarc_seg *s, int on) {
+	if (live_forked(s)) return ECHILD;
+	if (!on) {
+		__atomic_store_n(&s->word_copy, 0, __ATOMIC_RELAXED);
+		return 0;
+	}
+	/* From the validated private bounds, never the shared header: 8-byte
+	 * words when the size allows (a value with an 8-byte field has a size
+	 * that is a multiple of 8, and the field an offset that is one), else 4. */
+	uint32_t w = s->value_size % 8 == 0 ? 8 : 4;
+	if (s->value_size == 0 || s->value_size % w != 0 || (uintptr_t)s->data % w != 0) return EINVAL;
+	__atomic_store_n(&s->word_copy, w, __ATOMIC_RELAXED);
+	return 0;
 }
 
 void ipcarc_wake_all(ipcarc_seg *s) {

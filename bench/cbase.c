@@ -15,7 +15,8 @@
  *   NAME NS_PER_OP OPS [BYTES_PER_OP]
  * where OPS is how many operations the timed run did. What one operation is
  * for the two-process measurements is stated where they are defined:
- *   c_ipcarc_contended_2proc, c_raw_contended_2proc: one increment (both
+ *   c_ipcarc_contended_2proc, c_raw_contended_2proc, c_atomic_contended_2proc
+ *       (lock-free __atomic_fetch_add): one increment (both
  *       processes' increments counted, so ns/op = elapsed / (2 N))
  *   c_futex_pingpong_wake, c_futex_pingpong_wake_1cpu: one one-way wake-up
  *       (round trip / 2); _1cpu pins both processes to CPU 0
@@ -469,6 +470,45 @@ static int64_t b_ipcarc_contended(int64_t n, size_t arg) {
 	return t;
 }
 
+/* Both processes add 1 to one u64 of an ipcarc value n times each, lock-free
+ * (__atomic_fetch_add, seq_cst, on ipcarc_data): the C floor of Go's
+ * BenchmarkAtomicContended2Proc. */
+static int64_t b_atomic_contended(int64_t n, size_t arg) {
+	(void)arg;
+	char name[64];
+	ipcarc_seg *s = new_seg(64, name, sizeof name);
+	struct startline *sl = shared_page();
+	pid_t pid = fork();
+	if (pid < 0) die("fork", errno);
+	if (pid == 0) {
+		ipcarc_spec sp = {.value_size = 64, .value_align = 8, .type_tag = ipcarc_tag("cbase")};
+		ipcarc_seg *c;
+		if (ipcarc_open(name, &sp, &c, NULL)) _exit(1);
+		uint64_t *v = ipcarc_data(c);
+		__atomic_store_n(&sl->ready, 1, __ATOMIC_RELEASE);
+		await(&sl->go);
+		for (int64_t i = 0; i < n; i++) __atomic_fetch_add(v, 1, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&sl->done, 1, __ATOMIC_RELEASE);
+		ipcarc_close(c);
+		_exit(0);
+	}
+	uint64_t *v = ipcarc_data(s);
+	await(&sl->ready);
+	int64_t t0 = now_ns();
+	__atomic_store_n(&sl->go, 1, __ATOMIC_RELEASE);
+	for (int64_t i = 0; i < n; i++) __atomic_fetch_add(v, 1, __ATOMIC_SEQ_CST);
+	await(&sl->done);
+	int64_t t = now_ns() - t0;
+	reap(pid);
+	if (__atomic_load_n(v, __ATOMIC_SEQ_CST) != (uint64_t)(2 * n)) {
+		fprintf(stderr, "cbase: atomic contended count wrong\n");
+		exit(1);
+	}
+	munmap((void *)sl, 4096);
+	close_seg(s);
+	return t;
+}
+
 /* The same with a bare robust pshared mutex in an anonymous shared mapping. */
 static int64_t b_raw_contended(int64_t n, size_t arg) {
 	(void)arg;
@@ -595,6 +635,7 @@ static const struct bench benches[] = {
 	{"c_flock_pair", b_flock_pair, 0, 1, 0},
 	{"c_ipcarc_contended_2proc", b_ipcarc_contended, 0, 2, 0},
 	{"c_raw_contended_2proc", b_raw_contended, 0, 2, 0},
+	{"c_atomic_contended_2proc", b_atomic_contended, 0, 2, 0},
 	{"c_futex_pingpong_wake", b_futex_pingpong, 0, 2, 0},
 	{"c_futex_pingpong_wake_1cpu", b_futex_pingpong, 1, 2, 0},
 };

@@ -26,6 +26,11 @@
  *                        with gate, say "ready" once attached and start counting only
  *                        after a line (or EOF) on stdin, so that several processes
  *                        started one after another count at the same time
+ *     atomic NAME K I [gate]  open (or create), then K times, without the lock, add 1
+ *                        to n and to spare[I-1] (I in 1..7; 0: n only) with
+ *                        __atomic_fetch_add on ipcarc_data (the lock-free use of a value
+ *                        of atomic fields: Go's struct{N atomic.Uint64; Spare
+ *                        [7]atomic.Uint64}), then ipcarc_notify once: "done"; gate as incr
  *     create NAME VALUE  create with n=VALUE: "created"; after a line (or EOF) on
  *                        stdin read n as read does: "n=<n>", close: "closed"
  *     hold NAME          open, lock, set n=4242: "locked", then sleep until killed
@@ -280,11 +285,39 @@ static int usage(void) {
 	return 2;
 }
 
+/* Lock-free adds: the same sequentially consistent atomic add, on the same
+ * address, as Go's atomic.Uint64.Add and Rust's AtomicU64::fetch_add. */
+static int cmd_atomic(const char *name, uint64_t k, uint64_t idx, int gate) {
+	if (idx > 7) return usage();
+	ipcarc_spec sp = counter_spec();
+	struct counter zero;
+	memset(&zero, 0, sizeof zero);
+	ipcarc_seg *s = NULL;
+	int created = 0, field = IPCARC_FIELD_NONE;
+	int rc = ipcarc_open_or_create(name, &sp, &zero, &s, &created, &field);
+	if (rc) die("open or create", name, rc, field);
+	if (gate) {
+		say("ready");
+		wait_stdin();
+	}
+	struct counter *c = ipcarc_data(s);
+	for (uint64_t i = 0; i < k; i++) {
+		__atomic_fetch_add(&c->n, 1, __ATOMIC_SEQ_CST);
+		if (idx) __atomic_fetch_add(&c->spare[idx - 1], 1, __ATOMIC_SEQ_CST);
+	}
+	if ((rc = ipcarc_notify(s))) die("notify", name, rc, 0);
+	close_seg(s, name);
+	say("done");
+	return 0;
+}
+
 int main(int argc, char **argv) {
 	if (argc < 3) return usage();
 	const char *cmd = argv[1], *name = argv[2];
 	if (strcmp(cmd, "incr") == 0 && (argc == 4 || (argc == 5 && strcmp(argv[4], "gate") == 0)))
 		return cmd_incr(name, parse_u64(argv[3], "count"), argc == 5);
+	if (strcmp(cmd, "atomic") == 0 && (argc == 5 || (argc == 6 && strcmp(argv[5], "gate") == 0)))
+		return cmd_atomic(name, parse_u64(argv[3], "count"), parse_u64(argv[4], "index"), argc == 6);
 	if (argc == 4 && strcmp(cmd, "create") == 0) return cmd_create(name, parse_u64(argv[3], "value"));
 	if (argc != 3) return usage();
 	if (strcmp(cmd, "hold") == 0) return cmd_hold(name);

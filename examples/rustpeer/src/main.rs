@@ -12,6 +12,10 @@
 //!                        with gate, say "ready" once attached and start counting only
 //!                        after a line (or EOF) on stdin, so that several processes
 //!                        started one after another count at the same time
+//!     atomic NAME K I [gate]  open (or create), then K times, without the lock, add 1
+//!                        to n and to spare[I-1] (I in 1..7; 0: n only) through
+//!                        IpcArc::atomic (Counter's atomic twin, [AtomicU64; 8]),
+//!                        then notify once: "done"; gate as incr
 //!     create NAME VALUE  create with n=VALUE: "created"; after a line (or EOF) on stdin
 //!                        read n as read does: "n=<n>", close: "closed"
 //!     hold NAME          open, lock, set n=4242: "locked", then sleep until killed
@@ -131,6 +135,32 @@ fn cmd_incr(name: &str, k: u64, gate: bool) {
             .unwrap_or_else(|p| p.into_inner());
         g.n = g.n.wrapping_add(1);
     }
+    a.close().unwrap_or_else(|e| die("close", name, e));
+    say("done");
+}
+
+/// Lock-free adds: AtomicU64::fetch_add (SeqCst), the same instruction on the
+/// same address as Go's atomic.Uint64.Add and C's __atomic_fetch_add.
+fn cmd_atomic(name: &str, k: u64, idx: usize, gate: bool) {
+    use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+    if idx > 7 {
+        usage();
+    }
+    let (a, _) = opts()
+        .open_or_new(name, Counter::default())
+        .unwrap_or_else(|e| die("open or create", name, e));
+    let w: &[AtomicU64; 8] = a.atomic().unwrap_or_else(|e| die("atomic", name, e));
+    if gate {
+        say("ready");
+        wait_stdin();
+    }
+    for _ in 0..k {
+        w[0].fetch_add(1, SeqCst);
+        if idx > 0 {
+            w[idx].fetch_add(1, SeqCst);
+        }
+    }
+    a.notify().unwrap_or_else(|e| die("notify", name, e));
     a.close().unwrap_or_else(|e| die("close", name, e));
     say("done");
 }
@@ -255,6 +285,14 @@ fn main() {
         }
         [_, "incr", name, k, "gate"] => {
             cmd_incr(name, parse_u64(k, "count"), true);
+            0
+        }
+        [_, "atomic", name, k, i] => {
+            cmd_atomic(name, parse_u64(k, "count"), parse_u64(i, "index") as usize, false);
+            0
+        }
+        [_, "atomic", name, k, i, "gate"] => {
+            cmd_atomic(name, parse_u64(k, "count"), parse_u64(i, "index") as usize, true);
             0
         }
         [_, "create", name, v] => {

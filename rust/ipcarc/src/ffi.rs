@@ -171,6 +171,8 @@ extern "C" {
     pub(crate) fn ipcarc_load(s: *mut Seg, dst: *mut c_void, n: usize) -> c_int;
     pub(crate) fn ipcarc_store(s: *mut Seg, src: *const c_void, n: usize) -> c_int;
     pub(crate) fn ipcarc_version(s: *mut Seg) -> u32;
+    pub(crate) fn ipcarc_notify(s: *mut Seg) -> c_int;
+    pub(crate) fn ipcarc_word_copy(s: *mut Seg, on: c_int) -> c_int;
     pub(crate) fn ipcarc_wait(s: *mut Seg, since: u32, timeout_ns: i64, now: *mut u32) -> c_int;
     pub(crate) fn ipcarc_read_counters(s: *mut Seg, out: *mut crate::Counters);
     pub(crate) fn ipcarc_reap(s: *mut Seg, reaped: *mut c_int) -> c_int;

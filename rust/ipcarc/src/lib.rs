@@ -115,6 +115,7 @@
 
 #![warn(missing_docs)]
 
+mod atomic;
 mod error;
 mod ffi;
 mod plain;
@@ -128,6 +129,7 @@ use std::ptr::{self, NonNull};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub use atomic::AtomicData;
 pub use error::Error;
 pub use plain::PlainData;
 pub use std::sync::{LockResult, PoisonError};
@@ -818,6 +820,68 @@ impl<T: PlainData> IpcArc<T> {
         };
         if rc != 0 {
             return Err(from_rc(rc, 0, Op::Lock));
+        }
+        Ok(())
+    }
+
+    /// The value in place as `A`, its atomic twin (same size, alignment at
+    /// most `T`'s), for lock-free use: any process may change its fields at
+    /// any time without the lock, with the same sequentially consistent
+    /// operations as Go's `Arc.Atomic` and C's `__atomic` builtins on
+    /// `ipcarc_data` (see [`AtomicData`]). `T` is the plain twin the segment
+    /// is opened with (`u64` for `AtomicU64`, `[u64; 8]` for
+    /// `[AtomicU64; 8]`, a `#[repr(C)]` struct of integers for one of
+    /// atomics), because [`PlainData`] is `Copy` and atomics are not.
+    ///
+    /// The reference lives as long as this handle. From then on this
+    /// attachment's `get` and `store` copy the value one atomic word at a
+    /// time (`ipcarc_word_copy`), so that a copy never tears a field changed
+    /// lock-free; `get` returns a snapshot in which each field was read
+    /// atomically. `store` (and a guard's write) replaces the whole value
+    /// under the lock and can overwrite a concurrent lock-free add. A
+    /// lock-free change moves no version and wakes no `wait`: call
+    /// [`notify`](Self::notify).
+    ///
+    /// [`Error::UnsupportedType`]`("atomic view size")` when `A`'s size
+    /// differs from `T`'s, or its alignment is larger.
+    ///
+    /// ```
+    /// # use ipcarc::IpcArc;
+    /// # use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+    /// # let name = &format!("ipcarc-test-doc-atomic-{}", std::process::id());
+    /// let a = IpcArc::new(name, [0u64; 4])?;
+    /// let hits: &[AtomicU64; 4] = a.atomic()?;
+    /// hits[2].fetch_add(1, SeqCst);
+    /// a.notify()?;
+    /// assert_eq!(a.get()?[2], 1);
+    /// # Ok::<(), ipcarc::Error>(())
+    /// ```
+    pub fn atomic<A: AtomicData>(&self) -> Result<&A, Error> {
+        if std::mem::size_of::<A>() != std::mem::size_of::<T>()
+            || std::mem::align_of::<A>() > std::mem::align_of::<T>()
+        {
+            return Err(Error::UnsupportedType("atomic view size"));
+        }
+        // SAFETY: a live handle. EINVAL (a size not a multiple of 4, e.g.
+        // [AtomicU8; 3]) leaves plain copies: such a value has no field a
+        // plain copy could tear beyond a byte.
+        unsafe { ffi::ipcarc_word_copy(self.s(), 1) };
+        // SAFETY: the mapping lives as long as the handle (the borrow of
+        // self); the value has A's size and at least its alignment; every
+        // bit pattern is an A (AtomicData), and all access through &A is
+        // atomic.
+        Ok(unsafe { &*(self.data.as_ptr() as *const A) })
+    }
+
+    /// After a lock-free change through [`atomic`](Self::atomic): a new
+    /// version (the sequence word += 2, one atomic add that keeps the
+    /// seqlock sound) and a wake-up of every [`wait`](Self::wait) in every
+    /// process. Takes no lock; may be called while holding it.
+    pub fn notify(&self) -> Result<(), Error> {
+        // SAFETY: a live handle.
+        let rc = unsafe { ffi::ipcarc_notify(self.s()) };
+        if rc != 0 {
+            return Err(from_rc(rc, 0, Op::Other));
         }
         Ok(())
     }
