@@ -449,8 +449,8 @@ IPCARC_API size_t ipcarc_slice_len(ipcarc_seg *s);
 IPCARC_API size_t ipcarc_slice_cap(ipcarc_seg *s);
 /* Consistent copy of the elements in use into dst (room for cap_elems), *len =
  * the length, without the lock (seqlock; bounded retries, then the lock).
- * 0; ENOBUFS: *len > cap_elems, only cap_elems copied: call again with room for
- * *len; ENOTRECOVERABLE: copied, poisoned; EBADMSG: the length word was beyond
+ * 0; ENOBUFS (before any other answer): *len > cap_elems, only cap_elems
+ * copied: call again with room for *len; ENOTRECOVERABLE: copied, poisoned; EBADMSG: the length word was beyond
  * capacity (*len = capacity); EINVAL, ECHILD. */
 IPCARC_API int ipcarc_slice_load(ipcarc_seg *s, void *dst, size_t cap_elems, size_t *len);
 /* Lock, copy n_elems elements in, set the length to n_elems, bump the

@@ -547,3 +547,54 @@ func TestSliceLoadNotTornNotStarved(t *testing.T) {
 		t.Fatalf("the writer made no progress under the loads: %v", seen)
 	}
 }
+
+func init() {
+	// slice-die-inside NAME: lock, change the length, write half, say
+	// "inside", and wait to be killed.
+	childRoles["slice-die-inside"] = func(args []string) error {
+		s, err := OpenSlice[uint64](args[0])
+		if err != nil {
+			return err
+		}
+		g, err := s.Lock()
+		if err != nil {
+			return err
+		}
+		if err := g.SetLen(s.Cap()); err != nil {
+			return err
+		}
+		g.Get()[0] = 99
+		fmt.Println("inside")
+		select {}
+	}
+}
+
+// kill -9 inside a Lock that changed the length: the next reader sees
+// ErrPoisoned with a length within the capacity, and Recover repairs.
+func TestFaultSliceKilledInsideLock(t *testing.T) {
+	name := testName(t)
+	s, err := NewSlice(name, []uint64{2, 2}, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c := startChild(t, "slice-die-inside", name)
+	c.expect("inside")
+	c.kill()
+	v, err := s.Load()
+	if !errors.Is(err, ErrPoisoned) || len(v) != 6 || v[0] != 99 {
+		t.Fatalf("Load after the death: %v %v", v, err)
+	}
+	if _, err := s.LoadAt(0); !errors.Is(err, ErrPoisoned) {
+		t.Fatalf("LoadAt: %v", err)
+	}
+	if err := s.Store([]uint64{1}); !errors.Is(err, ErrPoisoned) {
+		t.Fatalf("Store: %v", err)
+	}
+	if err := s.Recover(func(v []uint64) ([]uint64, error) { return []uint64{2, 2}, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.Load(); err != nil || !equalU64(v, []uint64{2, 2}) {
+		t.Fatalf("after Recover: %v %v", v, err)
+	}
+}

@@ -451,7 +451,8 @@ static int slice_load_locked_impl(ipcarc_seg *s, void *dst, size_t cap_elems, si
 	rc = slice_copy_out(s, dst, cap_elems, len);
 	int poisoned = poisoned_impl(s);
 	if (!nested) pthread_mutex_unlock(value_mtx(s));
-	return poisoned ? ENOTRECOVERABLE : rc;
+	/* No room says so first: the caller's copy is incomplete. */
+	return poisoned && rc != ENOBUFS ? ENOTRECOVERABLE : rc;
 }
 
 /* Bounded tries of the seqlock before the lock: a copy that a writer keeps
@@ -473,7 +474,7 @@ static int slice_load_impl(ipcarc_seg *s, void *dst, size_t cap_elems, size_t *l
 			__atomic_thread_fence(ACQ);
 			if (A_LOAD(&h->seq, RLX) == a) {
 				if (spin) ctr_add_atomic(&s->ctr->load_retries, 1);
-				return (flags & IPCARC_FLAG_POISONED) ? ENOTRECOVERABLE : rc;
+				return (flags & IPCARC_FLAG_POISONED) && rc != ENOBUFS ? ENOTRECOVERABLE : rc;
 			}
 		}
 		if (spin > 100) sched_yield();
