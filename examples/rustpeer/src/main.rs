@@ -135,6 +135,33 @@ fn cmd_incr(name: &str, k: u64, gate: bool) {
     say("done");
 }
 
+/// The element tag of the slice modes: Go opens with WithTypeTag(U64_TAG),
+/// C with ipcarc_tag(U64_TAG).
+const U64_TAG: &str = "ipcarc.u64.v1";
+
+/// sincr NAME K [gate]: open the slice of u64 (Go created it) and add 1 to
+/// every element in use, under the lock, K times.
+fn cmd_sincr(name: &str, k: u64, gate: bool) {
+    let s = opts::<u64>()
+        .type_tag(U64_TAG)
+        .load_slice(name)
+        .unwrap_or_else(|e| die("open slice", name, e));
+    if gate {
+        say("ready");
+        wait_stdin();
+    }
+    for _ in 0..k {
+        s.update(|g| {
+            for x in g.iter_mut() {
+                *x = x.wrapping_add(1);
+            }
+        })
+        .unwrap_or_else(|e| die("update", name, e));
+    }
+    drop(s);
+    say("done");
+}
+
 fn cmd_create(name: &str, value: u64) {
     let a = opts()
         .new(
@@ -233,7 +260,7 @@ fn expect_refusal<T: PlainData>(name: &str, opts: ipcarc::Options<T>, field: &st
 
 fn usage() -> ! {
     eprintln!(
-        "usage: rustpeer incr NAME K [gate] | create NAME VALUE | hold NAME | lock NAME |\n       panic NAME | poisoned NAME | attach NAME | read NAME | badsize NAME |\n       badtag NAME | u64 NAME VALUE"
+        "usage: rustpeer incr NAME K [gate] | create NAME VALUE | hold NAME | lock NAME |\n       panic NAME | poisoned NAME | attach NAME | read NAME | badsize NAME |\n       badtag NAME | u64 NAME VALUE | sincr NAME K [gate]"
     );
     exit(2)
 }
@@ -255,6 +282,14 @@ fn main() {
         }
         [_, "incr", name, k, "gate"] => {
             cmd_incr(name, parse_u64(k, "count"), true);
+            0
+        }
+        [_, "sincr", name, k] => {
+            cmd_sincr(name, parse_u64(k, "count"), false);
+            0
+        }
+        [_, "sincr", name, k, "gate"] => {
+            cmd_sincr(name, parse_u64(k, "count"), true);
             0
         }
         [_, "create", name, v] => {

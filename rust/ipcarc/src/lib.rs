@@ -118,6 +118,7 @@
 mod error;
 mod ffi;
 mod plain;
+mod slice;
 
 use std::ffi::{c_int, c_void, CString};
 use std::fmt;
@@ -130,6 +131,7 @@ use std::time::{Duration, Instant};
 
 pub use error::Error;
 pub use plain::PlainData;
+pub use slice::{IpcSlice, SliceGuard};
 pub use std::sync::{LockResult, PoisonError};
 
 use error::{from_rc, Op};
@@ -406,7 +408,7 @@ impl<T: PlainData> Options<T> {
             } else {
                 0
             },
-            reserved: 0,
+            shape: 0,
         })
     }
 
