@@ -37,6 +37,8 @@
  *       EDEADLK          lock: this thread already holds it; close: closing the last handle of
  *                        a mapping while this thread holds the lock
  *       EPERM            unlock: this thread does not hold the lock
+ *       ERANGE           slices: more elements than the capacity, or an index at or past the length
+ *       ENOBUFS          ipcarc_slice_load: the caller's buffer is shorter than the length
  *     anything else is the errno of the failing system call (EACCES, ENOSPC, ...).
  *   - A handle (ipcarc_seg *) is one attachment: one open file description, one
  *     mapping, one slot in the holder table. ipcarc_clone adds a handle to the same
@@ -47,7 +49,8 @@
  *     its parent's holder alive, and nothing it does through an inherited handle
  *     writes shared memory or waits. Every call that returns a code returns ECHILD
  *     at once, before any other check (clone, lock, trylock, timedlock, unlock,
- *     unlock_unchanged, clear_poison, load, store, wait, reap), even while the
+ *     unlock_unchanged, clear_poison, load, store, wait, reap, and the ipcarc_slice_*
+ *     calls), even while the
  *     parent held the value lock across the fork; ipcarc_close returns ECHILD too,
  *     after freeing the child's private copy (the last handle) only. The calls that
  *     return a value answer for a handle without an attachment: ipcarc_data and

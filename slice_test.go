@@ -4,6 +4,7 @@ package ipcarc
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"math/rand"
@@ -596,5 +597,64 @@ func TestFaultSliceKilledInsideLock(t *testing.T) {
 	}
 	if v, err := s.Load(); err != nil || !equalU64(v, []uint64{2, 2}) {
 		t.Fatalf("after Recover: %v %v", v, err)
+	}
+}
+
+// TryLock, LockContext, Wait and Close behave as Arc's.
+func TestSliceLockVariantsAndWait(t *testing.T) {
+	name := testName(t)
+	s, err := NewSlice[byte](name, []byte("a"), 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.Clone()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := s.Lock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := make(chan error)
+	go func() {
+		_, err := c.TryLock()
+		other <- err
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		defer cancel()
+		_, err = c.LockContext(ctx)
+		other <- err
+	}()
+	if err := <-other; !errors.Is(err, ErrWouldBlock) {
+		t.Fatalf("TryLock while held: %v", err)
+	}
+	if err := <-other; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("LockContext while held: %v", err)
+	}
+	if err := g.UnlockUnchanged(); err != nil {
+		t.Fatal(err)
+	}
+	v0, _ := s.Version()
+	go func() { other <- c.Store([]byte("config")) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if v1, err := s.Wait(ctx, v0); err != nil || !v1.After(v0) {
+		t.Fatalf("Wait: %v %v", v1, err)
+	}
+	if err := <-other; err != nil {
+		t.Fatal(err)
+	}
+	if b, err := s.Load(); err != nil || string(b) != "config" {
+		t.Fatalf("%q %v", b, err)
+	}
+	c.Close()
+	s.Close()
+	if s.Len() != 0 {
+		t.Fatal("Len of a closed handle")
+	}
+	if _, err := s.Load(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Load after Close: %v", err)
+	}
+	if err := s.Store(nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Store after Close: %v", err)
 	}
 }
