@@ -39,5 +39,37 @@ var (
 		Unlock() error
 		UnlockUnchanged() error
 	} = (*Guard[int])(nil)
+	_ interface {
+		Clone() (*Slice[int], error)
+		Len() int
+		Atomic() ([]int, error)
+		Cap() int
+		Load() ([]int, error)
+		AppendTo([]int) ([]int, error)
+		LoadAt(int) (int, error)
+		Store([]int) error
+		StoreAt(int, int) error
+		Lock() (*SliceGuard[int], error)
+		TryLock() (*SliceGuard[int], error)
+		LockContext(context.Context) (*SliceGuard[int], error)
+		Update(func([]int) ([]int, error)) error
+		Recover(func([]int) ([]int, error)) error
+		View(func([]int) error) error
+		Close() error
+		Version() (Version, error)
+		Wait(context.Context, Version) (Version, error)
+		RefCount() (int, error)
+		Info() (SegmentInfo, error)
+		Reap() (int, error)
+	} = (*Slice[int])(nil)
+	_ interface {
+		Get() []int
+		SetLen(int) error
+		Unlock() error
+		UnlockUnchanged() error
+	} = (*SliceGuard[int])(nil)
+	_ = NewSlice[int]
+	_ = OpenSlice[int]
+	_ = OpenOrNewSlice[int]
 	_ = Version.After
 )

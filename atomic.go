@@ -86,3 +86,22 @@ func copyWords(dst, src unsafe.Pointer, n uintptr, w uint8) {
 		d[i] = atomic.LoadUint32(&s[i])
 	}
 }
+
+// Atomic returns the slice's elements in place, for lock-free use, when
+// every field of T is a sync/atomic integer or bool type (as Arc.Atomic):
+// len is Len when called, cap is Cap. Elements past that length are there
+// too (s[:cap(s)]), but another process's Store may change the length at any
+// time. The slice stays valid until the handle's (attachment's last) Close.
+// Load and Store of a slice copy whole elements, not word by word: use the
+// atomic fields' own methods to read them consistently.
+func (s *Slice[T]) Atomic() ([]T, error) {
+	if err := checkAtomic(reflect.TypeFor[T]()); err != nil {
+		e := *err.(*Error)
+		e.Name = s.name
+		return nil, &e
+	}
+	if s.closed.Load() {
+		return nil, opErr("atomic", s.name, ErrClosed)
+	}
+	return s.full()[:s.Len()], nil
+}

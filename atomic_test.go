@@ -364,3 +364,74 @@ func TestAtomicLoadWithNotifyNotTorn(t *testing.T) {
 	}
 	t.Logf("%d loads, N reached %d", loads, lastN)
 }
+
+// WorkerStats is one worker's row of lock-free counters.
+type WorkerStats struct{ Requests, Bytes atomic.Uint64 }
+
+func init() {
+	// slice-atomic NAME I K: open the Slice[WorkerStats] NAME and add 1
+	// request and 10 bytes to row I, K times, without the lock; then Notify.
+	childRoles["slice-atomic"] = func(args []string) error {
+		s, err := OpenSlice[WorkerStats](args[0])
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		i, _ := strconv.Atoi(args[1])
+		k, _ := strconv.Atoi(args[2])
+		rows, err := s.Atomic()
+		if err != nil {
+			return err
+		}
+		for n := 0; n < k; n++ {
+			rows[i].Requests.Add(1)
+			rows[i].Bytes.Add(10)
+		}
+		return s.Notify()
+	}
+}
+
+// Slice.Atomic (doc: "the slice's elements in place, for lock-free use"):
+// 4 worker processes count into their own rows and into row 0 at once,
+// without the lock: exact totals. A slice of plain elements is refused.
+func TestSliceAtomicRows(t *testing.T) {
+	name := testName(t)
+	s, err := NewSlice(name, make([]WorkerStats, 4), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const k = 200000
+	var cs []*child
+	for i := 0; i < 4; i++ {
+		cs = append(cs, startChild(t, "slice-atomic", name, strconv.Itoa(i), strconv.Itoa(k)))
+		cs = append(cs, startChild(t, "slice-atomic", name, "0", strconv.Itoa(k)))
+	}
+	for _, c := range cs {
+		c.wait()
+	}
+	rows, err := s.Atomic()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range rows {
+		want := uint64(k)
+		if i == 0 {
+			want = 5 * k
+		}
+		if r, b := rows[i].Requests.Load(), rows[i].Bytes.Load(); r != want || b != 10*want {
+			t.Errorf("row %d: %d requests, %d bytes; want %d, %d", i, r, b, want, 10*want)
+		}
+	}
+	if v, _ := s.Version(); v != 8 {
+		t.Errorf("version after 8 Notify calls = %d, want 8", v)
+	}
+	plain, err := NewSlice(testName(t), []Counter{{}}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if _, err := plain.Atomic(); !errors.Is(err, ErrUnsupportedType) || !strings.Contains(err.Error(), ".N") {
+		t.Errorf("Atomic of a slice of plain elements = %v, want ErrUnsupportedType naming the field", err)
+	}
+}

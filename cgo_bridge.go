@@ -37,6 +37,14 @@ package ipcarc
 #cgo nocallback ipcarc_store_h
 #cgo noescape ipcarc_load_locked_h
 #cgo nocallback ipcarc_load_locked_h
+#cgo noescape ipcarc_slice_store_h
+#cgo nocallback ipcarc_slice_store_h
+#cgo noescape ipcarc_slice_load_locked_h
+#cgo nocallback ipcarc_slice_load_locked_h
+#cgo noescape ipcarc_slice_get_h
+#cgo nocallback ipcarc_slice_get_h
+#cgo noescape ipcarc_slice_set_h
+#cgo nocallback ipcarc_slice_set_h
 #include "cshm.h"
 */
 import "C"
@@ -70,6 +78,7 @@ type spec struct {
 	nTrusted    uint32
 	trustedGID  uint32
 	trustFlags  uint32
+	shape       uint32 // shapeValue or shapeSlice
 }
 
 func (s *spec) c() C.ipcarc_spec {
@@ -85,6 +94,7 @@ func (s *spec) c() C.ipcarc_spec {
 		n_trusted_uids:  C.uint32_t(s.nTrusted),
 		trusted_gid:     C.uint32_t(s.trustedGID),
 		trust_flags:     C.uint32_t(s.trustFlags),
+		shape:           C.uint32_t(s.shape),
 	}
 }
 
@@ -193,6 +203,50 @@ func (s seg) loadLocked(dst unsafe.Pointer, n uintptr, timeoutNs int64) int {
 	return int(C.ipcarc_load_locked_h(s.h(), (*C.uchar)(dst), C.size_t(n), C.int64_t(timeoutNs)))
 }
 
+// cSliceCreate creates a slice segment of capacity elements, the first n
+// copied from init (Go memory, read during the call only).
+func cSliceCreate(name string, sp *spec, capacity int, init unsafe.Pointer, n int) (seg, int) {
+	cname := cstr(name)
+	cs := sp.c()
+	var out *C.ipcarc_seg
+	rc := C.ipcarc_slice_create(cname, &cs, C.size_t(capacity), init, C.size_t(n), &out)
+	return seg{out}, int(rc)
+}
+
+func cSliceOpenOrCreate(name string, sp *spec, capacity int, init unsafe.Pointer, n int) (seg, bool, int, int) {
+	cname := cstr(name)
+	cs := sp.c()
+	var out *C.ipcarc_seg
+	var created, field C.int
+	rc := C.ipcarc_slice_open_or_create(cname, &cs, C.size_t(capacity), init, C.size_t(n), &out, &created, &field)
+	return seg{out}, created != 0, int(rc), int(field)
+}
+
+func (s seg) sliceCap() int { return int(C.ipcarc_slice_cap(s.p())) }
+
+// sliceStore: n elements from src (Go memory, pointer-free) in one crossing.
+func (s seg) sliceStore(src unsafe.Pointer, n int) int {
+	return int(C.ipcarc_slice_store_h(s.h(), (*C.uchar)(src), C.size_t(n)))
+}
+
+// sliceLoadLocked: the slice's locked fallback into dst (room for room
+// elements); n is the length found.
+func (s seg) sliceLoadLocked(dst unsafe.Pointer, room int, timeoutNs int64) (n int, rc int) {
+	var ln C.size_t
+	rc = int(C.ipcarc_slice_load_locked_h(s.h(), (*C.uchar)(dst), C.size_t(room), &ln, C.int64_t(timeoutNs)))
+	return int(ln), rc
+}
+
+func (s seg) sliceGet(i int, dst unsafe.Pointer) int {
+	return int(C.ipcarc_slice_get_h(s.h(), C.size_t(i), (*C.uchar)(dst)))
+}
+
+func (s seg) sliceSet(i int, src unsafe.Pointer) int {
+	return int(C.ipcarc_slice_set_h(s.h(), C.size_t(i), (*C.uchar)(src)))
+}
+
+func (s seg) sliceSetLen(n int) int { return int(C.ipcarc_slice_set_len_h(s.h(), C.size_t(n))) }
+
 type gcResult struct {
 	ReapedHandles, LiveHolders, Field int
 	Unlinked, Busy, HalfMade, Kept    bool
@@ -254,6 +308,8 @@ func cLayout() map[string]uintptr {
 		"Seq": unsafe.Offsetof(h.seq), "Waiters": unsafe.Offsetof(h.waiters),
 		"Lifetime": unsafe.Offsetof(h.lifetime), "CreatorPID": unsafe.Offsetof(h.creator_pid),
 		"CreatedNs": unsafe.Offsetof(h.created_ns), "Reserved1": unsafe.Offsetof(h.reserved1),
+		"Shape": unsafe.Offsetof(h.shape), "Capacity": unsafe.Offsetof(h.capacity),
+		"Len": unsafe.Offsetof(h.slice_len), "Reserved4": unsafe.Offsetof(h.reserved4),
 		"Mutex": unsafe.Offsetof(h.m), "RefCount": unsafe.Offsetof(h.refcount),
 		"UsedCount": unsafe.Offsetof(h.used_count), "FreeHead": unsafe.Offsetof(h.free_head),
 		"UsedHead": unsafe.Offsetof(h.used_head), "UsedTail": unsafe.Offsetof(h.used_tail),

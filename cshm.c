@@ -130,6 +130,8 @@ const char *ipcarc_field_name(int f) {
 	case IPCARC_FIELD_ENDED: return "ended";
 	case IPCARC_FIELD_OWNER: return "owner";
 	case IPCARC_FIELD_MODE: return "mode";
+	case IPCARC_FIELD_SHAPE: return "shape";
+	case IPCARC_FIELD_LENGTH: return "slice length";
 	}
 	return "unknown";
 }
@@ -207,6 +209,19 @@ static uint64_t value_offset(uint32_t max_holders, uint32_t align) {
 	return (end + a - 1) & ~(a - 1);
 }
 
+/* The bytes of the value area: value_size for one value, value_size *
+ * capacity for a slice. 1 when they pass 2^46 (the bound on every size). */
+static int area_of(uint32_t shape, uint64_t value_size, uint64_t capacity, uint64_t *area) {
+	const uint64_t lim = (uint64_t)1 << 46;
+	if (shape != IPCARC_SHAPE_SLICE) {
+		*area = value_size;
+		return value_size > lim;
+	}
+	if (capacity > lim || (value_size && capacity > lim / value_size)) return 1;
+	*area = value_size * capacity;
+	return 0;
+}
+
 static int spec_check(const ipcarc_spec *sp) {
 	if (!sp) return EINVAL;
 	uint32_t al = sp->value_align ? sp->value_align : 1;
@@ -214,6 +229,7 @@ static int spec_check(const ipcarc_spec *sp) {
 	if (sp->max_holders > IPCARC_MAX_HOLDERS) return EINVAL;
 	if (sp->value_size > ((uint64_t)1 << 46)) return EINVAL; /* 64 TiB: keeps sums far from overflow */
 	if (sp->lifetime > IPCARC_LIFETIME_UNTIL_REMOVED) return EINVAL;
+	if (sp->shape > IPCARC_SHAPE_SLICE) return EINVAL;
 	if (sp->n_trusted_uids > IPCARC_MAX_TRUSTED_UIDS || (sp->trust_flags & ~IPCARC_TRUST_GROUP)) return EINVAL;
 	return 0;
 }
@@ -268,12 +284,17 @@ static int validate(const ipcarc_header *h, uint64_t st_size, const ipcarc_spec 
 	uint32_t al = h->value_align;
 	if (h->holders_off != IPCARC_HEADER_SIZE || h->max_holders == 0 ||
 	    h->max_holders > IPCARC_MAX_HOLDERS || !is_pow2(al) || al > IPCARC_MAX_ALIGN ||
-	    h->value_size > ((uint64_t)1 << 46) || h->value_off != value_offset(h->max_holders, al) ||
-	    h->total_size != h->value_off + h->value_size || h->total_size != st_size)
+	    h->value_size > ((uint64_t)1 << 46) || h->value_off != value_offset(h->max_holders, al))
 		FAIL(EBADMSG, IPCARC_FIELD_LAYOUT);
+	uint32_t shape = h->shape;
+	if (shape > IPCARC_SHAPE_SLICE) FAIL(EBADMSG, IPCARC_FIELD_SHAPE);
+	uint64_t area;
+	if (area_of(shape, h->value_size, h->capacity, &area)) FAIL(EBADMSG, IPCARC_FIELD_LAYOUT);
+	if (h->total_size != h->value_off + area || h->total_size != st_size) FAIL(EBADMSG, IPCARC_FIELD_LAYOUT);
 	if (h->lifetime > IPCARC_LIFETIME_UNTIL_REMOVED) FAIL(EBADMSG, IPCARC_FIELD_LIFETIME);
 	if (sp) {
 		uint32_t want_al = sp->value_align ? sp->value_align : 1;
+		if (shape != sp->shape) FAIL(EPROTOTYPE, IPCARC_FIELD_SHAPE);
 		if (h->value_size != sp->value_size) FAIL(EPROTOTYPE, IPCARC_FIELD_VALUE_SIZE);
 		if (al != want_al) FAIL(EPROTOTYPE, IPCARC_FIELD_VALUE_ALIGN);
 		if (h->type_tag != sp->type_tag) FAIL(EPROTOTYPE, IPCARC_FIELD_TYPE_TAG);
@@ -400,6 +421,9 @@ static void keep_bounds(ipcarc_seg *s, const ipcarc_header *h) {
 	s->lifetime = h->lifetime;
 	s->value_size = h->value_size;
 	s->value_off = h->value_off;
+	s->shape = h->shape;
+	s->capacity = s->shape == IPCARC_SHAPE_SLICE ? h->capacity : 1;
+	s->area_size = s->shape == IPCARC_SHAPE_SLICE ? h->value_size * h->capacity : h->value_size;
 	s->data = (char *)s->hdr + s->value_off;
 }
 
@@ -423,14 +447,19 @@ static int init_mutex(pthread_mutex_t *m) {
 	return rc;
 }
 
-int ipcarc_create(const char *name, const ipcarc_spec *sp, const void *init, ipcarc_seg **out) {
+/* Create a segment of the spec's shape: capacity elements (a slice) of which
+ * n_init are copied from init and in use, or one value (capacity and n_init 1). */
+static int create_shaped(const char *name, const ipcarc_spec *sp, uint64_t capacity, const void *init,
+                         uint64_t n_init, ipcarc_seg **out) {
 	int rc = ipcarc_check_name(name);
 	if (rc) return rc;
 	if ((rc = spec_check(sp))) return rc;
 	uint32_t al = sp->value_align ? sp->value_align : 1;
 	uint32_t mh = sp->max_holders ? sp->max_holders : IPCARC_DEFAULT_HOLDERS;
 	uint64_t voff = value_offset(mh, al);
-	uint64_t total = voff + sp->value_size;
+	uint64_t area;
+	if (area_of(sp->shape, sp->value_size, capacity, &area) || n_init > capacity) return EINVAL;
+	uint64_t total = voff + area;
 	mode_t mode = (mode_t)(sp->mode & 07777);
 
 	/* Build the segment unnamed (O_TMPFILE) and give it its name only when it
@@ -474,6 +503,11 @@ int ipcarc_create(const char *name, const ipcarc_spec *sp, const void *init, ipc
 	h->type_tag = sp->type_tag;
 	h->value_off = voff;
 	h->holders_off = IPCARC_HEADER_SIZE;
+	h->shape = sp->shape;
+	if (sp->shape == IPCARC_SHAPE_SLICE) {
+		h->capacity = capacity;
+		h->slice_len = n_init;
+	}
 	h->lifetime = sp->lifetime;
 	h->creator_pid = (uint32_t)getpid();
 	h->created_ns = (uint64_t)ipcarc_now_ns(CLOCK_REALTIME);
@@ -483,7 +517,7 @@ int ipcarc_create(const char *name, const ipcarc_spec *sp, const void *init, ipc
 	(void)reference_kind(); /* every later lock compares against it */
 #endif
 	keep_bounds(s, h);
-	if (init && sp->value_size) memcpy(s->data, init, sp->value_size);
+	if (init && sp->value_size && n_init) memcpy(s->data, init, sp->value_size * n_init);
 	/* The table and our own slot: nobody else can touch them before READY. */
 	table_init(s);
 	if ((rc = table_claim(s))) goto fail;
@@ -496,6 +530,27 @@ fail:
 	live_unregister(&s->reg);
 	seg_free(s);
 	return rc;
+}
+
+int ipcarc_create(const char *name, const ipcarc_spec *sp, const void *init, ipcarc_seg **out) {
+	if (sp && sp->shape != IPCARC_SHAPE_VALUE) return EINVAL; /* a slice needs its capacity */
+	return create_shaped(name, sp, 1, init, 1, out);
+}
+
+/* A spec with the slice shape: the caller's, or a copy with shape set. */
+static const ipcarc_spec *slice_spec(const ipcarc_spec *sp, ipcarc_spec *tmp) {
+	if (!sp) return NULL;
+	*tmp = *sp;
+	tmp->shape = IPCARC_SHAPE_SLICE;
+	return tmp;
+}
+
+int ipcarc_slice_create(const char *name, const ipcarc_spec *sp, size_t capacity, const void *init,
+                        size_t n_init, ipcarc_seg **out) {
+	ipcarc_spec tmp;
+	if (sp && sp->shape != IPCARC_SHAPE_VALUE && sp->shape != IPCARC_SHAPE_SLICE) return EINVAL;
+	if (n_init && !init) return EINVAL;
+	return create_shaped(name, slice_spec(sp, &tmp), capacity, init, n_init, out);
 }
 
 /* ---- attaching ------------------------------------------------------------------ */
@@ -629,8 +684,14 @@ int ipcarc_open(const char *name, const ipcarc_spec *sp, ipcarc_seg **out, int *
 	return open_once(name, sp, ipcarc_now_ns(CLOCK_MONOTONIC) + spec_timeout(sp), out, field);
 }
 
-int ipcarc_open_or_create(const char *name, const ipcarc_spec *sp, const void *init,
-                          ipcarc_seg **out, int *created, int *field) {
+int ipcarc_slice_open(const char *name, const ipcarc_spec *sp, ipcarc_seg **out, int *field) {
+	ipcarc_spec tmp;
+	if (sp && sp->shape != IPCARC_SHAPE_VALUE && sp->shape != IPCARC_SHAPE_SLICE) return EINVAL;
+	return ipcarc_open(name, slice_spec(sp, &tmp), out, field);
+}
+
+static int open_or_create_shaped(const char *name, const ipcarc_spec *sp, uint64_t capacity, const void *init,
+                                 uint64_t n_init, ipcarc_seg **out, int *created, int *field) {
 	if (field) *field = IPCARC_FIELD_NONE;
 	*created = 0;
 	int rc = ipcarc_check_name(name);
@@ -638,7 +699,7 @@ int ipcarc_open_or_create(const char *name, const ipcarc_spec *sp, const void *i
 	if ((rc = spec_check(sp))) return rc;
 	int64_t deadline = ipcarc_now_ns(CLOCK_MONOTONIC) + spec_timeout(sp);
 	for (;;) {
-		rc = ipcarc_create(name, sp, init, out);
+		rc = create_shaped(name, sp, capacity, init, n_init, out);
 		if (rc == 0) {
 			*created = 1;
 			return 0;
@@ -653,6 +714,20 @@ int ipcarc_open_or_create(const char *name, const ipcarc_spec *sp, const void *i
 		if (rc != ENOENT) return rc;
 		if (ipcarc_now_ns(CLOCK_MONOTONIC) >= deadline) return ETIMEDOUT;
 	}
+}
+
+int ipcarc_open_or_create(const char *name, const ipcarc_spec *sp, const void *init,
+                          ipcarc_seg **out, int *created, int *field) {
+	if (sp && sp->shape != IPCARC_SHAPE_VALUE) return EINVAL;
+	return open_or_create_shaped(name, sp, 1, init, 1, out, created, field);
+}
+
+int ipcarc_slice_open_or_create(const char *name, const ipcarc_spec *sp, size_t capacity, const void *init,
+                                size_t n_init, ipcarc_seg **out, int *created, int *field) {
+	ipcarc_spec tmp;
+	if (sp && sp->shape != IPCARC_SHAPE_VALUE && sp->shape != IPCARC_SHAPE_SLICE) return EINVAL;
+	if (n_init && !init) return EINVAL;
+	return open_or_create_shaped(name, slice_spec(sp, &tmp), capacity, init, n_init, out, created, field);
 }
 
 /* ---- cloning and closing ----------------------------------------------------------- */

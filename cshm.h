@@ -58,6 +58,11 @@ int ipcarc_unlock_h(uintptr_t h);
 int ipcarc_notify_h(uintptr_t h);
 int ipcarc_store_h(uintptr_t h, const unsigned char *src, size_t n);
 int ipcarc_load_locked_h(uintptr_t h, unsigned char *dst, size_t n, int64_t timeout_ns);
+int ipcarc_slice_store_h(uintptr_t h, const unsigned char *src, size_t n_elems);
+int ipcarc_slice_load_locked_h(uintptr_t h, unsigned char *dst, size_t cap_elems, size_t *len, int64_t timeout_ns);
+int ipcarc_slice_get_h(uintptr_t h, size_t i, unsigned char *dst);
+int ipcarc_slice_set_h(uintptr_t h, size_t i, const unsigned char *src);
+int ipcarc_slice_set_len_h(uintptr_t h, size_t n);
 int ipcarc_noop_h(uintptr_t h); /* empty call: the cgo floor in benchmarks */
 
 /* ---- Test-only fault points (compiled in with -DIPCARC_FAULTS) ------------ */

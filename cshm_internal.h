@@ -59,8 +59,11 @@ struct ipcarc_seg {
 	/* Bounds, validated once at attach and never read from the mapping again. */
 	uint32_t max_holders;
 	uint32_t lifetime;
-	uint64_t value_size;
+	uint64_t value_size; /* one value: its size; slice: one element's */
 	uint64_t value_off;
+	uint64_t area_size;  /* bytes of the value area: value_size, or value_size * capacity */
+	uint64_t capacity;   /* slice: elements; one value: 1 */
+	uint32_t shape;      /* IPCARC_SHAPE_* */
 	int64_t timeout_ns; /* bound on every wait for the table lock */
 	unsigned gen;       /* fork generation at attach (liveness.c) */
 	/* Counting (valuelock.c): our slot's counters, or scratch without a slot. */

@@ -44,6 +44,8 @@ func fromErrno(op, name string, rc int, field int) error {
 		err = ErrPoisoned
 	case syscall.EBUSY:
 		err = ErrWouldBlock
+	case syscall.ERANGE:
+		err = ErrOutOfRange
 	case syscall.EDEADLK:
 		err = ErrDeadlock
 	case syscall.EACCES:

@@ -35,6 +35,10 @@ var (
 	ErrOwnerDead  = errors.New("ipcarc: previous lock owner died")
 	ErrPoisoned   = errors.New("ipcarc: value is poisoned")
 	ErrNotOwner   = errors.New("ipcarc: lock not held by this goroutine")
+	// ErrOutOfRange reports a Slice operation past its bounds: a Store or
+	// SetLen of more elements than the capacity, or an index at or past the
+	// length (LoadAt, StoreAt). Nothing changed.
+	ErrOutOfRange = errors.New("ipcarc: index or length out of range")
 	// ErrDeadlock reports a call that could only wait for itself: Lock by
 	// the goroutine holding the lock, Wait while holding it, or the last
 	// Close of an attachment through which the lock is held.

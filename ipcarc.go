@@ -222,20 +222,29 @@ func closeRefused(rc int) bool { return rc == int(syscall.EDEADLK) || rc == int(
 // Clone returns a new handle on the same segment (reference count +1), sharing
 // this handle's mapping.
 func (a *Arc[T]) Clone() (*Arc[T], error) {
-	if a.closed.Load() {
-		return nil, opErr("clone", a.name, ErrClosed)
+	if err := a.cloneRef(); err != nil {
+		return nil, err
 	}
-	if rc := a.s.clone(); rc != 0 {
+	return wrap[T](a.name, a.s, a.att), nil
+}
+
+// cloneRef adds a handle to the attachment (reference count +1), for every
+// shape's Clone.
+func (h *Handle) cloneRef() error {
+	if h.closed.Load() {
+		return opErr("clone", h.name, ErrClosed)
+	}
+	if rc := h.s.clone(); rc != 0 {
 		if rc == int(syscall.ETIMEDOUT) {
-			return nil, tableTimeout("clone", a.name, a.att.timeout, a.tableOwner(), "")
+			return tableTimeout("clone", h.name, h.att.timeout, h.tableOwner(), "")
 		}
 		if rc == int(syscall.EUSERS) {
-			return nil, &Error{Op: "clone", Name: a.name, Detail: fmt.Sprintf("an attachment holds at most %d handles", maxHandles), Err: ErrTooManyHolders}
+			return &Error{Op: "clone", Name: h.name, Detail: fmt.Sprintf("an attachment holds at most %d handles", maxHandles), Err: ErrTooManyHolders}
 		}
-		return nil, fromErrno("clone", a.name, rc, 0)
+		return fromErrno("clone", h.name, rc, 0)
 	}
-	a.att.open.Add(1)
-	return wrap[T](a.name, a.s, a.att), nil
+	h.att.open.Add(1)
+	return nil
 }
 
 // Close gives the handle's reference back. The Close that takes the count to
@@ -296,7 +305,7 @@ func openErr(op, name string, rc, field int, sp *spec) error {
 	err := fromErrno(op, name, rc, field)
 	timeout := sp.openTimeout
 	if e, ok := err.(*Error); ok && rc == int(syscall.EPROTOTYPE) {
-		e.Detail = typeDetail(name, field, sp.size, sp.align, sp.tag)
+		e.Detail = typeDetail(name, field, sp.shape, sp.size, sp.align, sp.tag)
 	}
 	if e, ok := err.(*Error); ok && rc == int(syscall.EACCES) && (field == fieldOwner || field == fieldMode) {
 		e.Detail = trustDetail(name, sp)

@@ -37,6 +37,8 @@
  *       EDEADLK          lock: this thread already holds it; close: closing the last handle of
  *                        a mapping while this thread holds the lock
  *       EPERM            unlock: this thread does not hold the lock
+ *       ERANGE           slices: more elements than the capacity, or an index at or past the length
+ *       ENOBUFS          ipcarc_slice_load: the caller's buffer is shorter than the length
  *     anything else is the errno of the failing system call (EACCES, ENOSPC, ...).
  *   - A handle (ipcarc_seg *) is one attachment: one open file description, one
  *     mapping, one slot in the holder table. ipcarc_clone adds a handle to the same
@@ -47,7 +49,8 @@
  *     its parent's holder alive, and nothing it does through an inherited handle
  *     writes shared memory or waits. Every call that returns a code returns ECHILD
  *     at once, before any other check (clone, lock, trylock, timedlock, unlock,
- *     unlock_unchanged, clear_poison, load, store, wait, reap), even while the
+ *     unlock_unchanged, clear_poison, load, store, wait, reap, and the ipcarc_slice_*
+ *     calls), even while the
  *     parent held the value lock across the fork; ipcarc_close returns ECHILD too,
  *     after freeing the child's private copy (the last handle) only. The calls that
  *     return a value answer for a handle without an attachment: ipcarc_data and
@@ -192,7 +195,12 @@ typedef struct ipcarc_header {
 	uint32_t lifetime;     /*  80 IPCARC_LIFETIME_* */
 	uint32_t creator_pid;  /*  84 informational */
 	uint64_t created_ns;   /*  88 CLOCK_REALTIME at creation, informational */
-	uint8_t reserved1[32]; /*  96 zero */
+	uint32_t shape;        /*  96 IPCARC_SHAPE_*: 0 one value (segments before shapes read 0), 1 slice */
+	uint32_t reserved1;    /* 100 zero */
+	uint64_t capacity;     /* 104 slice: elements the value area holds (fixed); one value: 0, unused */
+	uint64_t slice_len;    /* 112 (atomic, value) slice: elements in use, <= capacity; written only
+	                        *     under the value lock while seq is odd, read inside a seqlock window */
+	uint64_t reserved4;    /* 120 zero */
 	union {                /* 128 the value's robust, process-shared, error-checking mutex */
 		pthread_mutex_t mutex;
 		uint8_t room[IPCARC_MUTEX_ROOM];
@@ -267,7 +275,13 @@ enum ipcarc_field {
 	IPCARC_FIELD_ENDED,       /* ENOENT from open: the segment existed, but its count reached zero */
 	IPCARC_FIELD_OWNER,       /* EACCES: the file's owner is not trusted (see ipcarc_spec) */
 	IPCARC_FIELD_MODE,        /* EACCES: others may write the file, or its group may and is not trusted */
+	IPCARC_FIELD_SHAPE,       /* EPROTOTYPE: one value vs slice; EBADMSG: an unknown shape word */
+	IPCARC_FIELD_LENGTH,      /* a slice's length word beyond its capacity */
 };
+
+/* shape word (set at creation, never changed) */
+#define IPCARC_SHAPE_VALUE 0u /* one value of value_size bytes (every segment before shapes) */
+#define IPCARC_SHAPE_SLICE 1u /* capacity elements of value_size bytes each, slice_len in use */
 IPCARC_API const char *ipcarc_field_name(int field);
 
 /* ---- Creating and attaching --------------------------------------------- */
@@ -308,7 +322,8 @@ typedef struct ipcarc_spec {
 	uint32_t n_trusted_uids; /* entries used in trusted_uids, at most IPCARC_MAX_TRUSTED_UIDS */
 	uint32_t trusted_gid;    /* a group whose write permission is accepted (with IPCARC_TRUST_GROUP) */
 	uint32_t trust_flags;    /* IPCARC_TRUST_*; other bits: EINVAL */
-	uint32_t reserved;       /* zero */
+	uint32_t shape;          /* IPCARC_SHAPE_*: what the opener expects; 0 (an all-zero spec) is one value.
+	                          * ipcarc_create needs 0: slices are made by ipcarc_slice_create. */
 } ipcarc_spec;
 
 /* The tag WithTypeTag(s) uses: FNV-1a 64 over the bytes of s. */
@@ -427,6 +442,59 @@ IPCARC_API int ipcarc_notify(ipcarc_seg *s);
  * the value's size is not a multiple of 4; ECHILD on a handle inherited
  * through fork. */
 IPCARC_API int ipcarc_word_copy(ipcarc_seg *s, int on);
+/* ---- Slices ------------------------------------------------------------------
+ * A slice segment (shape IPCARC_SHAPE_SLICE) holds up to `capacity` elements
+ * of spec.value_size bytes (the element's size; value_align and type_tag are
+ * the element's too), of which a length are in use: Go's slice with a fixed
+ * capacity. The shape is part of the segment's identity: ipcarc_open (spec
+ * shape 0) of a slice, and ipcarc_slice_open of a one-value segment, are
+ * EPROTOTYPE with *field IPCARC_FIELD_SHAPE. ipcarc_lock/unlock and
+ * ipcarc_data work as for one value (ipcarc_data is element 0; change the
+ * length under the lock with ipcarc_slice_set_len); ipcarc_load and
+ * ipcarc_store are EINVAL on a slice. Every call here returns ECHILD at once
+ * on a handle inherited through fork (len and cap: 0), and EINVAL on a
+ * one-value segment. A length word beyond capacity (only a peer writing the
+ * mapping can make one) is never followed: readers answer EBADMSG, and the
+ * next lock poisons the slice (repair: lock, check, set the length,
+ * ipcarc_clear_poison, unlock).
+ */
+
+/* Create exclusively with capacity elements (capacity * value_size <= 2^46),
+ * the first n_init copied from init (n_init <= capacity, else EINVAL); the
+ * spec's shape may be 0 or IPCARC_SHAPE_SLICE (taken as a slice either way). */
+IPCARC_API int ipcarc_slice_create(const char *name, const ipcarc_spec *spec, size_t capacity, const void *init,
+                                   size_t n_init, ipcarc_seg **out);
+/* ipcarc_open expecting a slice (the capacity is read from the segment). */
+IPCARC_API int ipcarc_slice_open(const char *name, const ipcarc_spec *spec, ipcarc_seg **out, int *field);
+/* Open a slice, or create it as ipcarc_slice_create does; *created says which. */
+IPCARC_API int ipcarc_slice_open_or_create(const char *name, const ipcarc_spec *spec, size_t capacity,
+                                           const void *init, size_t n_init, ipcarc_seg **out, int *created,
+                                           int *field);
+/* Elements in use (lock-free: one read, bounded by the private capacity). */
+IPCARC_API size_t ipcarc_slice_len(ipcarc_seg *s);
+/* The capacity validated at attach (private copy). */
+IPCARC_API size_t ipcarc_slice_cap(ipcarc_seg *s);
+/* Consistent copy of the elements in use into dst (room for cap_elems), *len =
+ * the length, without the lock (seqlock; bounded retries, then the lock).
+ * 0; ENOBUFS (before any other answer): *len > cap_elems, only cap_elems
+ * copied: call again with room for *len; ENOTRECOVERABLE: copied, poisoned; EBADMSG: the length word was beyond
+ * capacity (*len = capacity); EINVAL, ECHILD. */
+IPCARC_API int ipcarc_slice_load(ipcarc_seg *s, void *dst, size_t cap_elems, size_t *len);
+/* Lock, copy n_elems elements in, set the length to n_elems, bump the
+ * version, unlock. 0; ERANGE: n_elems > capacity (nothing changed);
+ * ENOTRECOVERABLE: poisoned, not written; EINVAL, ECHILD. */
+IPCARC_API int ipcarc_slice_store(ipcarc_seg *s, const void *src, size_t n_elems);
+/* Element i (value_size bytes) into dst, consistent, without the lock.
+ * 0; ERANGE: i >= length; ENOTRECOVERABLE: copied, poisoned; EBADMSG: length
+ * word beyond capacity; EINVAL, ECHILD. */
+IPCARC_API int ipcarc_slice_get(ipcarc_seg *s, size_t i, void *dst);
+/* Lock, write element i, unlock. 0; ERANGE: i >= length; ENOTRECOVERABLE:
+ * poisoned, not written; EINVAL, ECHILD. */
+IPCARC_API int ipcarc_slice_set(ipcarc_seg *s, size_t i, const void *src);
+/* Under the lock only: set the length (elements past the old length keep
+ * whatever they held). 0; ERANGE: n > capacity; EPERM: this thread does not
+ * hold the lock; EINVAL, ECHILD. */
+IPCARC_API int ipcarc_slice_set_len(ipcarc_seg *s, size_t n);
 
 /* ---- Counters -------------------------------------------------------------- */
 

@@ -64,6 +64,43 @@ func (g *Guard[T]) Get() *T                                      { return nil }
 func (g *Guard[T]) Unlock() error                                { return unsupported("unlock", "") }
 func (g *Guard[T]) UnlockUnchanged() error                       { return unsupported("unlock", "") }
 
+// Slice is a handle on a shared slice; unavailable in this build.
+type Slice[T any] struct{ Handle }
+
+// SliceGuard is the lock on a Slice; unavailable in this build.
+type SliceGuard[T any] struct{}
+
+func NewSlice[T any](name string, values []T, capacity int, opts ...Option) (*Slice[T], error) {
+	return nil, unsupported("new", name)
+}
+func OpenSlice[T any](name string, opts ...Option) (*Slice[T], error) {
+	return nil, unsupported("open", name)
+}
+func OpenOrNewSlice[T any](name string, values []T, capacity int, opts ...Option) (*Slice[T], bool, error) {
+	return nil, false, unsupported("open or new", name)
+}
+func (s *Slice[T]) Clone() (*Slice[T], error)        { return nil, unsupported("clone", "") }
+func (s *Slice[T]) Len() int                         { return 0 }
+func (s *Slice[T]) Atomic() ([]T, error)             { return nil, unsupported("atomic", "") }
+func (s *Slice[T]) Cap() int                         { return 0 }
+func (s *Slice[T]) Load() ([]T, error)               { return nil, unsupported("load", "") }
+func (s *Slice[T]) AppendTo(dst []T) ([]T, error)    { return dst, unsupported("load", "") }
+func (s *Slice[T]) LoadAt(int) (T, error)            { var v T; return v, unsupported("load", "") }
+func (s *Slice[T]) Store([]T) error                  { return unsupported("store", "") }
+func (s *Slice[T]) StoreAt(int, T) error             { return unsupported("store", "") }
+func (s *Slice[T]) Lock() (*SliceGuard[T], error)    { return nil, unsupported("lock", "") }
+func (s *Slice[T]) TryLock() (*SliceGuard[T], error) { return nil, unsupported("trylock", "") }
+func (s *Slice[T]) LockContext(context.Context) (*SliceGuard[T], error) {
+	return nil, unsupported("lock", "")
+}
+func (s *Slice[T]) Update(func([]T) ([]T, error)) error  { return unsupported("update", "") }
+func (s *Slice[T]) Recover(func([]T) ([]T, error)) error { return unsupported("recover", "") }
+func (s *Slice[T]) View(func([]T) error) error           { return unsupported("view", "") }
+func (g *SliceGuard[T]) Get() []T                        { return nil }
+func (g *SliceGuard[T]) SetLen(int) error                { return unsupported("set length", "") }
+func (g *SliceGuard[T]) Unlock() error                   { return unsupported("unlock", "") }
+func (g *SliceGuard[T]) UnlockUnchanged() error          { return unsupported("unlock", "") }
+
 // unsupported is the error of every call in a build that cannot work.
 func unsupported(op, name string) error {
 	detail := "this program was built with cgo off (CGO_ENABLED=0, or no C compiler on PATH): install gcc and build with CGO_ENABLED=1"

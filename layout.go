@@ -34,6 +34,9 @@ const (
 
 	holdSample = 64 // one hold in this many is timed (IPCARC_HOLD_SAMPLE)
 
+	shapeValue = 0 // one value (every segment made before shapes)
+	shapeSlice = 1 // capacity elements, Len of them in use
+
 	liveTIDMask   = 0x3fffffff
 	liveOwnerDied = 0x40000000
 )
@@ -57,7 +60,11 @@ type header struct {
 	Lifetime   uint32
 	CreatorPID uint32
 	CreatedNs  uint64
-	Reserved1  [32]byte
+	Shape      uint32 // shapeValue or shapeSlice, fixed
+	Reserved1  uint32
+	Capacity   uint64 // a slice's capacity in elements, fixed (0 for one value)
+	Len        uint64 // atomic: a slice's length; written only under the value lock while Seq is odd
+	Reserved4  uint64
 	Mutex      [64]byte // the value's pthread_mutex_t; its first int is the robust futex word (owner tid)
 	RefCount   int64    // atomic; changed under the table mutex
 	UsedCount  uint32
@@ -154,6 +161,8 @@ const (
 	FieldEnded            // it existed, but its life is over
 	FieldOwner            // owned by an untrusted user
 	FieldMode             // writable by others, or by an untrusted group
+	FieldShape            // one value or a slice (or an unknown shape word)
+	FieldLength           // a slice's length word beyond its capacity
 )
 
 // The C layer's codes, as ints (fromErrno takes them from C).
@@ -180,6 +189,8 @@ const (
 	fieldEnded      = int(FieldEnded)
 	fieldOwner      = int(FieldOwner)
 	fieldMode       = int(FieldMode)
+	fieldShape      = int(FieldShape)
+	fieldLength     = int(FieldLength)
 )
 
 var fieldNames = [...]string{
@@ -189,6 +200,7 @@ var fieldNames = [...]string{
 	FieldHolders: "holder table", FieldMutexKind: "mutex kind", FieldTableLock: "holder table lock",
 	FieldValueLock: "value lock", FieldInit: "creator still initialising", FieldLifetime: "lifetime",
 	FieldHandles: "handles per attachment", FieldEnded: "ended", FieldOwner: "owner", FieldMode: "mode",
+	FieldShape: "shape", FieldLength: "slice length",
 }
 
 // String is the field's name in words ("mutex kind"); "" for FieldNone.

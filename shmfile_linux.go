@@ -126,12 +126,14 @@ func versionDetail(name string) string {
 // typeDetail says how a segment's value differs from the opener's T, with
 // both numbers, for the error that refuses it. Empty when the header cannot
 // be read.
-func typeDetail(name string, field int, size uint64, align uint32, tag uint64) string {
+func typeDetail(name string, field int, shape uint32, size uint64, align uint32, tag uint64) string {
 	h, ok := readHeader(name)
 	if !ok {
 		return ""
 	}
 	switch field {
+	case fieldShape:
+		return fmt.Sprintf("shape differs: the segment holds %s, this handle wants %s", shapeWords(h.Shape, h.Capacity, h.ValueSize), shapeWords(shape, 0, size))
 	case fieldValueSize:
 		return fmt.Sprintf("value size differs: the segment holds %d-byte values, this type is %d bytes", h.ValueSize, size)
 	case fieldValueAlign:
@@ -140,4 +142,19 @@ func typeDetail(name string, field int, size uint64, align uint32, tag uint64) s
 		return fmt.Sprintf("type tag differs: the segment's is 0x%016x, this type's 0x%016x (WithTypeTag names a type the same way in every language)", h.TypeTag, tag)
 	}
 	return ""
+}
+
+// shapeWords names a shape in an error: "a slice of up to 16 8-byte
+// elements" or "one 8-byte value" (capacity 0: not known).
+func shapeWords(shape uint32, capacity, size uint64) string {
+	switch shape {
+	case shapeValue:
+		return fmt.Sprintf("one %d-byte value", size)
+	case shapeSlice:
+		if capacity == 0 {
+			return fmt.Sprintf("a slice of %d-byte elements", size)
+		}
+		return fmt.Sprintf("a slice of up to %d %d-byte elements", capacity, size)
+	}
+	return fmt.Sprintf("shape %d", shape)
 }

@@ -273,6 +273,49 @@ static int64_t b_ipcarc_load(int64_t n, size_t size) {
 	return t;
 }
 
+/* Slices: ipcarc_slice_store of size bytes (one call: lock, copy, length,
+ * unlock) and ipcarc_slice_get of one 8-byte element (the seqlock read of
+ * the length and the element): what Go's Slice.Store and LoadAt call or
+ * redo, minus the cgo crossing. */
+static ipcarc_seg *new_slice(size_t elems) {
+	char name[64];
+	segname(name, sizeof name);
+	ipcarc_spec sp = {.value_size = 8, .value_align = 8, .type_tag = ipcarc_tag("cbase"), .mode = 0600};
+	ipcarc_seg *s;
+	int rc = ipcarc_slice_create(name, &sp, elems, NULL, 0, &s);
+	if (rc) die("ipcarc_slice_create", rc);
+	return s;
+}
+
+static int64_t b_ipcarc_slice_store(int64_t n, size_t size) {
+	ipcarc_seg *s = new_slice(size / 8);
+	char *src = malloc(size);
+	memset(src, 7, size);
+	int64_t t0 = now_ns();
+	for (int64_t i = 0; i < n; i++)
+		if (ipcarc_slice_store(s, src, size / 8)) die("slice store", EINVAL);
+	int64_t t = now_ns() - t0;
+	free(src);
+	close_seg(s);
+	return t;
+}
+
+static int64_t b_ipcarc_slice_get(int64_t n, size_t size) {
+	(void)size;
+	ipcarc_seg *s = new_slice(16);
+	uint64_t init[16] = {0};
+	if (ipcarc_slice_store(s, init, 16)) die("slice store", EINVAL);
+	uint64_t v;
+	int64_t t0 = now_ns();
+	for (int64_t i = 0; i < n; i++) {
+		if (ipcarc_slice_get(s, (size_t)(i & 15), &v)) die("slice get", EINVAL);
+		ESCAPE(&v);
+	}
+	int64_t t = now_ns() - t0;
+	close_seg(s);
+	return t;
+}
+
 /* Bandwidth floors for the 64 MiB Store and Load: memcpy between a private
  * buffer and a segment's (tmpfs) pages, both faulted in first, as they are in
  * the Go benchmark after its first iteration. */
@@ -625,6 +668,8 @@ static const struct bench benches[] = {
 	{"c_lock_memcpy_out_4096", b_lock_memcpy_out, 4096, 1, 0},
 	{"c_ipcarc_store_64", b_ipcarc_store, 64, 1, 0},
 	{"c_ipcarc_load_64", b_ipcarc_load, 64, 1, 0},
+	{"c_ipcarc_slice_store_4096", b_ipcarc_slice_store, 4096, 1, 0},
+	{"c_ipcarc_slice_get_8", b_ipcarc_slice_get, 8, 1, 0},
 	{"c_memcpy_to_shm_64MiB", b_memcpy_to_shm, 64 << 20, 1, 64 << 20},
 	{"c_memcpy_from_shm_64MiB", b_memcpy_from_shm, 64 << 20, 1, 64 << 20},
 	{"c_memcpy_private_64MiB", b_memcpy_private, 64 << 20, 1, 64 << 20},

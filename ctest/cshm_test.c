@@ -460,6 +460,158 @@ static void test_trust(void) {
 	}
 }
 
+/* Slices: create, shape refusals both ways, load/store/get/set, length
+ * bounds, fork children, a death inside a length-changing store's lock, and
+ * a length word beyond the capacity. */
+static void test_slices(void) {
+	char sn[80];
+	snprintf(sn, sizeof sn, "%s-slice", name);
+	ipcarc_spec es = spec;
+	es.value_size = sizeof(uint64_t);
+	es.value_align = _Alignof(uint64_t);
+	es.type_tag = ipcarc_tag("ipcarc.u64.v1");
+	uint64_t init[3] = {1, 2, 3};
+	ipcarc_seg *s = NULL, *o = NULL;
+	int field = 0, created = 0;
+	CHECK_RC(ipcarc_slice_create(sn, &es, 8, init, 9, &s), EINVAL); /* n_init > capacity */
+	es.shape = IPCARC_SHAPE_SLICE;
+	CHECK_RC(ipcarc_create(sn, &es, init, &s), EINVAL); /* a slice needs its capacity */
+	es.shape = IPCARC_SHAPE_VALUE;
+	CHECK_RC(ipcarc_slice_create(sn, &es, 8, init, 3, &s), 0);
+	CHECK(ipcarc_slice_len(s) == 3 && ipcarc_slice_cap(s) == 8);
+	CHECK(ipcarc_hdr(s)->shape == IPCARC_SHAPE_SLICE && ipcarc_hdr(s)->capacity == 8);
+	/* Shape refusals, both ways. */
+	CHECK_RC(ipcarc_open(sn, &es, &o, &field), EPROTOTYPE);
+	CHECK(field == IPCARC_FIELD_SHAPE);
+	CHECK(strcmp(ipcarc_field_name(IPCARC_FIELD_SHAPE), "shape") == 0);
+	ipcarc_seg *v = NULL;
+	uint64_t one = 5;
+	char vn[80];
+	snprintf(vn, sizeof vn, "%s-value", name);
+	CHECK_RC(ipcarc_create(vn, &es, &one, &v), 0);
+	field = 0;
+	CHECK_RC(ipcarc_slice_open(vn, &es, &o, &field), EPROTOTYPE);
+	CHECK(field == IPCARC_FIELD_SHAPE);
+	size_t n = 99;
+	CHECK_RC(ipcarc_slice_load(v, init, 3, &n), EINVAL);
+	CHECK(ipcarc_slice_len(v) == 0 && ipcarc_slice_cap(v) == 0);
+	CHECK_RC(ipcarc_close(v), 0);
+	/* Open and open_or_create find the slice's capacity in the segment. */
+	CHECK_RC(ipcarc_slice_open_or_create(sn, &es, 100, NULL, 0, &o, &created, &field), 0);
+	CHECK(!created && ipcarc_slice_cap(o) == 8 && ipcarc_slice_len(o) == 3);
+	uint64_t got[8] = {0};
+	CHECK_RC(ipcarc_slice_load(o, got, 8, &n), 0);
+	CHECK(n == 3 && got[0] == 1 && got[2] == 3);
+	CHECK_RC(ipcarc_slice_load(o, got, 2, &n), ENOBUFS);
+	CHECK(n == 3);
+	CHECK_RC(ipcarc_load(o, got, sizeof(uint64_t)), EINVAL);
+	CHECK_RC(ipcarc_store(o, got, sizeof(uint64_t)), EINVAL);
+	uint64_t big[9] = {7, 7, 7, 7, 7, 7, 7, 7, 7};
+	CHECK_RC(ipcarc_slice_store(o, big, 9), ERANGE);
+	CHECK_RC(ipcarc_slice_store(o, big, 5), 0);
+	CHECK(ipcarc_slice_len(s) == 5);
+	uint64_t x = 0, y = 11;
+	CHECK_RC(ipcarc_slice_get(s, 4, &x), 0);
+	CHECK(x == 7);
+	CHECK_RC(ipcarc_slice_get(s, 5, &x), ERANGE);
+	CHECK_RC(ipcarc_slice_get(s, 1000, &x), ERANGE);
+	CHECK_RC(ipcarc_slice_set(s, 4, &y), 0);
+	CHECK_RC(ipcarc_slice_set(s, 5, &y), ERANGE);
+	CHECK_RC(ipcarc_slice_get(o, 4, &x), 0);
+	CHECK(x == 11);
+	/* The length under the lock. */
+	CHECK_RC(ipcarc_slice_set_len(s, 2), EPERM);
+	CHECK_RC(ipcarc_lock(s), 0);
+	CHECK_RC(ipcarc_slice_set_len(s, 9), ERANGE);
+	CHECK_RC(ipcarc_slice_set_len(s, 2), 0);
+	CHECK_RC(ipcarc_unlock(s), 0);
+	CHECK(ipcarc_slice_len(o) == 2);
+	/* Children increment every element: exact totals. */
+	CHECK_RC(ipcarc_slice_store(s, (uint64_t[4]){0, 0, 0, 0}, 4), 0);
+	pid_t kids[3];
+	for (int k = 0; k < 3; k++) {
+		kids[k] = fork();
+		if (kids[k] == 0) {
+			ipcarc_seg *c = NULL;
+			int f;
+			if (ipcarc_slice_open(sn, &es, &c, &f) != 0) _exit(2);
+			for (int i = 0; i < 1000; i++) {
+				if (ipcarc_lock(c) != 0) _exit(3);
+				uint64_t *d = ipcarc_data(c);
+				for (size_t j = 0; j < ipcarc_slice_len(c); j++) d[j]++;
+				if (ipcarc_unlock(c) != 0) _exit(4);
+			}
+			_exit(ipcarc_close(c) == 0 ? 0 : 5);
+		}
+	}
+	for (int k = 0; k < 3; k++) {
+		int st;
+		waitpid(kids[k], &st, 0);
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	CHECK_RC(ipcarc_slice_load(s, got, 8, &n), 0);
+	CHECK(n == 4 && got[0] == 3000 && got[3] == 3000);
+	/* A fork child's inherited handle: ECHILD, nothing read or written. */
+	pid_t pid = fork();
+	if (pid == 0) {
+		size_t m = 7;
+		int ok = ipcarc_slice_load(s, got, 8, &m) == ECHILD && m == 0 &&
+		         ipcarc_slice_store(s, big, 1) == ECHILD && ipcarc_slice_get(s, 0, &x) == ECHILD &&
+		         ipcarc_slice_set(s, 0, &y) == ECHILD && ipcarc_slice_set_len(s, 1) == ECHILD &&
+		         ipcarc_slice_len(s) == 0 && ipcarc_slice_cap(s) == 0;
+		_exit(ok ? 0 : 1);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	/* A child dies inside a lock that changed the length: poisoned, and the
+	 * repair sets a length and clears it. */
+	pid = fork();
+	if (pid == 0) {
+		ipcarc_seg *c = NULL;
+		int f;
+		if (ipcarc_slice_open(sn, &es, &c, &f) != 0) _exit(2);
+		if (ipcarc_lock(c) != 0) _exit(3);
+		ipcarc_slice_set_len(c, 8);
+		_exit(0);
+	}
+	waitpid(pid, &st, 0);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK_RC(ipcarc_slice_load(s, got, 8, &n), ENOTRECOVERABLE);
+	CHECK_RC(ipcarc_slice_store(s, big, 1), ENOTRECOVERABLE);
+	CHECK_RC(ipcarc_lock(s), EOWNERDEAD);
+	CHECK(ipcarc_slice_len(s) == 8);
+	CHECK_RC(ipcarc_slice_set_len(s, 1), 0);
+	CHECK_RC(ipcarc_clear_poison(s), 0);
+	CHECK_RC(ipcarc_unlock(s), 0);
+	CHECK_RC(ipcarc_slice_load(s, got, 8, &n), 0);
+	CHECK(n == 1);
+	/* A length word beyond the capacity: never followed. */
+	__atomic_store_n(&ipcarc_hdr(s)->slice_len, (uint64_t)1 << 62, __ATOMIC_SEQ_CST);
+	CHECK(ipcarc_slice_len(s) == 8);
+	CHECK_RC(ipcarc_slice_load(s, got, 8, &n), EBADMSG);
+	CHECK(n == 8);
+	CHECK_RC(ipcarc_slice_get(s, 0, &x), EBADMSG);
+	CHECK_RC(ipcarc_lock(s), 0);
+	CHECK(ipcarc_poisoned(s));
+	CHECK_RC(ipcarc_slice_set_len(s, 0), 0);
+	CHECK_RC(ipcarc_clear_poison(s), 0);
+	CHECK_RC(ipcarc_unlock(s), 0);
+	CHECK(ipcarc_slice_len(s) == 0);
+	/* A capacity word that does not match the file: refused at attach. */
+	__atomic_store_n(&ipcarc_hdr(s)->capacity, (uint64_t)1 << 45, __ATOMIC_SEQ_CST);
+	CHECK_RC(ipcarc_slice_open(sn, &es, &v, &field), EBADMSG);
+	CHECK(field == IPCARC_FIELD_LAYOUT);
+	__atomic_store_n(&ipcarc_hdr(s)->capacity, 8, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&ipcarc_hdr(s)->shape, 9, __ATOMIC_SEQ_CST);
+	CHECK_RC(ipcarc_slice_open(sn, &es, &v, &field), EBADMSG);
+	CHECK(field == IPCARC_FIELD_SHAPE);
+	__atomic_store_n(&ipcarc_hdr(s)->shape, IPCARC_SHAPE_SLICE, __ATOMIC_SEQ_CST);
+	CHECK_RC(ipcarc_close(o), 0);
+	CHECK_RC(ipcarc_close(s), 0);
+	CHECK(!exists(sn));
+}
+
 int main(void) {
 	snprintf(name, sizeof name, "ipcarc-test-c-%d", (int)getpid());
 	spec.value_size = sizeof(struct counter);
@@ -474,6 +626,7 @@ int main(void) {
 	test_processes();
 	test_fork_child();
 	test_trust();
+	test_slices();
 	ipcarc_remove(name, 1);
 	if (failures) {
 		fprintf(stderr, "cshm_test: %d failed\n", failures);

@@ -41,6 +41,8 @@
  *     read NAME          open, read n without the lock: "n=<n>" (" poisoned" appended when so), close
  *     badsize NAME       open expecting a 32-byte value: must be refused on the value size
  *     badtag NAME        open expecting another tag: must be refused on the type tag
+ *     sincr NAME K [gate] open the slice of uint64_t elements (tag U64_TAG) and add 1 to
+ *                        every element in use under the lock, K times: "done"
  * badsize and badtag print "refused <ERRNO NAME> <field>" and exit 0 when the
  * open was refused as expected, and exit 1 otherwise. Unexpected errors go to
  * stderr with the errno text, exit status 1; bad usage exits 2.
@@ -277,10 +279,39 @@ static int expect_refusal(const char *name, ipcarc_spec sp, int want_field) {
 	return 0;
 }
 
+#define U64_TAG "ipcarc.u64.v1"
+
+static int cmd_sincr(const char *name, uint64_t k, int gate) {
+	ipcarc_spec sp;
+	memset(&sp, 0, sizeof sp);
+	sp.value_size = sizeof(uint64_t);
+	sp.value_align = _Alignof(uint64_t);
+	sp.type_tag = ipcarc_tag(U64_TAG);
+	sp.open_timeout_ns = 5000000000LL;
+	ipcarc_seg *s = NULL;
+	int field = IPCARC_FIELD_NONE;
+	int rc = ipcarc_slice_open(name, &sp, &s, &field);
+	if (rc) die("open slice", name, rc, field);
+	if (gate) {
+		say("ready");
+		wait_stdin();
+	}
+	for (uint64_t i = 0; i < k; i++) {
+		lock(s, name);
+		uint64_t *v = ipcarc_data(s);
+		size_t n = ipcarc_slice_len(s);
+		for (size_t j = 0; j < n; j++) v[j]++;
+		unlock(s, name);
+	}
+	close_seg(s, name);
+	say("done");
+	return 0;
+}
+
 static int usage(void) {
 	fprintf(stderr,
 	        "usage: %s incr NAME K [gate] | create NAME VALUE | hold NAME | lock NAME | poisoned NAME |\n"
-	        "       attach NAME | read NAME | badsize NAME | badtag NAME\n",
+	        "       attach NAME | read NAME | badsize NAME | badtag NAME | sincr NAME K [gate]\n",
 	        prog);
 	return 2;
 }
@@ -318,6 +349,8 @@ int main(int argc, char **argv) {
 		return cmd_incr(name, parse_u64(argv[3], "count"), argc == 5);
 	if (strcmp(cmd, "atomic") == 0 && (argc == 5 || (argc == 6 && strcmp(argv[5], "gate") == 0)))
 		return cmd_atomic(name, parse_u64(argv[3], "count"), parse_u64(argv[4], "index"), argc == 6);
+	if (strcmp(cmd, "sincr") == 0 && (argc == 4 || (argc == 5 && strcmp(argv[4], "gate") == 0)))
+		return cmd_sincr(name, parse_u64(argv[3], "count"), argc == 5);
 	if (argc == 4 && strcmp(cmd, "create") == 0) return cmd_create(name, parse_u64(argv[3], "value"));
 	if (argc != 3) return usage();
 	if (strcmp(cmd, "hold") == 0) return cmd_hold(name);

@@ -12,10 +12,6 @@
 //!                        with gate, say "ready" once attached and start counting only
 //!                        after a line (or EOF) on stdin, so that several processes
 //!                        started one after another count at the same time
-//!     atomic NAME K I [gate]  open (or create), then K times, without the lock, add 1
-//!                        to n and to spare[I-1] (I in 1..7; 0: n only) through
-//!                        IpcArc::atomic (Counter's atomic twin, [AtomicU64; 8]),
-//!                        then notify once: "done"; gate as incr
 //!     create NAME VALUE  create with n=VALUE: "created"; after a line (or EOF) on stdin
 //!                        read n as read does: "n=<n>", close: "closed"
 //!     hold NAME          open, lock, set n=4242: "locked", then sleep until killed
@@ -136,6 +132,33 @@ fn cmd_incr(name: &str, k: u64, gate: bool) {
         g.n = g.n.wrapping_add(1);
     }
     a.close().unwrap_or_else(|e| die("close", name, e));
+    say("done");
+}
+
+/// The element tag of the slice modes: Go opens with WithTypeTag(U64_TAG),
+/// C with ipcarc_tag(U64_TAG).
+const U64_TAG: &str = "ipcarc.u64.v1";
+
+/// sincr NAME K [gate]: open the slice of u64 (Go created it) and add 1 to
+/// every element in use, under the lock, K times.
+fn cmd_sincr(name: &str, k: u64, gate: bool) {
+    let s = opts::<u64>()
+        .type_tag(U64_TAG)
+        .load_slice(name)
+        .unwrap_or_else(|e| die("open slice", name, e));
+    if gate {
+        say("ready");
+        wait_stdin();
+    }
+    for _ in 0..k {
+        s.update(|g| {
+            for x in g.iter_mut() {
+                *x = x.wrapping_add(1);
+            }
+        })
+        .unwrap_or_else(|e| die("update", name, e));
+    }
+    drop(s);
     say("done");
 }
 
@@ -263,7 +286,7 @@ fn expect_refusal<T: PlainData>(name: &str, opts: ipcarc::Options<T>, field: &st
 
 fn usage() -> ! {
     eprintln!(
-        "usage: rustpeer incr NAME K [gate] | create NAME VALUE | hold NAME | lock NAME |\n       panic NAME | poisoned NAME | attach NAME | read NAME | badsize NAME |\n       badtag NAME | u64 NAME VALUE"
+        "usage: rustpeer incr NAME K [gate] | create NAME VALUE | hold NAME | lock NAME |\n       panic NAME | poisoned NAME | attach NAME | read NAME | badsize NAME |\n       badtag NAME | u64 NAME VALUE | sincr NAME K [gate] |\n       atomic NAME K I [gate]"
     );
     exit(2)
 }
@@ -293,6 +316,14 @@ fn main() {
         }
         [_, "atomic", name, k, i, "gate"] => {
             cmd_atomic(name, parse_u64(k, "count"), parse_u64(i, "index") as usize, true);
+            0
+        }
+        [_, "sincr", name, k] => {
+            cmd_sincr(name, parse_u64(k, "count"), false);
+            0
+        }
+        [_, "sincr", name, k, "gate"] => {
+            cmd_sincr(name, parse_u64(k, "count"), true);
             0
         }
         [_, "create", name, v] => {

@@ -42,6 +42,8 @@ struct ipcarc_rs_consts {
 	/* the trust rule (ipcarc.h, above ipcarc_spec) */
 	int64_t e_acces, field_owner, field_mode, max_trusted_uids, trust_group;
 	int64_t spec_trusted_uids, spec_n_trusted_uids, spec_trusted_gid, spec_trust_flags;
+	/* slices */
+	int64_t e_range, e_nobufs, shape_slice, spec_shape;
 };
 
 /* What Arc::stats reads from the header (atomically where the header says
@@ -76,6 +78,7 @@ const struct ipcarc_rs_consts ipcarc_rs_consts = {
 	EACCES, IPCARC_FIELD_OWNER, IPCARC_FIELD_MODE, IPCARC_MAX_TRUSTED_UIDS, IPCARC_TRUST_GROUP,
 	offsetof(ipcarc_spec, trusted_uids), offsetof(ipcarc_spec, n_trusted_uids),
 	offsetof(ipcarc_spec, trusted_gid), offsetof(ipcarc_spec, trust_flags),
+	ERANGE, ENOBUFS, IPCARC_SHAPE_SLICE, offsetof(ipcarc_spec, shape),
 };
 
 /* Poison the value: a Rust guard dropped while its thread panics, as std's

@@ -86,6 +86,10 @@ pub enum Error {
     /// [`Options::trusted_group`](crate::Options::trusted_group) does not
     /// name that group) (`ErrUntrusted`, `EACCES`).
     Untrusted(&'static str),
+    /// A slice operation past its bounds: a store or length beyond the
+    /// capacity, or an index at or past the length (`ErrOutOfRange`,
+    /// `ERANGE`). Nothing changed.
+    OutOfRange,
     /// Any other failure: the errno of the failing system call (`EACCES`,
     /// `ENOSPC`, ...), as [`std::io::Error::from_raw_os_error`] reads it.
     Os(i32),
@@ -141,6 +145,7 @@ impl fmt::Display for Error {
             Error::Untrusted(field) => {
                 write!(f, "ipcarc: segment file is not trusted: {} refused", field)
             }
+            Error::OutOfRange => f.write_str("ipcarc: index or length out of range"),
             Error::Os(e) => write!(f, "ipcarc: {}", io::Error::from_raw_os_error(*e)),
         }
     }
@@ -243,6 +248,8 @@ pub(crate) fn from_rc(rc: c_int, field: c_int, op: Op) -> Error {
         Error::Untrusted(field_name(field))
     } else if e(c.e_deadlk) {
         Error::Deadlock
+    } else if e(c.e_range) {
+        Error::OutOfRange
     } else if e(c.e_perm) && op == Op::Unlock {
         Error::NotOwner
     } else if (e(c.e_inval) || e(c.e_nametoolong)) && op == Op::Remove {

@@ -30,7 +30,7 @@ pub(crate) struct Spec {
     pub n_trusted_uids: u32,
     pub trusted_gid: u32,
     pub trust_flags: u32,
-    pub reserved: u32,
+    pub shape: u32,
 }
 
 /// `IPCARC_MAX_TRUSTED_UIDS` (the array's length must be a constant here;
@@ -94,6 +94,10 @@ pub(crate) struct Consts {
     pub spec_n_trusted_uids: i64,
     pub spec_trusted_gid: i64,
     pub spec_trust_flags: i64,
+    pub e_range: i64,
+    pub e_nobufs: i64,
+    pub shape_slice: i64,
+    pub spec_shape: i64,
 }
 
 /// `struct ipcarc_rs_stats` of csrc/shim.c.
@@ -178,6 +182,43 @@ extern "C" {
     pub(crate) fn ipcarc_reap(s: *mut Seg, reaped: *mut c_int) -> c_int;
     pub(crate) fn ipcarc_remove(name: *const c_char, force: c_int) -> c_int;
     pub(crate) fn ipcarc_slot(s: *mut Seg) -> c_int;
+
+    pub(crate) fn ipcarc_slice_create(
+        name: *const c_char,
+        spec: *const Spec,
+        capacity: usize,
+        init: *const c_void,
+        n_init: usize,
+        out: *mut *mut Seg,
+    ) -> c_int;
+    pub(crate) fn ipcarc_slice_open(
+        name: *const c_char,
+        spec: *const Spec,
+        out: *mut *mut Seg,
+        field: *mut c_int,
+    ) -> c_int;
+    pub(crate) fn ipcarc_slice_open_or_create(
+        name: *const c_char,
+        spec: *const Spec,
+        capacity: usize,
+        init: *const c_void,
+        n_init: usize,
+        out: *mut *mut Seg,
+        created: *mut c_int,
+        field: *mut c_int,
+    ) -> c_int;
+    pub(crate) fn ipcarc_slice_len(s: *mut Seg) -> usize;
+    pub(crate) fn ipcarc_slice_cap(s: *mut Seg) -> usize;
+    pub(crate) fn ipcarc_slice_load(
+        s: *mut Seg,
+        dst: *mut c_void,
+        cap_elems: usize,
+        len: *mut usize,
+    ) -> c_int;
+    pub(crate) fn ipcarc_slice_store(s: *mut Seg, src: *const c_void, n_elems: usize) -> c_int;
+    pub(crate) fn ipcarc_slice_get(s: *mut Seg, i: usize, dst: *mut c_void) -> c_int;
+    pub(crate) fn ipcarc_slice_set(s: *mut Seg, i: usize, src: *const c_void) -> c_int;
+    pub(crate) fn ipcarc_slice_set_len(s: *mut Seg, n: usize) -> c_int;
 }
 
 /// The constants of the C side.

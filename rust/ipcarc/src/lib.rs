@@ -119,6 +119,7 @@ mod atomic;
 mod error;
 mod ffi;
 mod plain;
+mod slice;
 
 use std::ffi::{c_int, c_void, CString};
 use std::fmt;
@@ -132,6 +133,7 @@ use std::time::{Duration, Instant};
 pub use atomic::AtomicData;
 pub use error::Error;
 pub use plain::PlainData;
+pub use slice::{IpcSlice, SliceGuard};
 pub use std::sync::{LockResult, PoisonError};
 
 use error::{from_rc, Op};
@@ -408,7 +410,7 @@ impl<T: PlainData> Options<T> {
             } else {
                 0
             },
-            reserved: 0,
+            shape: 0,
         })
     }
 

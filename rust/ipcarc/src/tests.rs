@@ -86,6 +86,10 @@ fn mirrors_match_c() {
         c.spec_trust_flags as usize,
         off(&s.trust_flags as *const _ as *const u8)
     );
+    assert_eq!(
+        c.spec_shape as usize,
+        off(&s.shape as *const _ as *const u8)
+    );
 
     let k = Counters::default();
     let kb = &k as *const _ as usize;
@@ -672,5 +676,65 @@ fn untrusted_files_refused() {
         .load(&n)
         .is_ok());
     drop(a);
+    assert!(!exists(&n));
+}
+
+#[test]
+fn slices() {
+    let n = name();
+    let s = IpcSlice::new(&n, &[1u64, 2, 3], 8).unwrap();
+    assert_eq!((s.len(), s.cap()), (3, 8));
+    assert_eq!(s.get().unwrap(), vec![1, 2, 3]);
+    assert_eq!(s.get_at(2).unwrap(), 3);
+    assert_eq!(s.get_at(3), Err(Error::OutOfRange));
+    assert_eq!(s.store(&[0u64; 9]), Err(Error::OutOfRange));
+    s.store(&[5, 6, 7, 8, 9]).unwrap();
+    s.set_at(4, 90).unwrap();
+    assert_eq!(s.set_at(5, 1), Err(Error::OutOfRange));
+    {
+        let mut g = s.lock().unwrap().unwrap();
+        assert_eq!(&g[..], &[5, 6, 7, 8, 90]);
+        assert_eq!(g.set_len(9), Err(Error::OutOfRange));
+        g.set_len(2).unwrap();
+        g[1] = 60;
+        assert_eq!(g.len(), 2);
+        assert_eq!(s.get(), Err(Error::Deadlock));
+    }
+    assert_eq!(s.get().unwrap(), vec![5, 60]);
+    s.update(|g| {
+        g.set_len(4).unwrap();
+        g[2] = 1;
+        g[3] = 2;
+    })
+    .unwrap();
+    assert_eq!(s.get().unwrap(), vec![5, 60, 1, 2]);
+    let o: IpcSlice<u64> = IpcSlice::load(&n).unwrap();
+    assert_eq!((o.len(), o.cap()), (4, 8));
+    // The shape is part of the identity, both ways.
+    assert_eq!(
+        IpcArc::<u64>::load(&n).unwrap_err(),
+        Error::TypeMismatch("shape")
+    );
+    let vn = name();
+    let _v = IpcArc::new(&vn, 1u64).unwrap();
+    assert_eq!(
+        IpcSlice::<u64>::load(&vn).unwrap_err(),
+        Error::TypeMismatch("shape")
+    );
+    // A panic inside update poisons; recover repairs.
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        s.update(|_| panic!("half-way"))
+    }));
+    assert_eq!(s.get(), Err(Error::Poisoned));
+    s.recover(|g| {
+        g.set_len(1)?;
+        g[0] = 42;
+        Ok::<(), Error>(())
+    })
+    .unwrap()
+    .unwrap();
+    assert_eq!(s.get().unwrap(), vec![42]);
+    drop(o);
+    drop(s);
     assert!(!exists(&n));
 }
