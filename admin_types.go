@@ -24,9 +24,16 @@ type SegmentInfo struct {
 	Name string `json:"name"`
 	// TotalSize is the header's size of the whole segment file in bytes.
 	TotalSize uint64 `json:"total_size"`
-	// ValueSize and ValueAlign are the size and alignment of the shared value.
+	// ValueSize and ValueAlign are the size and alignment of the shared value
+	// (of one element, for a slice).
 	ValueSize  uint64 `json:"value_size"`
 	ValueAlign uint32 `json:"value_align"`
+	// Shape is ShapeValue (one value, Arc) or ShapeSlice (Slice). For a
+	// slice, Capacity is its fixed capacity in elements and Len the length in
+	// use (read without the lock, never above Capacity); both 0 for one value.
+	Shape    Shape  `json:"shape"`
+	Capacity uint64 `json:"capacity"`
+	Len      uint64 `json:"len"`
 	// TypeTag is the 64-bit type tag; JSON writes it as a hex string, "0x"
 	// and 16 digits: as a JSON number it would lose precision in many JSON
 	// readers.
@@ -263,4 +270,41 @@ func (m *FileMode) UnmarshalText(b []byte) error {
 	v, err := strconv.ParseUint(string(b), 8, 32)
 	*m = FileMode(v)
 	return err
+}
+
+// Shape is what a segment holds: one value (Arc) or a slice (Slice). It is
+// part of the segment's identity, checked at attach.
+type Shape uint8
+
+// The shapes.
+const (
+	ShapeValue Shape = iota // one value of a fixed type (Arc[T])
+	ShapeSlice              // up to a fixed capacity of elements (Slice[T])
+)
+
+// String is "value" or "slice".
+func (s Shape) String() string {
+	switch s {
+	case ShapeValue:
+		return "value"
+	case ShapeSlice:
+		return "slice"
+	}
+	return fmt.Sprintf("shape %d", uint8(s))
+}
+
+// MarshalText writes String.
+func (s Shape) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText reads what MarshalText writes.
+func (s *Shape) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "value":
+		*s = ShapeValue
+	case "slice":
+		*s = ShapeSlice
+	default:
+		return fmt.Errorf("ipcarc: unknown shape %q", b)
+	}
+	return nil
 }

@@ -21,11 +21,16 @@ func fillInfo(info *SegmentInfo, fixed, live *header, slots []holder, maxHolders
 		Name: info.Name, OwnerUID: info.OwnerUID, Owner: info.Owner, Mode: info.Mode,
 		TotalSize: fixed.TotalSize, ValueSize: fixed.ValueSize, ValueAlign: fixed.ValueAlign,
 		TypeTag: TypeTag(fixed.TypeTag), MaxHolders: maxHolders, Holders: []SegmentHolder{},
+		Shape: Shape(fixed.Shape),
 		State:      stateOf(atomic.LoadUint32(&live.State)),
 		Version:    uint64(atomic.LoadUint32(&live.Seq) >> 1),
 		CreatorPID: int(fixed.CreatorPID), Lifetime: Lifetime(fixed.Lifetime),
 		Waiters:           int(atomic.LoadUint32(&live.Waiters)),
 		TableLockOwnerTID: int(atomic.LoadUint32((*uint32)(unsafe.Pointer(&live.TableMutex[0]))) & futexTIDMask),
+	}
+	if fixed.Shape == shapeSlice {
+		info.Capacity = fixed.Capacity
+		info.Len = min(atomic.LoadUint64(&live.Len), fixed.Capacity)
 	}
 	if fixed.CreatedNs != 0 {
 		info.Created = time.Unix(0, int64(fixed.CreatedNs)).UTC()

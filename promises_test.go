@@ -282,3 +282,30 @@ func init() {
 		return a.Close()
 	}
 }
+
+// SegmentInfo: "Shape is ShapeValue (one value, Arc) or ShapeSlice (Slice).
+// For a slice, Capacity is its fixed capacity in elements and Len the length
+// in use"; `ipcarc ls` shows it in its SHAPE column.
+func TestSliceShownByInfoAndLs(t *testing.T) {
+	exe := ipcarcCommand(t)
+	name := testName(t)
+	s, err := NewSlice(name, []uint64{1, 2}, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	i, err := s.Info()
+	if err != nil || i.Shape != ShapeSlice || i.Capacity != 8 || i.Len != 2 || i.ValueSize != 8 {
+		t.Fatalf("Info of a slice: shape %v cap %d len %d size %d, %v", i.Shape, i.Capacity, i.Len, i.ValueSize, err)
+	}
+	if out := mustCLI(t, exe, 0, "ls", name).stdout; !strings.Contains(out, "[]2/8 x 8 B") {
+		t.Fatalf("ipcarc ls of a slice lacks its shape:\n%s", out)
+	}
+	if out := mustCLI(t, exe, 0, "ls", "--json", name).stdout; !strings.Contains(out, `"shape": "slice"`) || !strings.Contains(out, `"len": 2`) {
+		t.Fatalf("ipcarc ls --json of a slice:\n%s", out)
+	}
+	a := mustNew(t, testName(t), Counter{})
+	if i, _ := a.Info(); i.Shape != ShapeValue || i.Capacity != 0 {
+		t.Fatalf("Info of a value: shape %v cap %d", i.Shape, i.Capacity)
+	}
+}

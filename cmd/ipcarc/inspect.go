@@ -72,6 +72,7 @@ func writeInspect(stdout io.Writer, s ipcarc.SegmentInfo) {
 		{"table_lock_owner_tid", strconv.Itoa(s.TableLockOwnerTID)}, {"waiters", strconv.Itoa(s.Waiters)},
 		{"poisoned", yes(s.Poisoned)}, {"version", strconv.FormatUint(s.Version, 10)},
 		{"total_size", strconv.FormatUint(s.TotalSize, 10)},
+		{"shape", s.Shape.String()}, {"capacity", strconv.FormatUint(s.Capacity, 10)}, {"len", strconv.FormatUint(s.Len, 10)},
 		{"value_size", strconv.FormatUint(s.ValueSize, 10)},
 		{"value_align", strconv.FormatUint(uint64(s.ValueAlign), 10)}, {"type_tag", s.TypeTag.String()},
 		{"creator_pid", strconv.Itoa(s.CreatorPID)}, {"created", createdText(s.Created)},

@@ -21,8 +21,10 @@ func newLsCmd() *cobra.Command {
 		Long: `Lists the ipcarc segments in /dev/shm: all, or those whose names match one of
 the glob PATTERNs. Columns: NAME; OWNER, the file's owner (user name, or uid
 when no user has it); MODE, its permissions (as lsipc's PERMS column shows
-them); STATE (init, ready, dead or unknown); REFCOUNT, the handles counted;
-LIVE and DEAD holders; SIZE in bytes; LIFETIME (last-close or until-removed);
+them); STATE (init, ready, dead or unknown); SHAPE ("value", or
+"[]LEN/CAP x SIZE B" for a slice: its length and capacity in elements and the
+size of one); REFCOUNT, the handles of live holders; LIVE and DEAD holders;
+SIZE in bytes; LIFETIME (last-close or until-removed);
 LOCK (free, or the owner's thread id); CREATED; NOTE (corrupt and why,
 poisoned, a held holder table lock). Takes no lock and attaches to nothing.
 --json prints a JSON array, [] when none: the fields of ipcarc.SegmentInfo,
@@ -62,11 +64,11 @@ func runLs(patterns []string, asJSON, noHead bool, stdout, stderr io.Writer) int
 	}
 	w := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
 	if !noHead {
-		fmt.Fprintln(w, "NAME\tOWNER\tMODE\tSTATE\tREFCOUNT\tLIVE\tDEAD\tSIZE\tLIFETIME\tLOCK\tCREATED\tNOTE")
+		fmt.Fprintln(w, "NAME\tOWNER\tMODE\tSTATE\tSHAPE\tREFCOUNT\tLIVE\tDEAD\tSIZE\tLIFETIME\tLOCK\tCREATED\tNOTE")
 	}
 	for _, s := range segs {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", s.Name, dash(s.Owner), permText(s.Mode.String()),
-			s.State, s.RefCount, s.LiveHolders, s.DeadHolders, s.TotalSize, lifetimeText(s.Lifetime.String()),
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", s.Name, dash(s.Owner), permText(s.Mode.String()),
+			s.State, shapeText(s), s.RefCount, s.LiveHolders, s.DeadHolders, s.TotalSize, lifetimeText(s.Lifetime.String()),
 			lockText(s), createdText(s.Created), note(s))
 	}
 	w.Flush()
@@ -159,4 +161,16 @@ func note(s ipcarc.SegmentInfo) string {
 		return "-"
 	}
 	return strings.Join(parts, "; ")
+}
+
+// shapeText is ls's SHAPE column: "value", or "[]LEN/CAP x SIZE B" for a
+// slice (its length and capacity in elements, and an element's size).
+func shapeText(s ipcarc.SegmentInfo) string {
+	if s.Corrupt && s.State == ipcarc.StateUnknown {
+		return "-"
+	}
+	if s.Shape == ipcarc.ShapeSlice {
+		return fmt.Sprintf("[]%d/%d x %d B", s.Len, s.Capacity, s.ValueSize)
+	}
+	return s.Shape.String()
 }
