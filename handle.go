@@ -134,29 +134,16 @@ func (h *Handle) poisonAndUnlock() {
 }
 
 // update is Update for every shape: fn runs under the lock on a healthy value.
-func (h *Handle) update(fn func() error) error {
-	if err := h.lock("update", false); err != nil {
-		return err
-	}
-	done := false
-	defer func() {
-		if !done {
-			h.poisonAndUnlock()
-		}
-	}()
-	ferr := fn()
-	done = true
-	atomic.AddUint64(&h.ctr.Updates, 1)
-	uerr := h.unlock("update", true)
-	if err := errors.Join(ferr, uerr); err != nil {
-		return &Error{Op: "update", Name: h.name, Err: err}
-	}
-	return nil
-}
+func (h *Handle) update(fn func() error) error { return h.section("update", true, fn) }
 
 // view is View for every shape: fn reads under the lock; the version stays.
-func (h *Handle) view(fn func() error) error {
-	if err := h.lock("view", false); err != nil {
+func (h *Handle) view(fn func() error) error { return h.section("view", false, fn) }
+
+// section runs fn under the lock on a healthy value; write says whether it
+// ends as a write (a new version, waiters woken, an update counted). If fn
+// panics, the value is poisoned and the lock released.
+func (h *Handle) section(op string, write bool, fn func() error) error {
+	if err := h.lock(op, false); err != nil {
 		return err
 	}
 	done := false
@@ -167,9 +154,12 @@ func (h *Handle) view(fn func() error) error {
 	}()
 	ferr := fn()
 	done = true
-	uerr := h.unlock("view", false)
+	if write {
+		atomic.AddUint64(&h.ctr.Updates, 1)
+	}
+	uerr := h.unlock(op, write)
 	if err := errors.Join(ferr, uerr); err != nil {
-		return &Error{Op: "view", Name: h.name, Err: err}
+		return &Error{Op: op, Name: h.name, Err: err}
 	}
 	return nil
 }
