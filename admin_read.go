@@ -20,21 +20,6 @@ import (
 	"unsafe"
 )
 
-// Limits of the layout that cshm.c's validate checks and that layout.go does
-// not carry (IPCARC_MAX_ALIGN, IPCARC_MIN_VALUE_ALIGN, the value size cap,
-// IPCARC_INIT_LOCK_OFFSET). TestInspectValidatesLikeC holds the two together.
-const (
-	maxValueAlign  = 4096
-	minValueAlign  = 64
-	maxValueSize   = 1 << 46
-	initLockOffset = 0
-	futexTIDMask   = 0x3fffffff
-	futexOwnerDied = 0x40000000
-	// glibc's pthread_mutex_t starts with int __lock (the robust futex
-	// word), unsigned __count, int __owner on every 64-bit architecture.
-	mutexOwnerOffset = 8
-)
-
 // lockState reads a value mutex the way a reader may, without locking it.
 // The robust futex word holds the owner's tid while a live thread holds the
 // lock. When the kernel finds the owner dead holding it (the process was

@@ -41,6 +41,22 @@ const (
 	liveOwnerDied = 0x40000000
 )
 
+// Limits of the layout that cshm.c's validate checks (IPCARC_MAX_ALIGN, IPCARC_MIN_VALUE_ALIGN, the value size cap,
+// IPCARC_INIT_LOCK_OFFSET). TestInspectValidatesLikeC holds the two together.
+const (
+	maxValueAlign  = 4096
+	minValueAlign  = 64
+	maxValueSize   = 1 << 46
+	initLockOffset = 0
+	// The robust futex word of a pthread mutex: the owner's tid, and the bit
+	// the kernel sets when the owner died (the liveness words use the same).
+	futexTIDMask   = liveTIDMask
+	futexOwnerDied = liveOwnerDied
+	// glibc's pthread_mutex_t starts with int __lock (the robust futex
+	// word), unsigned __count, int __owner on every 64-bit architecture.
+	mutexOwnerOffset = 8
+)
+
 // header is the first 512 bytes of every segment.
 type header struct {
 	Magic      uint64
