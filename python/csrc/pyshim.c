@@ -11,6 +11,7 @@
  * the value lock touch, with the C atomics the C layer uses.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -97,4 +98,70 @@ PY_API void ipcarc_py_stats(ipcarc_seg *s, struct ipcarc_py_stats *out) {
 /* 1 if the calling thread holds the segment's value lock. */
 PY_API int ipcarc_py_lock_is_mine(ipcarc_seg *s) {
 	return ipcarc_lock_owner(s) == (int)syscall(SYS_gettid);
+}
+
+/* Lock-free access to one integer field of the value (Arc.atomic_load,
+ * atomic_store, atomic_add, atomic_cas): the same sequentially consistent
+ * __atomic instructions, on the same address, as Go's atomic.Uint64 (and
+ * Uint32, Int64, Int32) methods, C's __atomic_* on ipcarc_data and Rust's
+ * AtomicU64. `size` is the value size the handle was opened with (the
+ * ctypes type's size, equal to the size ipcarc_open validated); `off` a byte
+ * offset into the value; `width` 4 or 8.
+ * 0; ECHILD (nothing touched) on a handle inherited through fork; ERANGE when
+ * [off, off+width) is not inside the value; EINVAL when width is not 4 or 8
+ * or the address is not a multiple of width (a misaligned atomic may tear,
+ * or fault on other architectures). */
+static int atomic_addr(ipcarc_seg *s, uint64_t size, uint64_t off, int width, void **p) {
+	char *d = ipcarc_data(s);
+	if (!d) return ECHILD;
+	if (width != 4 && width != 8) return EINVAL;
+	if (off > size || size - off < (uint64_t)width) return ERANGE;
+	if (((uintptr_t)d + off) % (uintptr_t)width != 0) return EINVAL;
+	*p = d + off;
+	return 0;
+}
+
+PY_API int ipcarc_py_atomic_load(ipcarc_seg *s, uint64_t size, uint64_t off, int width, uint64_t *out) {
+	void *p;
+	int rc = atomic_addr(s, size, off, width, &p);
+	if (rc) return rc;
+	*out = width == 8 ? __atomic_load_n((uint64_t *)p, __ATOMIC_SEQ_CST)
+	                  : __atomic_load_n((uint32_t *)p, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+PY_API int ipcarc_py_atomic_store(ipcarc_seg *s, uint64_t size, uint64_t off, int width, uint64_t v) {
+	void *p;
+	int rc = atomic_addr(s, size, off, width, &p);
+	if (rc) return rc;
+	if (width == 8) __atomic_store_n((uint64_t *)p, v, __ATOMIC_SEQ_CST);
+	else __atomic_store_n((uint32_t *)p, (uint32_t)v, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+/* Adds n (modulo 2^(8*width): a negative delta is its two's complement) and
+ * stores the new value in *out, as Go's Add returns it. */
+PY_API int ipcarc_py_atomic_add(ipcarc_seg *s, uint64_t size, uint64_t off, int width, uint64_t n, uint64_t *out) {
+	void *p;
+	int rc = atomic_addr(s, size, off, width, &p);
+	if (rc) return rc;
+	*out = width == 8 ? __atomic_add_fetch((uint64_t *)p, n, __ATOMIC_SEQ_CST)
+	                  : __atomic_add_fetch((uint32_t *)p, (uint32_t)n, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+/* Compare-and-swap: *swapped 1 when the field held old and now holds new. */
+PY_API int ipcarc_py_atomic_cas(ipcarc_seg *s, uint64_t size, uint64_t off, int width, uint64_t old, uint64_t new_,
+                                int *swapped) {
+	void *p;
+	int rc = atomic_addr(s, size, off, width, &p);
+	if (rc) return rc;
+	if (width == 8) {
+		*swapped = __atomic_compare_exchange_n((uint64_t *)p, &old, new_, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+	} else {
+		uint32_t o = (uint32_t)old;
+		*swapped = __atomic_compare_exchange_n((uint32_t *)p, &o, (uint32_t)new_, 0, __ATOMIC_SEQ_CST,
+		                                       __ATOMIC_SEQ_CST);
+	}
+	return 0;
 }

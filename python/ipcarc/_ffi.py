@@ -102,6 +102,11 @@ _sigs = {
     "ipcarc_py_count_update": (None, [c_seg_p]),
     "ipcarc_py_stats": (None, [c_seg_p, ctypes.POINTER(Stats)]),
     "ipcarc_py_lock_is_mine": (_I, [c_seg_p]),
+    "ipcarc_notify": (_I, [c_seg_p]),
+    "ipcarc_py_atomic_load": (_I, [c_seg_p, _U64, _U64, _I, ctypes.POINTER(_U64)]),
+    "ipcarc_py_atomic_store": (_I, [c_seg_p, _U64, _U64, _I, _U64]),
+    "ipcarc_py_atomic_add": (_I, [c_seg_p, _U64, _U64, _I, _U64, ctypes.POINTER(_U64)]),
+    "ipcarc_py_atomic_cas": (_I, [c_seg_p, _U64, _U64, _I, _U64, _U64, _PI]),
 }
 for _n, (_res, _args) in _sigs.items():
     _f = getattr(lib, _n)

@@ -157,6 +157,8 @@ class Arc:
         self._closed = False
         self._close_lock = threading.Lock()
         self._view = ctype.from_address(lib.ipcarc_data(seg))
+        self._size = ctypes.sizeof(ctype)  # the value size ipcarc_open validated
+        self._fields = {}  # atomic field -> (offset, width, signed)
         return self
 
     @classmethod
@@ -378,6 +380,91 @@ class Arc:
             if rc != _errno.EINTR:
                 raise E.from_rc("wait", self.name, rc)
 
+    # ---- lock-free fields ---------------------------------------------------------
+
+    def _field(self, op, field, width):
+        """(offset, width, signed) for a field name (dotted path through nested
+        Structures and Unions, integer steps into Arrays: "workers.3.requests")
+        or a raw byte offset (unsigned; width 8 unless given)."""
+        key = (field, width)
+        r = self._fields.get(key)
+        if r is not None:
+            return r
+        if isinstance(field, bool) or not isinstance(field, (int, str)):
+            raise E.InvalidOptionError(op=op, name=self.name, detail="the field must be a byte offset (int) or "
+                                       "a field name of %s, got %r" % (self.ctype.__name__, field))
+        if width is not None and (isinstance(width, bool) or width not in (4, 8)):
+            raise E.InvalidOptionError(op=op, name=self.name, detail="width must be 4 or 8 bytes, got %r" % (width,))
+        if isinstance(field, int):
+            if field < 0:
+                raise E.InvalidOptionError(op=op, name=self.name, detail="offset %d is negative" % field)
+            r = (field, width or 8, False)
+        else:
+            r = _resolve(op, self.name, self.ctype, field, width)
+        self._fields[key] = r
+        return r
+
+    def _arg(self, op, v, w):
+        if isinstance(v, bool) or not isinstance(v, int) or not -(1 << (8 * w - 1)) <= v < 1 << (8 * w):
+            raise E.InvalidOptionError(op=op, name=self.name, detail="%r is not a %d-bit integer" % (v, 8 * w))
+        return v & ((1 << (8 * w)) - 1)
+
+    def _atomic_err(self, op, rc, off, w):
+        detail = None
+        if rc == _errno.EINVAL:
+            detail = "offset %d (address 0x%x) is not a multiple of %d" % (off, lib.ipcarc_data(self._seg) + off, w)
+        elif rc == _errno.ERANGE:
+            detail = "bytes %d to %d are outside the %d-byte value" % (off, off + w, self._size)
+        err = E.from_rc(op, self.name, rc)
+        if detail:
+            err = type(err)(op=op, name=self.name, errno=rc, detail=detail)
+        return err
+
+    def atomic_load(self, field, width=None):
+        """The field's value, read with one atomic load (SEQ_CST) without the lock."""
+        off, w, signed = self._field("atomic load", field, width)
+        out = ctypes.c_uint64()
+        rc = lib.ipcarc_py_atomic_load(self._live("atomic load"), self._size, off, w, ctypes.byref(out))
+        if rc:
+            raise self._atomic_err("atomic load", rc, off, w)
+        return _signed(out.value, w) if signed else out.value
+
+    def atomic_store(self, field, value, width=None):
+        """Write the field with one atomic store (SEQ_CST) without the lock."""
+        off, w, _ = self._field("atomic store", field, width)
+        rc = lib.ipcarc_py_atomic_store(self._live("atomic store"), self._size, off, w,
+                                        self._arg("atomic store", value, w))
+        if rc:
+            raise self._atomic_err("atomic store", rc, off, w)
+
+    def atomic_add(self, field, n, width=None):
+        """Add n (negative subtracts; wraps modulo 2^bits as Go's Add) with one
+        atomic read-modify-write (SEQ_CST) without the lock; return the new value."""
+        off, w, signed = self._field("atomic add", field, width)
+        out = ctypes.c_uint64()
+        rc = lib.ipcarc_py_atomic_add(self._live("atomic add"), self._size, off, w, self._arg("atomic add", n, w),
+                                      ctypes.byref(out))
+        if rc:
+            raise self._atomic_err("atomic add", rc, off, w)
+        return _signed(out.value, w) if signed else out.value
+
+    def atomic_cas(self, field, old, new, width=None):
+        """Compare-and-swap without the lock: True when the field held old and now holds new."""
+        off, w, _ = self._field("atomic cas", field, width)
+        ok = ctypes.c_int()
+        rc = lib.ipcarc_py_atomic_cas(self._live("atomic cas"), self._size, off, w, self._arg("atomic cas", old, w),
+                                      self._arg("atomic cas", new, w), ctypes.byref(ok))
+        if rc:
+            raise self._atomic_err("atomic cas", rc, off, w)
+        return bool(ok.value)
+
+    def notify(self):
+        """Say "the value changed" after lock-free changes: the version moves on by
+        one and every wait in every process wakes. No lock; never blocks."""
+        rc = lib.ipcarc_notify(self._live("notify"))
+        if rc:
+            raise E.from_rc("notify", self.name, rc)
+
     # ---- counts and inspection --------------------------------------------------
 
     @property
@@ -406,6 +493,44 @@ class Arc:
                     version=st.version, lifetime=st.lifetime, waiters=st.waiters,
                     creator_pid=st.creator_pid, created_ns=st.created_ns,
                     counters={n: getattr(c, n) for n in _ffi.COUNTER_NAMES})
+
+
+_INT_CODES = {"i": True, "I": False, "l": True, "L": False, "q": True, "Q": False}
+
+
+def _signed(v, w):
+    return v - (1 << (8 * w)) if v >> (8 * w - 1) else v
+
+
+def _resolve(op, name, ctype, path, width):
+    """(offset, width, signed) of the integer field at path inside ctype."""
+    off, t = 0, ctype
+    for step in path.split("."):
+        if isinstance(t, type) and issubclass(t, ctypes.Array):
+            if not step.isdigit() or int(step) >= t._length_:
+                raise E.InvalidOptionError(op=op, name=name, detail="%r: %r is not an index of a %d-element "
+                                           "array" % (path, step, t._length_))
+            off, t = off + int(step) * ctypes.sizeof(t._type_), t._type_
+        elif isinstance(t, type) and issubclass(t, (ctypes.Structure, ctypes.Union)):
+            spec = [f for f in t._fields_ if f[0] == step]
+            if not spec:
+                raise E.InvalidOptionError(op=op, name=name, detail="%r: %s has no field %r" % (
+                    path, t.__name__, step))
+            if len(spec[0]) > 2:
+                raise E.InvalidOptionError(op=op, name=name, detail="%r is a bit field" % path)
+            off, t = off + getattr(t, step).offset, spec[0][1]
+        else:
+            raise E.InvalidOptionError(op=op, name=name, detail="%r: %r steps into a %s" % (
+                path, step, getattr(t, "__name__", t)))
+    code = getattr(t, "_type_", None)
+    if not (isinstance(t, type) and issubclass(t, ctypes._SimpleCData) and code in _INT_CODES and
+            ctypes.sizeof(t) in (4, 8)):
+        raise E.InvalidOptionError(op=op, name=name, detail="%r is a %s: atomic calls take a 4- or 8-byte "
+                                   "integer field" % (path, getattr(t, "__name__", t)))
+    if width is not None and width != ctypes.sizeof(t):
+        raise E.InvalidOptionError(op=op, name=name, detail="%r is %d bytes wide, not %d" % (
+            path, ctypes.sizeof(t), width))
+    return off, ctypes.sizeof(t), _INT_CODES[code]
 
 
 def remove(name, force=False):
