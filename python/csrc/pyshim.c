@@ -104,64 +104,67 @@ PY_API int ipcarc_py_lock_is_mine(ipcarc_seg *s) {
  * atomic_store, atomic_add, atomic_cas): the same sequentially consistent
  * __atomic instructions, on the same address, as Go's atomic.Uint64 (and
  * Uint32, Int64, Int32) methods, C's __atomic_* on ipcarc_data and Rust's
- * AtomicU64. `size` is the value size the handle was opened with (the
- * ctypes type's size, equal to the size ipcarc_open validated); `off` a byte
- * offset into the value; `width` 4 or 8.
- * 0; ECHILD (nothing touched) on a handle inherited through fork; ERANGE when
- * [off, off+width) is not inside the value; EINVAL when width is not 4 or 8
- * or the address is not a multiple of width (a misaligned atomic may tear,
- * or fault on other architectures). */
-static int atomic_addr(ipcarc_seg *s, uint64_t size, uint64_t off, int width, void **p) {
-	char *d = ipcarc_data(s);
-	if (!d) return ECHILD;
-	if (width != 4 && width != 8) return EINVAL;
-	if (off > size || size - off < (uint64_t)width) return ERANGE;
-	if (((uintptr_t)d + off) % (uintptr_t)width != 0) return EINVAL;
-	*p = d + off;
-	return 0;
+ * AtomicU64.
+ *
+ * Few arguments, because each costs a ctypes conversion (about 100 ns): `b`
+ * is the handle's private binding (in the calling process's own memory, never
+ * the segment: the handle and the value size ipcarc_open validated, which is
+ * the ctypes type's size); `key` is offset << 4 | width, width 4 or 8. The
+ * result is the return value; the error is errno (the library is loaded a
+ * second time with ctypes' use_errno for these), set on every call: 0, ECHILD
+ * (nothing touched) on a handle inherited through fork, ERANGE when
+ * [offset, offset+width) is not inside the value, EINVAL when width is not 4
+ * or 8 or the address is not a multiple of it (a misaligned atomic may tear,
+ * or fault on other architectures). On an error the result is 0. */
+struct ipcarc_py_bind {
+	ipcarc_seg *s;
+	uint64_t size;
+};
+
+static void *atomic_addr(const struct ipcarc_py_bind *b, uint64_t key, int *width) {
+	char *d = ipcarc_data(b->s);
+	uint64_t off = key >> 4, w = key & 15;
+	*width = (int)w;
+	errno = 0;
+	if (!d) errno = ECHILD;
+	else if (w != 4 && w != 8) errno = EINVAL;
+	else if (off > b->size || b->size - off < w) errno = ERANGE;
+	else if (((uintptr_t)d + off) % w != 0) errno = EINVAL;
+	return errno ? NULL : d + off;
 }
 
-PY_API int ipcarc_py_atomic_load(ipcarc_seg *s, uint64_t size, uint64_t off, int width, uint64_t *out) {
-	void *p;
-	int rc = atomic_addr(s, size, off, width, &p);
-	if (rc) return rc;
-	*out = width == 8 ? __atomic_load_n((uint64_t *)p, __ATOMIC_SEQ_CST)
-	                  : __atomic_load_n((uint32_t *)p, __ATOMIC_SEQ_CST);
-	return 0;
+PY_API uint64_t ipcarc_py_atomic_load(const struct ipcarc_py_bind *b, uint64_t key) {
+	int w;
+	void *p = atomic_addr(b, key, &w);
+	if (!p) return 0;
+	return w == 8 ? __atomic_load_n((uint64_t *)p, __ATOMIC_SEQ_CST) : __atomic_load_n((uint32_t *)p, __ATOMIC_SEQ_CST);
 }
 
-PY_API int ipcarc_py_atomic_store(ipcarc_seg *s, uint64_t size, uint64_t off, int width, uint64_t v) {
-	void *p;
-	int rc = atomic_addr(s, size, off, width, &p);
-	if (rc) return rc;
-	if (width == 8) __atomic_store_n((uint64_t *)p, v, __ATOMIC_SEQ_CST);
+PY_API uint64_t ipcarc_py_atomic_store(const struct ipcarc_py_bind *b, uint64_t key, uint64_t v) {
+	int w;
+	void *p = atomic_addr(b, key, &w);
+	if (!p) return 0;
+	if (w == 8) __atomic_store_n((uint64_t *)p, v, __ATOMIC_SEQ_CST);
 	else __atomic_store_n((uint32_t *)p, (uint32_t)v, __ATOMIC_SEQ_CST);
 	return 0;
 }
 
 /* Adds n (modulo 2^(8*width): a negative delta is its two's complement) and
- * stores the new value in *out, as Go's Add returns it. */
-PY_API int ipcarc_py_atomic_add(ipcarc_seg *s, uint64_t size, uint64_t off, int width, uint64_t n, uint64_t *out) {
-	void *p;
-	int rc = atomic_addr(s, size, off, width, &p);
-	if (rc) return rc;
-	*out = width == 8 ? __atomic_add_fetch((uint64_t *)p, n, __ATOMIC_SEQ_CST)
-	                  : __atomic_add_fetch((uint32_t *)p, (uint32_t)n, __ATOMIC_SEQ_CST);
-	return 0;
+ * returns the new value, as Go's Add. */
+PY_API uint64_t ipcarc_py_atomic_add(const struct ipcarc_py_bind *b, uint64_t key, uint64_t n) {
+	int w;
+	void *p = atomic_addr(b, key, &w);
+	if (!p) return 0;
+	return w == 8 ? __atomic_add_fetch((uint64_t *)p, n, __ATOMIC_SEQ_CST)
+	              : __atomic_add_fetch((uint32_t *)p, (uint32_t)n, __ATOMIC_SEQ_CST);
 }
 
-/* Compare-and-swap: *swapped 1 when the field held old and now holds new. */
-PY_API int ipcarc_py_atomic_cas(ipcarc_seg *s, uint64_t size, uint64_t off, int width, uint64_t old, uint64_t new_,
-                                int *swapped) {
-	void *p;
-	int rc = atomic_addr(s, size, off, width, &p);
-	if (rc) return rc;
-	if (width == 8) {
-		*swapped = __atomic_compare_exchange_n((uint64_t *)p, &old, new_, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
-	} else {
-		uint32_t o = (uint32_t)old;
-		*swapped = __atomic_compare_exchange_n((uint32_t *)p, &o, (uint32_t)new_, 0, __ATOMIC_SEQ_CST,
-		                                       __ATOMIC_SEQ_CST);
-	}
-	return 0;
+/* Compare-and-swap: 1 when the field held old and now holds new, else 0. */
+PY_API uint64_t ipcarc_py_atomic_cas(const struct ipcarc_py_bind *b, uint64_t key, uint64_t old, uint64_t new_) {
+	int w;
+	void *p = atomic_addr(b, key, &w);
+	if (!p) return 0;
+	if (w == 8) return __atomic_compare_exchange_n((uint64_t *)p, &old, new_, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+	uint32_t o = (uint32_t)old;
+	return __atomic_compare_exchange_n((uint32_t *)p, &o, (uint32_t)new_, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 }

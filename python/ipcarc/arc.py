@@ -158,7 +158,9 @@ class Arc:
         self._close_lock = threading.Lock()
         self._view = ctype.from_address(lib.ipcarc_data(seg))
         self._size = ctypes.sizeof(ctype)  # the value size ipcarc_open validated
-        self._fields = {}  # atomic field -> (offset, width, signed)
+        self._fields = {}  # atomic field -> (key, width, signed)
+        self._bind_obj = _ffi.Bind(seg, self._size)  # the atomic helpers' private binding
+        self._bind = ctypes.addressof(self._bind_obj)
         return self
 
     @classmethod
@@ -383,13 +385,10 @@ class Arc:
     # ---- lock-free fields ---------------------------------------------------------
 
     def _field(self, op, field, width):
-        """(offset, width, signed) for a field name (dotted path through nested
+        """(key, width, signed) for a field name (dotted path through nested
         Structures and Unions, integer steps into Arrays: "workers.3.requests")
-        or a raw byte offset (unsigned; width 8 unless given)."""
-        key = (field, width)
-        r = self._fields.get(key)
-        if r is not None:
-            return r
+        or a raw byte offset (read unsigned; width 8 unless given). key is what
+        the C helpers take: offset << 4 | width."""
         if isinstance(field, bool) or not isinstance(field, (int, str)):
             raise E.InvalidOptionError(op=op, name=self.name, detail="the field must be a byte offset (int) or "
                                        "a field name of %s, got %r" % (self.ctype.__name__, field))
@@ -398,65 +397,83 @@ class Arc:
         if isinstance(field, int):
             if field < 0:
                 raise E.InvalidOptionError(op=op, name=self.name, detail="offset %d is negative" % field)
-            r = (field, width or 8, False)
+            off, w, signed = field, width or 8, False
         else:
-            r = _resolve(op, self.name, self.ctype, field, width)
-        self._fields[key] = r
+            off, w, signed = _resolve(op, self.name, self.ctype, field, width)
+        # An offset past 2^58 is outside any value (at most 2^46 bytes): C says so.
+        r = (min(off, 1 << 58) << 4 | w, w, signed)
+        if width is None:
+            self._fields[field] = r
         return r
+
+    def _fail(self, op, field, width):
+        """The error of the call that just returned 0 with errno set, or None."""
+        rc = _ffi.get_errno()
+        if not rc:
+            return None
+        key, w, _ = self._field(op, field, width)
+        off = key >> 4
+        if rc == _errno.EINVAL:
+            detail = "offset %d (address 0x%x) is not a multiple of %d" % (off, lib.ipcarc_data(self._seg) + off, w)
+        elif rc == _errno.ERANGE:
+            detail = "bytes %d to %d are outside the %d-byte value" % (off, off + w, self._size)
+        else:
+            return E.from_rc(op, self.name, rc)
+        return type(E.from_rc(op, self.name, rc))(op=op, name=self.name, errno=rc, detail=detail)
 
     def _arg(self, op, v, w):
         if isinstance(v, bool) or not isinstance(v, int) or not -(1 << (8 * w - 1)) <= v < 1 << (8 * w):
             raise E.InvalidOptionError(op=op, name=self.name, detail="%r is not a %d-bit integer" % (v, 8 * w))
         return v & ((1 << (8 * w)) - 1)
 
-    def _atomic_err(self, op, rc, off, w):
-        detail = None
-        if rc == _errno.EINVAL:
-            detail = "offset %d (address 0x%x) is not a multiple of %d" % (off, lib.ipcarc_data(self._seg) + off, w)
-        elif rc == _errno.ERANGE:
-            detail = "bytes %d to %d are outside the %d-byte value" % (off, off + w, self._size)
-        err = E.from_rc(op, self.name, rc)
-        if detail:
-            err = type(err)(op=op, name=self.name, errno=rc, detail=detail)
-        return err
+    def _get(self, op, field, width):
+        r = self._fields.get(field) if width is None and field.__class__ is not bool else None
+        if r is None:
+            r = self._field(op, field, width)
+        if self._closed:
+            raise E.ClosedError(op=op, name=self.name)
+        return r
 
     def atomic_load(self, field, width=None):
         """The field's value, read with one atomic load (SEQ_CST) without the lock."""
-        off, w, signed = self._field("atomic load", field, width)
-        out = ctypes.c_uint64()
-        rc = lib.ipcarc_py_atomic_load(self._live("atomic load"), self._size, off, w, ctypes.byref(out))
-        if rc:
-            raise self._atomic_err("atomic load", rc, off, w)
-        return _signed(out.value, w) if signed else out.value
+        key, w, signed = self._get("atomic load", field, width)
+        v = _load(self._bind, key)
+        if v == 0:
+            err = self._fail("atomic load", field, width)
+            if err:
+                raise err
+        return _signed(v, w) if signed else v
 
     def atomic_store(self, field, value, width=None):
         """Write the field with one atomic store (SEQ_CST) without the lock."""
-        off, w, _ = self._field("atomic store", field, width)
-        rc = lib.ipcarc_py_atomic_store(self._live("atomic store"), self._size, off, w,
-                                        self._arg("atomic store", value, w))
-        if rc:
-            raise self._atomic_err("atomic store", rc, off, w)
+        key, w, _ = self._get("atomic store", field, width)
+        _store(self._bind, key, self._arg("atomic store", value, w))
+        err = self._fail("atomic store", field, width)
+        if err:
+            raise err
 
     def atomic_add(self, field, n, width=None):
         """Add n (negative subtracts; wraps modulo 2^bits as Go's Add) with one
         atomic read-modify-write (SEQ_CST) without the lock; return the new value."""
-        off, w, signed = self._field("atomic add", field, width)
-        out = ctypes.c_uint64()
-        rc = lib.ipcarc_py_atomic_add(self._live("atomic add"), self._size, off, w, self._arg("atomic add", n, w),
-                                      ctypes.byref(out))
-        if rc:
-            raise self._atomic_err("atomic add", rc, off, w)
-        return _signed(out.value, w) if signed else out.value
+        key, w, signed = self._get("atomic add", field, width)
+        if n.__class__ is not int or not -(1 << (8 * w - 1)) <= n < 1 << (8 * w):
+            self._arg("atomic add", n, w)
+        v = _add(self._bind, key, n & _MASK[w])
+        if v == 0:
+            err = self._fail("atomic add", field, width)
+            if err:
+                raise err
+        return _signed(v, w) if signed else v
 
     def atomic_cas(self, field, old, new, width=None):
         """Compare-and-swap without the lock: True when the field held old and now holds new."""
-        off, w, _ = self._field("atomic cas", field, width)
-        ok = ctypes.c_int()
-        rc = lib.ipcarc_py_atomic_cas(self._live("atomic cas"), self._size, off, w, self._arg("atomic cas", old, w),
-                                      self._arg("atomic cas", new, w), ctypes.byref(ok))
-        if rc:
-            raise self._atomic_err("atomic cas", rc, off, w)
-        return bool(ok.value)
+        key, w, _ = self._get("atomic cas", field, width)
+        ok = _cas(self._bind, key, self._arg("atomic cas", old, w), self._arg("atomic cas", new, w))
+        if not ok:
+            err = self._fail("atomic cas", field, width)
+            if err:
+                raise err
+        return bool(ok)
 
     def notify(self):
         """Say "the value changed" after lock-free changes: the version moves on by
@@ -495,6 +512,9 @@ class Arc:
                     counters={n: getattr(c, n) for n in _ffi.COUNTER_NAMES})
 
 
+_load, _store, _add, _cas = (_ffi.elib.ipcarc_py_atomic_load, _ffi.elib.ipcarc_py_atomic_store,
+                             _ffi.elib.ipcarc_py_atomic_add, _ffi.elib.ipcarc_py_atomic_cas)
+_MASK = {4: (1 << 32) - 1, 8: (1 << 64) - 1}
 _INT_CODES = {"i": True, "I": False, "l": True, "L": False, "q": True, "Q": False}
 
 
