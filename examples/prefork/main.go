@@ -25,7 +25,7 @@
 //	prometheus.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 //		Name: "prefork_requests_total", Help: "Requests served by all workers.",
 //	}, func() float64 { r, _ := totals(stats, n); return float64(r) }))
-//	prometheus.MustRegister(ipcarcprom.NewCollector(ipcarcprom.Names(name)))
+//	prometheus.MustRegister(ipcarcprom.NewCollector(ipcarcprom.WithNames(name)))
 //
 // (the second line: the segment's own metrics, as `ipcarc top` shows them).
 package main

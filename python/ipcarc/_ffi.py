@@ -103,6 +103,7 @@ _sigs = {
     "ipcarc_py_stats": (None, [c_seg_p, ctypes.POINTER(Stats)]),
     "ipcarc_py_lock_is_mine": (_I, [c_seg_p]),
     "ipcarc_notify": (_I, [c_seg_p]),
+    "ipcarc_word_copy": (_I, [c_seg_p, _I]),
 }
 for _n, (_res, _args) in _sigs.items():
     _f = getattr(lib, _n)

@@ -402,6 +402,12 @@ class Arc:
             off, w, signed = _resolve(op, self.name, self.ctype, field, width)
         # An offset past 2^58 is outside any value (at most 2^46 bytes): C says so.
         r = (min(off, 1 << 58) << 4 | w, w, signed)
+        if not self._closed:
+            # From the first atomic call on, load() and store() copy the value one
+            # atomic word at a time, as Go's do for a type of atomics, so a copy
+            # never tears a field another process changes lock-free. (ECHILD on an
+            # inherited handle: the call itself says ForkedError.)
+            lib.ipcarc_word_copy(self._seg, 1)
         if width is None:
             self._fields[field] = r
         return r

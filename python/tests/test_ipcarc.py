@@ -601,6 +601,43 @@ class TestAtomic(Base):
         self.assertEqual(a.atomic_load("n"), 4 * each)
         self.assertEqual([a.atomic_load("spare.%d" % i) for i in range(3)], [each, each, 0])
 
+    def test_killed_adder_leaves_no_lock_and_no_poison(self):
+        a = self.new()
+        p = Peer(self, "atomic", a.name, str(10 ** 9), "1", "gate", stdin=True)
+        p.expect("ready")
+        p.p.stdin.write("go\n")
+        p.p.stdin.flush()
+        while a.atomic_load("n") < 1000:
+            time.sleep(0.01)
+        p.p.kill()  # SIGKILL in the middle of its adds
+        p.p.wait()
+        n = a.atomic_load("n")
+        self.assertIn(a.atomic_load("spare.0"), (n, n - 1))  # it died between its two adds, or not
+        info = a.info()
+        self.assertFalse(info.poisoned)
+        self.assertFalse(info.locked)
+        with a.lock(timeout=5) as v:  # the lock is free at once
+            self.assertEqual(v.n, n)
+        self.assertEqual(a.atomic_add("n", 1), n + 1)
+
+    def test_loads_during_adds_never_go_back(self):
+        a = self.new()
+        a.atomic_load("n")  # the first atomic call: word-atomic copies from here on
+        p = Peer(self, "atomic", a.name, "200000", "1", "gate", stdin=True)
+        p.expect("ready")
+        p.p.stdin.write("go\n")
+        p.p.stdin.flush()
+        last = (0, 0)
+        while p.p.poll() is None:
+            # Each field is read whole; the copy is no snapshot across fields
+            # (the seqlock does not see lock-free adds), but none goes back.
+            v = a.load()
+            self.assertGreaterEqual(v.n, last[0])
+            self.assertGreaterEqual(v.spare[0], last[1])
+            last = (v.n, v.spare[0])
+        p.expect("done")
+        self.assertEqual(a.load().n, 200000)
+
     def test_fork_refused(self):
         a = self.new(Counter(n=5))
         r, w = os.pipe()
