@@ -366,3 +366,68 @@ func gitStatus(t *testing.T) string {
 	}
 	return string(out)
 }
+
+// Ensure that Go (two children through Atomic), C (__atomic_fetch_add on
+// ipcarc_data) and Python (two processes through Arc.atomic_add) processes,
+// adding without the lock to one shared atomic.Uint64 at the same time, and
+// each to its own Spare element, add up exactly; the five Notify calls move
+// the version by five.
+func TestPythonAtomicCrossLangExact(t *testing.T) {
+	cp, pp := cPeer(t), pyPeer(t)
+	name := testName(t)
+	a := mustNew(t, name, AtomicCounter{}, WithTypeTag(peerTag))
+	const each = 50000
+	k := strconv.Itoa(each)
+	var g gated
+	g.goChild(t, "atomic-add", name, k, "1", "gate")
+	g.goChild(t, "atomic-add", name, k, "2", "gate")
+	g.peer(t, cp, "atomic", name, k, "3", "gate")
+	g.peer(t, pp, "atomic", name, k, "4", "gate")
+	g.peer(t, pp, "atomic", name, k, "5", "gate")
+	v0 := verOf(a)
+	g.run()
+	v, err := a.Atomic()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := v.N.Load(), uint64(len(g.kids)*each); got != want {
+		t.Fatalf("shared total = %d, want %d", got, want)
+	}
+	for i := 0; i < 7; i++ {
+		want := uint64(each)
+		if i >= len(g.kids) {
+			want = 0
+		}
+		if got := v.Spare[i].Load(); got != want {
+			t.Fatalf("Spare[%d] = %d, want %d", i, got, want)
+		}
+	}
+	if got := verOf(a); got != v0+Version(len(g.kids)) {
+		t.Fatalf("version after %d Notify = %d, want %d", len(g.kids), got, v0+Version(len(g.kids)))
+	}
+	if rc, _ := a.RefCount(); rc != 1 {
+		t.Fatalf("refcount after every worker closed = %d, want 1", rc)
+	}
+}
+
+// Ensure that a Python notify (after a lock-free add, no lock taken) wakes a
+// Go Wait in another process, with the new version and the added value.
+func TestPythonNotifyWakesGoWait(t *testing.T) {
+	pp := pyPeer(t)
+	name := testName(t)
+	a := mustNew(t, name, AtomicCounter{}, WithTypeTag(peerTag))
+	v0 := verOf(a)
+	w := startChild(t, "notify-wait", name, strconv.Itoa(int(v0)))
+	w.expect("waiting")
+	time.Sleep(50 * time.Millisecond) // let it sleep in the futex
+	if l := pp.run(t, "notify", name); !strings.Contains(l, "notified") {
+		t.Fatalf("Python peer said %q", l)
+	}
+	if l := w.expect("woke "); l != "woke "+strconv.Itoa(int(v0+1)) {
+		t.Fatalf("Go waiter said %q, want version %d", l, v0+1)
+	}
+	w.wait()
+	if p, _ := a.Atomic(); p.N.Load() != 1 {
+		t.Fatalf("N after the Python add = %d, want 1", p.N.Load())
+	}
+}

@@ -11,6 +11,7 @@
  * the value lock touch, with the C atomics the C layer uses.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -97,4 +98,73 @@ PY_API void ipcarc_py_stats(ipcarc_seg *s, struct ipcarc_py_stats *out) {
 /* 1 if the calling thread holds the segment's value lock. */
 PY_API int ipcarc_py_lock_is_mine(ipcarc_seg *s) {
 	return ipcarc_lock_owner(s) == (int)syscall(SYS_gettid);
+}
+
+/* Lock-free access to one integer field of the value (Arc.atomic_load,
+ * atomic_store, atomic_add, atomic_cas): the same sequentially consistent
+ * __atomic instructions, on the same address, as Go's atomic.Uint64 (and
+ * Uint32, Int64, Int32) methods, C's __atomic_* on ipcarc_data and Rust's
+ * AtomicU64.
+ *
+ * Few arguments, because each costs a ctypes conversion (about 100 ns): `b`
+ * is the handle's private binding (in the calling process's own memory, never
+ * the segment: the handle and the value size ipcarc_open validated, which is
+ * the ctypes type's size); `key` is offset << 4 | width, width 4 or 8. The
+ * result is the return value; the error is errno (the library is loaded a
+ * second time with ctypes' use_errno for these), set on every call: 0, ECHILD
+ * (nothing touched) on a handle inherited through fork, ERANGE when
+ * [offset, offset+width) is not inside the value, EINVAL when width is not 4
+ * or 8 or the address is not a multiple of it (a misaligned atomic may tear,
+ * or fault on other architectures). On an error the result is 0. */
+struct ipcarc_py_bind {
+	ipcarc_seg *s;
+	uint64_t size;
+};
+
+static void *atomic_addr(const struct ipcarc_py_bind *b, uint64_t key, int *width) {
+	char *d = ipcarc_data(b->s);
+	uint64_t off = key >> 4, w = key & 15;
+	*width = (int)w;
+	errno = 0;
+	if (!d) errno = ECHILD;
+	else if (w != 4 && w != 8) errno = EINVAL;
+	else if (off > b->size || b->size - off < w) errno = ERANGE;
+	else if (((uintptr_t)d + off) % w != 0) errno = EINVAL;
+	return errno ? NULL : d + off;
+}
+
+PY_API uint64_t ipcarc_py_atomic_load(const struct ipcarc_py_bind *b, uint64_t key) {
+	int w;
+	void *p = atomic_addr(b, key, &w);
+	if (!p) return 0;
+	return w == 8 ? __atomic_load_n((uint64_t *)p, __ATOMIC_SEQ_CST) : __atomic_load_n((uint32_t *)p, __ATOMIC_SEQ_CST);
+}
+
+PY_API uint64_t ipcarc_py_atomic_store(const struct ipcarc_py_bind *b, uint64_t key, uint64_t v) {
+	int w;
+	void *p = atomic_addr(b, key, &w);
+	if (!p) return 0;
+	if (w == 8) __atomic_store_n((uint64_t *)p, v, __ATOMIC_SEQ_CST);
+	else __atomic_store_n((uint32_t *)p, (uint32_t)v, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+/* Adds n (modulo 2^(8*width): a negative delta is its two's complement) and
+ * returns the new value, as Go's Add. */
+PY_API uint64_t ipcarc_py_atomic_add(const struct ipcarc_py_bind *b, uint64_t key, uint64_t n) {
+	int w;
+	void *p = atomic_addr(b, key, &w);
+	if (!p) return 0;
+	return w == 8 ? __atomic_add_fetch((uint64_t *)p, n, __ATOMIC_SEQ_CST)
+	              : __atomic_add_fetch((uint32_t *)p, (uint32_t)n, __ATOMIC_SEQ_CST);
+}
+
+/* Compare-and-swap: 1 when the field held old and now holds new, else 0. */
+PY_API uint64_t ipcarc_py_atomic_cas(const struct ipcarc_py_bind *b, uint64_t key, uint64_t old, uint64_t new_) {
+	int w;
+	void *p = atomic_addr(b, key, &w);
+	if (!p) return 0;
+	if (w == 8) return __atomic_compare_exchange_n((uint64_t *)p, &old, new_, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+	uint32_t o = (uint32_t)old;
+	return __atomic_compare_exchange_n((uint32_t *)p, &o, (uint32_t)new_, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 }

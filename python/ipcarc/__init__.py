@@ -18,13 +18,13 @@ See README.md for the Go/C/Rust/Python mapping.
 
 from ._ffi import LAST_CLOSE, UNTIL_REMOVED
 from .arc import Arc, Guard, Info, remove, tag
-from .errors import (BusyError, ClosedError, CorruptError, DeadlockError, Error, ExistError, ForkedError,
+from .errors import (AlignmentError, BusyError, ClosedError, CorruptError, DeadlockError, Error, ExistError, ForkedError,
                      IncompatibleError, InvalidNameError, InvalidOptionError, NotExistError, NotOwnerError,
                      OSFailure, OwnerDeadError, PoisonedError, TimeoutError, TooManyHoldersError,
                      TypeMismatchError, UnsupportedTypeError, UntrustedError, WouldBlockError)
 
 __version__ = "0.1.0"
-__all__ = ["Arc", "Guard", "Info", "remove", "tag", "LAST_CLOSE", "UNTIL_REMOVED", "Error", "BusyError",
+__all__ = ["Arc", "Guard", "Info", "remove", "tag", "LAST_CLOSE", "UNTIL_REMOVED", "Error", "AlignmentError", "BusyError",
            "ClosedError", "CorruptError", "DeadlockError", "ExistError", "ForkedError", "IncompatibleError",
            "InvalidNameError", "InvalidOptionError", "NotExistError", "NotOwnerError", "OSFailure",
            "OwnerDeadError", "PoisonedError", "TimeoutError", "TooManyHoldersError", "TypeMismatchError",

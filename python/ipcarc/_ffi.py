@@ -102,10 +102,29 @@ _sigs = {
     "ipcarc_py_count_update": (None, [c_seg_p]),
     "ipcarc_py_stats": (None, [c_seg_p, ctypes.POINTER(Stats)]),
     "ipcarc_py_lock_is_mine": (_I, [c_seg_p]),
+    "ipcarc_notify": (_I, [c_seg_p]),
+    "ipcarc_word_copy": (_I, [c_seg_p, _I]),
 }
 for _n, (_res, _args) in _sigs.items():
     _f = getattr(lib, _n)
     _f.restype, _f.argtypes = _res, _args
+
+
+# The atomic helpers report through errno (pyshim.c): the same library loaded
+# again (dlopen returns the same handle) with ctypes' private errno copy.
+elib = ctypes.CDLL(lib._name, use_errno=True)
+get_errno = ctypes.get_errno
+
+
+class Bind(ctypes.Structure):
+    """struct ipcarc_py_bind: a handle and its value size, in private memory."""
+    _fields_ = [("seg", c_seg_p), ("size", ctypes.c_uint64)]
+
+
+for _n, _args in (("load", [_P, _U64]), ("store", [_P, _U64, _U64]), ("add", [_P, _U64, _U64]),
+                  ("cas", [_P, _U64, _U64, _U64])):
+    _f = getattr(elib, "ipcarc_py_atomic_" + _n)
+    _f.restype, _f.argtypes = _U64, _args
 
 
 def _check_layout():

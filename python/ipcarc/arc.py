@@ -157,6 +157,10 @@ class Arc:
         self._closed = False
         self._close_lock = threading.Lock()
         self._view = ctype.from_address(lib.ipcarc_data(seg))
+        self._size = ctypes.sizeof(ctype)  # the value size ipcarc_open validated
+        self._fields = {}  # atomic field -> (key, width, signed)
+        self._bind_obj = _ffi.Bind(seg, self._size)  # the atomic helpers' private binding
+        self._bind = ctypes.addressof(self._bind_obj)
         return self
 
     @classmethod
@@ -378,6 +382,112 @@ class Arc:
             if rc != _errno.EINTR:
                 raise E.from_rc("wait", self.name, rc)
 
+    # ---- lock-free fields ---------------------------------------------------------
+
+    def _field(self, op, field, width):
+        """(key, width, signed) for a field name (dotted path through nested
+        Structures and Unions, integer steps into Arrays: "workers.3.requests")
+        or a raw byte offset (read unsigned; width 8 unless given). key is what
+        the C helpers take: offset << 4 | width."""
+        if isinstance(field, bool) or not isinstance(field, (int, str)):
+            raise E.InvalidOptionError(op=op, name=self.name, detail="the field must be a byte offset (int) or "
+                                       "a field name of %s, got %r" % (self.ctype.__name__, field))
+        if width is not None and (isinstance(width, bool) or width not in (4, 8)):
+            raise E.InvalidOptionError(op=op, name=self.name, detail="width must be 4 or 8 bytes, got %r" % (width,))
+        if isinstance(field, int):
+            if field < 0:
+                raise E.InvalidOptionError(op=op, name=self.name, detail="offset %d is negative" % field)
+            off, w, signed = field, width or 8, False
+        else:
+            off, w, signed = _resolve(op, self.name, self.ctype, field, width)
+        # An offset past 2^58 is outside any value (at most 2^46 bytes): C says so.
+        r = (min(off, 1 << 58) << 4 | w, w, signed)
+        if not self._closed:
+            # From the first atomic call on, load() and store() copy the value one
+            # atomic word at a time, as Go's do for a type of atomics, so a copy
+            # never tears a field another process changes lock-free. (ECHILD on an
+            # inherited handle: the call itself says ForkedError.)
+            lib.ipcarc_word_copy(self._seg, 1)
+        if width is None:
+            self._fields[field] = r
+        return r
+
+    def _fail(self, op, field, width):
+        """The error of the call that just returned 0 with errno set, or None."""
+        rc = _ffi.get_errno()
+        if not rc:
+            return None
+        key, w, _ = self._field(op, field, width)
+        off = key >> 4
+        if rc == _errno.EINVAL:
+            detail = "offset %d (address 0x%x) is not a multiple of %d" % (off, lib.ipcarc_data(self._seg) + off, w)
+        elif rc == _errno.ERANGE:
+            detail = "bytes %d to %d are outside the %d-byte value" % (off, off + w, self._size)
+        else:
+            return E.from_rc(op, self.name, rc)
+        return type(E.from_rc(op, self.name, rc))(op=op, name=self.name, errno=rc, detail=detail)
+
+    def _arg(self, op, v, w):
+        if isinstance(v, bool) or not isinstance(v, int) or not -(1 << (8 * w - 1)) <= v < 1 << (8 * w):
+            raise E.InvalidOptionError(op=op, name=self.name, detail="%r is not a %d-bit integer" % (v, 8 * w))
+        return v & ((1 << (8 * w)) - 1)
+
+    def _get(self, op, field, width):
+        r = self._fields.get(field) if width is None and field.__class__ is not bool else None
+        if r is None:
+            r = self._field(op, field, width)
+        if self._closed:
+            raise E.ClosedError(op=op, name=self.name)
+        return r
+
+    def atomic_load(self, field, width=None):
+        """The field's value, read with one atomic load (SEQ_CST) without the lock."""
+        key, w, signed = self._get("atomic load", field, width)
+        v = _load(self._bind, key)
+        if v == 0:
+            err = self._fail("atomic load", field, width)
+            if err:
+                raise err
+        return _signed(v, w) if signed else v
+
+    def atomic_store(self, field, value, width=None):
+        """Write the field with one atomic store (SEQ_CST) without the lock."""
+        key, w, _ = self._get("atomic store", field, width)
+        _store(self._bind, key, self._arg("atomic store", value, w))
+        err = self._fail("atomic store", field, width)
+        if err:
+            raise err
+
+    def atomic_add(self, field, n, width=None):
+        """Add n (negative subtracts; wraps modulo 2^bits as Go's Add) with one
+        atomic read-modify-write (SEQ_CST) without the lock; return the new value."""
+        key, w, signed = self._get("atomic add", field, width)
+        if n.__class__ is not int or not -(1 << (8 * w - 1)) <= n < 1 << (8 * w):
+            self._arg("atomic add", n, w)
+        v = _add(self._bind, key, n & _MASK[w])
+        if v == 0:
+            err = self._fail("atomic add", field, width)
+            if err:
+                raise err
+        return _signed(v, w) if signed else v
+
+    def atomic_cas(self, field, old, new, width=None):
+        """Compare-and-swap without the lock: True when the field held old and now holds new."""
+        key, w, _ = self._get("atomic cas", field, width)
+        ok = _cas(self._bind, key, self._arg("atomic cas", old, w), self._arg("atomic cas", new, w))
+        if not ok:
+            err = self._fail("atomic cas", field, width)
+            if err:
+                raise err
+        return bool(ok)
+
+    def notify(self):
+        """Say "the value changed" after lock-free changes: the version moves on by
+        one and every wait in every process wakes. No lock; never blocks."""
+        rc = lib.ipcarc_notify(self._live("notify"))
+        if rc:
+            raise E.from_rc("notify", self.name, rc)
+
     # ---- counts and inspection --------------------------------------------------
 
     @property
@@ -406,6 +516,47 @@ class Arc:
                     version=st.version, lifetime=st.lifetime, waiters=st.waiters,
                     creator_pid=st.creator_pid, created_ns=st.created_ns,
                     counters={n: getattr(c, n) for n in _ffi.COUNTER_NAMES})
+
+
+_load, _store, _add, _cas = (_ffi.elib.ipcarc_py_atomic_load, _ffi.elib.ipcarc_py_atomic_store,
+                             _ffi.elib.ipcarc_py_atomic_add, _ffi.elib.ipcarc_py_atomic_cas)
+_MASK = {4: (1 << 32) - 1, 8: (1 << 64) - 1}
+_INT_CODES = {"i": True, "I": False, "l": True, "L": False, "q": True, "Q": False}
+
+
+def _signed(v, w):
+    return v - (1 << (8 * w)) if v >> (8 * w - 1) else v
+
+
+def _resolve(op, name, ctype, path, width):
+    """(offset, width, signed) of the integer field at path inside ctype."""
+    off, t = 0, ctype
+    for step in path.split("."):
+        if isinstance(t, type) and issubclass(t, ctypes.Array):
+            if not step.isdigit() or int(step) >= t._length_:
+                raise E.InvalidOptionError(op=op, name=name, detail="%r: %r is not an index of a %d-element "
+                                           "array" % (path, step, t._length_))
+            off, t = off + int(step) * ctypes.sizeof(t._type_), t._type_
+        elif isinstance(t, type) and issubclass(t, (ctypes.Structure, ctypes.Union)):
+            spec = [f for f in t._fields_ if f[0] == step]
+            if not spec:
+                raise E.InvalidOptionError(op=op, name=name, detail="%r: %s has no field %r" % (
+                    path, t.__name__, step))
+            if len(spec[0]) > 2:
+                raise E.InvalidOptionError(op=op, name=name, detail="%r is a bit field" % path)
+            off, t = off + getattr(t, step).offset, spec[0][1]
+        else:
+            raise E.InvalidOptionError(op=op, name=name, detail="%r: %r steps into a %s" % (
+                path, step, getattr(t, "__name__", t)))
+    code = getattr(t, "_type_", None)
+    if not (isinstance(t, type) and issubclass(t, ctypes._SimpleCData) and code in _INT_CODES and
+            ctypes.sizeof(t) in (4, 8)):
+        raise E.InvalidOptionError(op=op, name=name, detail="%r is a %s: atomic calls take a 4- or 8-byte "
+                                   "integer field" % (path, getattr(t, "__name__", t)))
+    if width is not None and width != ctypes.sizeof(t):
+        raise E.InvalidOptionError(op=op, name=name, detail="%r is %d bytes wide, not %d" % (
+            path, ctypes.sizeof(t), width))
+    return off, ctypes.sizeof(t), _INT_CODES[code]
 
 
 def remove(name, force=False):

@@ -71,6 +71,9 @@ UntrustedError = _case("UntrustedError", "ipcarc: segment file is not trusted",
 InvalidOptionError = _case("InvalidOptionError", "ipcarc: invalid option")
 ForkedError = _case("ForkedError", "ipcarc: handle was inherited through fork",
                     doc="A handle inherited through os.fork() (ECHILD): open the segment again by name.")
+AlignmentError = _case("AlignmentError", "ipcarc: atomic field is not aligned to its width",
+                       doc="An atomic call on an offset whose address is not a multiple of the width "
+                           "(4 or 8): such an access may tear or fault; the value is untouched.")
 BusyError = _case("BusyError", "ipcarc: segment is busy (it has live holders, or its creator is still "
                   "initialising it)")
 
@@ -126,6 +129,10 @@ def from_rc(op, name, rc, field=0):
         return UntrustedError(**kw)
     if rc == e.EPERM and op in ("unlock", "clear poison"):
         return NotOwnerError(**kw)
+    if op.startswith("atomic ") and rc == e.EINVAL:
+        return AlignmentError(**kw)
+    if op.startswith("atomic ") and rc == e.ERANGE:
+        return InvalidOptionError(**kw)
     if rc in (e.EINVAL, e.ENAMETOOLONG) and op == "remove":
         return InvalidNameError(**kw)
     return OSFailure(text="ipcarc: " + _os.strerror(rc), **kw)

@@ -3,7 +3,10 @@ process-shared tools, in one run, with ratios.
 
   lock+unlock   `with arc.lock():` on a 64-byte value   vs  multiprocessing.Lock acquire/release
   load          arc.load() (a 64-byte copy)             vs  bytes(shm.buf[:64]) of a SharedMemory
+  atomic add    arc.atomic_add("n", 1) (no lock)        vs  `with v.get_lock(): v.value += 1` on a
+                                                            multiprocessing.Value("Q")
 Uncontended, one process: the cost of a call, ctypes overhead included.
+Then the adds contended: two processes adding at once, wall time per add.
 """
 
 import ctypes
@@ -28,6 +31,51 @@ def per_op(fn, n):
     return best / n * 1e9
 
 
+def spread(fn, n, runs=7):
+    """min, median and max ns/op over runs."""
+    ts = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn(n)
+        ts.append((time.perf_counter() - t0) / n * 1e9)
+    ts.sort()
+    return ts[0], ts[len(ts) // 2], ts[-1]
+
+
+def _ipcarc_adder(name, k, go):
+    with ipcarc.Arc.open(name, Counter, type_tag="ipcarc.counter.v1") as a:
+        add = a.atomic_add
+        go.wait()
+        for _ in range(k):
+            add("n", 1)
+
+
+def _value_adder(v, k, go):
+    lk = v.get_lock()
+    go.wait()
+    for _ in range(k):
+        with lk:
+            v.value += 1
+
+
+def contended(target, args, k, procs=2, runs=3):
+    """min, median and max wall ns per add, procs processes adding k each at once."""
+    ts = []
+    for _ in range(runs):
+        go = multiprocessing.Event()
+        ps = [multiprocessing.Process(target=target, args=args + (k, go)) for _ in range(procs)]
+        for p in ps:
+            p.start()
+        time.sleep(0.2)  # let them attach
+        t0 = time.perf_counter()
+        go.set()
+        for p in ps:
+            p.join()
+        ts.append((time.perf_counter() - t0) / (k * procs) * 1e9)
+    ts.sort()
+    return ts[0], ts[len(ts) // 2], ts[-1]
+
+
 def main():
     n = 200_000
     name = "ipcarc-bench-py-%d" % os.getpid()
@@ -43,6 +91,27 @@ def main():
             for _ in range(k):
                 ld()
         t_lock, t_load = per_op(arc_lock, n), per_op(arc_load, n)
+
+        def arc_add(k):
+            add = a.atomic_add
+            for _ in range(k):
+                add("n", 1)
+        s_add = spread(arc_add, n)
+        a.atomic_store("n", 0)
+        c_add = contended(_ipcarc_adder, (name,), n)
+        c_total = a.atomic_load("n")
+
+    mv = multiprocessing.Value("Q", 0)
+
+    def mp_value(k):
+        lk = mv.get_lock()
+        for _ in range(k):
+            with lk:
+                mv.value += 1
+    s_mpv = spread(mp_value, n)
+    mv.value = 0
+    c_mpv = contended(_value_adder, (mv,), n)
+    assert c_total == mv.value == 3 * 2 * n, (c_total, mv.value)
 
     mlock = multiprocessing.Lock()
 
@@ -69,6 +138,16 @@ def main():
     print("%-44s %8.0f ns/op" % ("ipcarc arc.load() (64-byte copy, seqlock)", t_load))
     print("%-44s %8.0f ns/op" % ("shared_memory bytes(buf[:64]) (no lock)", t_shm))
     print("%-44s %8.2fx" % ("  ratio ipcarc load / shared_memory copy", t_load / t_shm))
+    print("%-44s %8.0f ns/op (min %.0f, max %.0f of 7 runs)" % (
+        "ipcarc arc.atomic_add(\"n\", 1) (no lock)", s_add[1], s_add[0], s_add[2]))
+    print("%-44s %8.0f ns/op (min %.0f, max %.0f of 7 runs)" % (
+        "multiprocessing.Value with its lock, += 1", s_mpv[1], s_mpv[0], s_mpv[2]))
+    print("%-44s %8.2fx (medians)" % ("  ratio ipcarc atomic_add / Value+lock", s_add[1] / s_mpv[1]))
+    print("%-44s %8.0f ns/add (min %.0f, max %.0f of 3 runs)" % (
+        "2 processes at once: ipcarc atomic_add", c_add[1], c_add[0], c_add[2]))
+    print("%-44s %8.0f ns/add (min %.0f, max %.0f of 3 runs)" % (
+        "2 processes at once: Value with its lock", c_mpv[1], c_mpv[0], c_mpv[2]))
+    print("%-44s %8.2fx (medians)" % ("  ratio contended", c_add[1] / c_mpv[1]))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,9 @@ Go tests (python_test.go) and by test_ipcarc.py.
     read NAME           open, load: "n=<n>"
     wait NAME SINCE     open: "waiting", then wait for a version past SINCE: "v=<v> n=<n>"
     store NAME VALUE    open, store n=VALUE: "stored"
+    atomic NAME K I [gate]  open, K times without the lock atomic_add 1 to n and
+                        (I in 1..7) to spare[I-1], then notify once: "done"
+    notify NAME         open, atomic_add 1 to n, notify: "notified"
 Every line is flushed at once.
 """
 
@@ -81,6 +84,24 @@ def main(argv):
         a.store(Counter(n=int(argv[2])))
         say("stored")
         a.close()
+    elif cmd == "atomic":
+        k, idx = int(argv[2]), int(argv[3])
+        if len(argv) > 4 and argv[4] == "gate":
+            say("ready")
+            sys.stdin.readline()
+        add, spare = a.atomic_add, "spare.%d" % (idx - 1)
+        for _ in range(k):
+            add("n", 1)
+            if idx:
+                add(spare, 1)
+        a.notify()
+        a.close()
+        say("done")
+    elif cmd == "notify":
+        a.atomic_add("n", 1)
+        a.notify()
+        a.close()
+        say("notified")
     else:
         sys.exit("peer.py: unknown subcommand %r" % cmd)
 

@@ -462,5 +462,209 @@ class TestConcurrency(Base):
         self.assertEqual(a.ref_count, 1)
 
 
+class Mixed(ctypes.Structure):
+    """Fields of every atomic width and sign, a nested struct and an array of them."""
+    class Pair(ctypes.Structure):
+        _fields_ = [("a", ctypes.c_uint32), ("b", ctypes.c_int32)]
+    _fields_ = [("u64", ctypes.c_uint64), ("i64", ctypes.c_int64), ("pairs", Pair * 3),
+                ("f", ctypes.c_double), ("small", ctypes.c_uint16), ("bits", ctypes.c_uint32, 3)]
+
+
+class TestAtomic(Base):
+    assertErr = TestErrors.assertErr
+    def test_add_by_name_and_offset(self):
+        a = self.new()
+        self.assertEqual(a.atomic_add("n", 5), 5)
+        self.assertEqual(a.atomic_add(0, 2), 7)               # the same field by byte offset
+        self.assertEqual(a.atomic_add("spare.2", 3), 3)       # array element: spare[2]
+        self.assertEqual(a.atomic_add(Counter.spare.offset + 16, 1), 4)
+        self.assertEqual(a.load().n, 7)                        # what the lock users see
+        self.assertEqual(a.load().spare[2], 4)
+        self.assertEqual(a.atomic_add("n", -8), (1 << 64) - 1)  # wraps as Go's Add(^uint64(0))
+        self.assertEqual(a.atomic_add("n", 1), 0)
+
+    def test_load_store_cas(self):
+        a = self.new(Counter(n=9))
+        self.assertEqual(a.atomic_load("n"), 9)
+        a.atomic_store("n", 11)
+        self.assertEqual(a.atomic_load(0), 11)
+        self.assertFalse(a.atomic_cas("n", 10, 12))
+        self.assertEqual(a.atomic_load("n"), 11)
+        self.assertTrue(a.atomic_cas("n", 11, 12))
+        self.assertEqual(a.load().n, 12)
+        a.atomic_store("spare.6", (1 << 64) - 1)
+        self.assertEqual(a.load().spare[6], (1 << 64) - 1)
+
+    def test_widths_and_signs(self):
+        a = self.new(Mixed())
+        self.assertEqual(a.atomic_add("i64", -3), -3)
+        self.assertEqual(a.atomic_load("i64"), -3)
+        self.assertEqual(a.atomic_add("pairs.1.b", -1), -1)         # int32: signed result
+        self.assertEqual(a.atomic_add("pairs.1.a", -1), (1 << 32) - 1)  # uint32: wraps at 32 bits
+        self.assertEqual(a.load().pairs[1].a, (1 << 32) - 1)
+        self.assertEqual(a.load().pairs[1].b, -1)
+        self.assertEqual(a.load().pairs[0].a, 0)                   # the neighbour untouched
+        off = Mixed.pairs.offset + ctypes.sizeof(Mixed.Pair) * 2
+        self.assertEqual(a.atomic_add(off, 7, width=4), 7)         # a raw offset with width 4
+        self.assertEqual(a.load().pairs[2].a, 7)
+        self.assertTrue(a.atomic_cas("pairs.2.b", 0, -5))
+        self.assertEqual(a.atomic_load(off + 4, width=4), (1 << 32) - 5)  # raw offsets read unsigned
+
+    def test_field_errors(self):
+        a = self.new(Mixed())
+        for field, width in (("nope", None), ("pairs.3.a", None), ("pairs.x", None), ("pairs", None),
+                             ("f", None), ("small", None), ("bits", None), ("u64.a", None), ("u64", 4),
+                             ("pairs.0.a", 8), (-1, None), (0, 2), (0, True), (1.5, None), (None, None)):
+            with self.subTest(field=field, width=width):
+                self.assertErr(ipcarc.InvalidOptionError, lambda: a.atomic_add(field, 1, width=width), 0,
+                               text="invalid option")
+        self.assertEqual(a.load().u64, 0)
+
+    def test_value_errors(self):
+        a = self.new()
+        for call in (lambda: a.atomic_add("n", 1 << 64), lambda: a.atomic_add("n", -(1 << 63) - 1),
+                     lambda: a.atomic_store("n", "1"), lambda: a.atomic_cas("n", 0, True),
+                     lambda: a.atomic_add(0, 1 << 32, width=4)):
+            self.assertErr(ipcarc.InvalidOptionError, call, 0, text="invalid option")
+        self.assertEqual(a.load().n, 0)
+
+    def test_bounds_and_alignment(self):
+        a = self.new()  # 64 bytes
+        e = self.assertErr(ipcarc.InvalidOptionError, lambda: a.atomic_add(60, 1), errno.ERANGE,
+                           text="invalid option")
+        self.assertIn("bytes 60 to 68 are outside the 64-byte value", str(e))
+        self.assertErr(ipcarc.InvalidOptionError, lambda: a.atomic_load(64, width=4), errno.ERANGE)
+        self.assertErr(ipcarc.InvalidOptionError, lambda: a.atomic_load(1 << 63), errno.ERANGE)
+        self.assertEqual(a.atomic_load(60, width=4), 0)  # the last 4-byte word is inside
+        for call in (lambda: a.atomic_add(4, 1), lambda: a.atomic_load(3, width=4),
+                     lambda: a.atomic_store(12, 1), lambda: a.atomic_cas(2, 0, 1, width=4)):
+            e = self.assertErr(ipcarc.AlignmentError, call, errno.EINVAL,
+                               text="atomic field is not aligned to its width")
+            self.assertIsInstance(e, ipcarc.Error)
+            self.assertIn("is not a multiple of", str(e))
+        self.assertEqual(bytes(a.load()), bytes(64))
+
+    def test_closed(self):
+        a = self.new()
+        a.close()
+        for call in (lambda: a.atomic_add("n", 1), lambda: a.atomic_load("n"), lambda: a.atomic_store("n", 1),
+                     lambda: a.atomic_cas("n", 0, 1), a.notify):
+            self.assertErr(ipcarc.ClosedError, call, 0, text="handle is closed")
+
+    def test_notify_moves_version_and_wakes(self):
+        a = self.new()
+        v0 = a.version
+        a.atomic_add("n", 1)
+        self.assertEqual(a.version, v0)  # a lock-free change moves no version
+        a.notify()
+        self.assertEqual(a.version, v0 + 1)
+        with a.lock():
+            a.notify()  # allowed while holding the lock; the unlock keeps it
+        self.assertEqual(a.version, v0 + 3)
+        # A wait in another process wakes on a Python notify.
+        p = Peer(self, "wait", a.name, str(a.version))
+        p.expect("waiting")
+        time.sleep(0.05)
+        a.atomic_add("n", 1)
+        a.notify()
+        self.assertEqual(p.expect("v="), "v=%d n=2" % (v0 + 4))
+        p.wait()
+        # And a wait here wakes on another process's notify.
+        v = a.version
+        p = Peer(self, "notify", a.name)
+        self.assertEqual(a.wait(v, timeout=30), v + 1)
+        p.expect("notified")
+        p.wait()
+        self.assertEqual(a.atomic_load("n"), 3)
+
+    def test_threads_and_processes_exact(self):
+        a = self.new()
+        each = 20000
+        peers = [Peer(self, "atomic", a.name, str(each), str(i + 1), "gate", stdin=True) for i in range(2)]
+        for p in peers:
+            p.expect("ready")
+        for p in peers:
+            p.p.stdin.write("go\n")
+            p.p.stdin.flush()
+
+        def work():
+            for _ in range(each):
+                a.atomic_add("n", 1)
+        ths = [threading.Thread(target=work) for _ in range(2)]
+        for th in ths:
+            th.start()
+        for th in ths:
+            th.join()
+        for p in peers:
+            p.expect("done")
+            p.wait()
+        self.assertEqual(a.atomic_load("n"), 4 * each)
+        self.assertEqual([a.atomic_load("spare.%d" % i) for i in range(3)], [each, each, 0])
+
+    def test_killed_adder_leaves_no_lock_and_no_poison(self):
+        a = self.new()
+        p = Peer(self, "atomic", a.name, str(10 ** 9), "1", "gate", stdin=True)
+        p.expect("ready")
+        p.p.stdin.write("go\n")
+        p.p.stdin.flush()
+        while a.atomic_load("n") < 1000:
+            time.sleep(0.01)
+        p.p.kill()  # SIGKILL in the middle of its adds
+        p.p.wait()
+        n = a.atomic_load("n")
+        self.assertIn(a.atomic_load("spare.0"), (n, n - 1))  # it died between its two adds, or not
+        info = a.info()
+        self.assertFalse(info.poisoned)
+        self.assertFalse(info.locked)
+        with a.lock(timeout=5) as v:  # the lock is free at once
+            self.assertEqual(v.n, n)
+        self.assertEqual(a.atomic_add("n", 1), n + 1)
+
+    def test_loads_during_adds_never_go_back(self):
+        a = self.new()
+        a.atomic_load("n")  # the first atomic call: word-atomic copies from here on
+        p = Peer(self, "atomic", a.name, "200000", "1", "gate", stdin=True)
+        p.expect("ready")
+        p.p.stdin.write("go\n")
+        p.p.stdin.flush()
+        last = (0, 0)
+        while p.p.poll() is None:
+            # Each field is read whole; the copy is no snapshot across fields
+            # (the seqlock does not see lock-free adds), but none goes back.
+            v = a.load()
+            self.assertGreaterEqual(v.n, last[0])
+            self.assertGreaterEqual(v.spare[0], last[1])
+            last = (v.n, v.spare[0])
+        p.expect("done")
+        self.assertEqual(a.load().n, 200000)
+
+    def test_fork_refused(self):
+        a = self.new(Counter(n=5))
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                for call in (lambda: a.atomic_add("n", 1), lambda: a.atomic_load("n"),
+                             lambda: a.atomic_store("n", 1), lambda: a.atomic_cas("n", 5, 6), a.notify):
+                    try:
+                        call()
+                        code = 10
+                    except ipcarc.ForkedError as e:
+                        if e.errno != errno.ECHILD:
+                            code = 11
+                    except BaseException:
+                        code = 12
+            finally:
+                os.write(w, bytes([code]))
+                os._exit(0)
+        os.close(w)
+        code = os.read(r, 1)
+        os.close(r)
+        os.waitpid(pid, 0)
+        self.assertEqual(code, bytes([0]))
+        self.assertEqual(a.load().n, 5)
+
+
 if __name__ == "__main__":
     unittest.main()
