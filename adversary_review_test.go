@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -391,5 +392,84 @@ func init() {
 		}
 		fmt.Printf("planted %v\n", got)
 		return nil
+	}
+}
+
+func init() {
+	// review-lock-two B A: one thread locks B's value, then A's (nested, as
+	// a goroutine may), says "ready" and waits to be killed.
+	childRoles["review-lock-two"] = func(args []string) error {
+		runtime.LockOSThread()
+		b, err := Open[Counter](args[0])
+		if err != nil {
+			return err
+		}
+		a, err := Open[Counter](args[1])
+		if err != nil {
+			return err
+		}
+		if _, err := b.Lock(); err != nil {
+			return err
+		}
+		if _, err := a.Lock(); err != nil {
+			return err
+		}
+		fmt.Println("ready")
+		select {}
+	}
+	// review-zero-mutex-next PATH: a buggy peer of the same user zeroes
+	// glibc's robust-list link inside the value mutex of the segment at PATH
+	// (pthread_mutex_t.__data.__list.__next, 32 bytes in on x86-64).
+	childRoles["review-zero-mutex-next"] = func(args []string) error {
+		mem, err := hostileMap(args[0])
+		if err != nil {
+			return err
+		}
+		defer unix.Munmap(mem)
+		binary.NativeEndian.PutUint64(mem[mutexOffset+32:], 0)
+		fmt.Println("zeroed")
+		return nil
+	}
+}
+
+// Ensure that a buggy process of the same user that writes garbage into
+// segment A cannot leave segment B's value locked for ever. P's thread holds
+// B's lock and then A's (glibc threads both mutexes on that thread's one
+// robust list, A first). The peer zeroes the list link stored in A's mutex; P
+// is killed. The kernel's exit walk marks A's mutex and stops at the zero
+// link, so B's mutex keeps P's dead tid without FUTEX_OWNER_DIED: every Lock
+// of B waits for ever (Lock has no bound), LockContext only times out, and
+// nothing (gc, Reap, Recover) can repair it, since Recover needs the lock.
+// README promises the next locker ErrOwnerDead.
+func TestReviewSameUserScribbleWedgesOtherLock(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skip("the offset of glibc's __list.__next is x86-64's")
+	}
+	needRoot(t)
+	b, nameB := liveSegment(t, 0o600, -1)
+	a, nameA := liveSegment(t, 0o600, -1)
+	p := startL2(t, "review-lock-two", nameB, nameA)
+	p.expect("ready")
+	u := startL2(t, "review-zero-mutex-next", filepath.Join(shmDir, nameA))
+	u.expect("zeroed")
+	u.wait()
+	p.kill()
+	<-p.done
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	ctxA, cancelA := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancelA()
+	if g, err := a.LockContext(ctxA); err == nil {
+		g.Unlock()
+	} else if !errors.Is(err, ErrPoisoned) {
+		t.Errorf("A (the scribbled segment) LockContext = %v; its own lock was still handed on", err)
+	}
+	g, err := b.LockContext(ctx)
+	if err == nil {
+		g.Unlock()
+	}
+	if !errors.Is(err, ErrOwnerDead) {
+		t.Errorf("B.LockContext after its holder died = %v, want ErrOwnerDead: a garbage link written into segment A left B's mutex owned by a dead thread for ever", err)
 	}
 }
