@@ -473,3 +473,61 @@ func TestReviewSameUserScribbleWedgesOtherLock(t *testing.T) {
 		t.Errorf("B.LockContext after its holder died = %v, want ErrOwnerDead: a garbage link written into segment A left B's mutex owned by a dead thread for ever", err)
 	}
 }
+
+func init() {
+	// review-flicker PATH SECONDS: as the attacker, create PATH (0600, not a
+	// segment) and unlink it again, over and over; say "stolen N" when an
+	// unlink finds it gone (someone else removed the attacker's file), then
+	// "done".
+	childRoles["review-flicker"] = func(args []string) error {
+		secs, _ := strconv.Atoi(args[1])
+		end := time.Now().Add(time.Duration(secs) * time.Second)
+		fmt.Println("ready")
+		stolen := 0
+		for time.Now().Before(end) {
+			fd, err := unix.Open(args[0], unix.O_CREAT|unix.O_EXCL|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
+			if err != nil {
+				continue
+			}
+			unix.Write(fd, []byte("not-a-segment"))
+			unix.Close(fd)
+			if err := unix.Unlink(args[0]); errors.Is(err, unix.ENOENT) {
+				stolen++
+			}
+		}
+		fmt.Printf("stolen %d\n", stolen)
+		return nil
+	}
+}
+
+// Ensure that the library's Remove never unlinks a file another user owns,
+// "forced or not" (its doc). Remove checks the owner by path (Lstat), then
+// reads the file by path, then C opens it by path a third time: a file that
+// appears after the Lstat (a missing file passes the check) is judged by the
+// C layer's trust rule, which refuses it, and Force then unlinks it unmapped,
+// as root. Here uid 65534 creates and removes its own file under the name in
+// a loop while root calls Remove(name, Force()).
+func TestReviewForcedRemoveUnlinksOthersFile(t *testing.T) {
+	needRoot(t)
+	name := testName(t)
+	path := filepath.Join(shmDir, name)
+	t.Cleanup(func() { os.Remove(path) })
+	secs := 3
+	if testing.Short() {
+		secs = 1
+	}
+	c := asNobody(t, nil, "review-flicker", path, strconv.Itoa(secs))
+	c.expect("ready")
+	end := time.Now().Add(time.Duration(secs) * time.Second)
+	removed := 0
+	for time.Now().Before(end) {
+		if Remove(name, Force()) == nil {
+			removed++
+		}
+	}
+	l := c.expect("stolen")
+	c.wait()
+	if l != "stolen 0" {
+		t.Errorf("root's Remove(name, Force()) returned nil %d times and unlinked uid 65534's own file (%s): Remove's doc says another user's file is refused, forced or not", removed, l)
+	}
+}
