@@ -220,8 +220,8 @@ func readSegment(f *roFile, info *SegmentInfo) (field int, err error) {
 	case state != stateReady && state != stateDead:
 		return fail(fieldState, "unknown value %d", state)
 	}
-	if why := layoutProblem(hp, f.size); why != "" {
-		return fail(fieldLayout, "%s", why)
+	if fl, why := layoutProblem(hp, f.size); why != "" {
+		return fail(fl, "%s", why)
 	}
 	if hp.Lifetime > lifetimeUntilRemoved {
 		return fail(fieldLifetime, "unknown value %d", hp.Lifetime)
@@ -241,8 +241,35 @@ func readSegment(f *roFile, info *SegmentInfo) (field int, err error) {
 	return fieldNone, nil
 }
 
-// layoutProblem repeats validate's layout test, saying which part failed.
-func layoutProblem(h *header, fileSize int64) string {
+// layoutProblem repeats validate's layout and shape tests, in its order,
+// saying which failed and how.
+func layoutProblem(h *header, fileSize int64) (int, string) {
+	if why := layoutFields(h); why != "" {
+		return fieldLayout, why
+	}
+	if h.Shape > shapeSlice {
+		return fieldShape, fmt.Sprintf("unknown value %d", h.Shape)
+	}
+	// The value area: one value, or capacity elements of a slice (area_of).
+	area := h.ValueSize
+	if h.Shape == shapeSlice {
+		if h.Capacity > maxValueSize || (h.ValueSize != 0 && h.Capacity > maxValueSize/h.ValueSize) {
+			return fieldLayout, fmt.Sprintf("capacity %d of %d-byte elements passes 2^46 bytes", h.Capacity, h.ValueSize)
+		}
+		area = h.ValueSize * h.Capacity
+	}
+	switch {
+	case h.TotalSize != h.ValueOff+area:
+		return fieldLayout, fmt.Sprintf("total_size %d, want value_off+value area = %d", h.TotalSize, h.ValueOff+area)
+	case h.TotalSize != uint64(fileSize):
+		return fieldLayout, fmt.Sprintf("total_size %d but the file has %d bytes", h.TotalSize, fileSize)
+	}
+	return fieldNone, ""
+}
+
+// layoutFields is validate's first layout test: offsets, holder count,
+// alignment, value size.
+func layoutFields(h *header) string {
 	al := uint64(h.ValueAlign)
 	switch {
 	case h.HoldersOff != headerSize:
@@ -255,10 +282,6 @@ func layoutProblem(h *header, fileSize int64) string {
 		return fmt.Sprintf("value_size %d too large", h.ValueSize)
 	case h.ValueOff != valueOffset(h.MaxHolders, al):
 		return fmt.Sprintf("value_off %d, want %d", h.ValueOff, valueOffset(h.MaxHolders, al))
-	case h.TotalSize != h.ValueOff+h.ValueSize:
-		return fmt.Sprintf("total_size %d, want value_off+value_size = %d", h.TotalSize, h.ValueOff+h.ValueSize)
-	case h.TotalSize != uint64(fileSize):
-		return fmt.Sprintf("total_size %d but the file has %d bytes", h.TotalSize, fileSize)
 	}
 	return ""
 }

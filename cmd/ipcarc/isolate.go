@@ -2,16 +2,19 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/ipcarc/ipcarc"
 	"github.com/spf13/cobra"
@@ -98,7 +101,32 @@ func foreignOwner(name string) (uid, gid int, ok bool) {
 	if n == "" || syscall.Lstat(filepath.Join("/dev/shm", n), &st) != nil || st.Uid == 0 {
 		return 0, 0, false
 	}
-	return int(st.Uid), int(st.Gid), true
+	return int(st.Uid), ownerGroup(st.Uid), true
+}
+
+// ownerGroup is the group the owner-side child runs as: the owner's primary
+// group from the user database, never the file's group (which the owner need
+// not belong to: running as it would lend the owner's scribbles a group's
+// rights), and nogroup (65534) when the uid has no entry.
+func ownerGroup(uid uint32) int {
+	if u, err := user.LookupId(strconv.FormatUint(uint64(uid), 10)); err == nil {
+		if g, err := strconv.Atoi(u.Gid); err == nil {
+			return g
+		}
+	}
+	return 65534
+}
+
+// ownerChildTimeout bounds how long the parent waits for the owner-side
+// child: the file's owner may stop it (SIGSTOP: after the drop, every id of
+// the child is the owner's). Each bound is the library's own longest wait
+// in that child (gc: 100 ms for a table lock; rm: the 5 s open timeout)
+// plus room to start a process.
+func ownerChildTimeout(op string) time.Duration {
+	if op == opGC || op == opGCDry {
+		return 2 * time.Second
+	}
+	return 7 * time.Second
 }
 
 // asOwner runs op on name in a child dropped to uid and gid.
@@ -112,10 +140,18 @@ func asOwner(op, name string, uid, gid int) ownerResult {
 		return ownerResult{Error: fmt.Sprintf("ipcarc: %s %q: could not %s: cannot find this program to run as the file's owner: %v", op, name, what, err), Code: exitError}
 	}
 	var out, errOut bytes.Buffer
-	cmd := exec.Command(exe, asOwnerCmd, op, strconv.Itoa(uid), strconv.Itoa(gid), name)
+	ctx, cancel := context.WithTimeout(context.Background(), ownerChildTimeout(op))
+	defer cancel()
+	cmd := exec.CommandContext(ctx, exe, asOwnerCmd, op, strconv.Itoa(uid), strconv.Itoa(gid), name)
 	cmd.Stdout = &out
 	cmd.Stderr = &errOut
+	cmd.WaitDelay = time.Second
 	runErr := cmd.Run()
+	if ctx.Err() != nil {
+		return ownerResult{Code: exitError, Kind: "changed_under_us", Error: fmt.Sprintf(
+			"ipcarc: %s %q: could not %s: the process acting as its owner (uid %d) did not finish within %v (stopped by the owner?); killed, left alone",
+			op, name, what, uid, ownerChildTimeout(op))}
+	}
 	var res ownerResult
 	if jerr := json.Unmarshal(out.Bytes(), &res); jerr == nil && runErr == nil {
 		return res
