@@ -268,8 +268,11 @@ class Slice:
         """Element i (negative: from the end), one consistent copy read without the
         lock (ipcarc_slice_get). OutOfRangeError (an IndexError) at or past len.
         A scalar element type gives its Python value; a Structure, a copy."""
-        seg = self._live("get")
-        i = self._index("get", i)
+        if self._closed:
+            raise E.ClosedError(op="get", name=self.name)
+        seg = self._seg
+        if i.__class__ is not int or i < 0:
+            i = self._index("get", i)
         out = self.ctype()
         rc = lib.ipcarc_slice_get(seg, i, ctypes.addressof(out))
         if rc:
@@ -279,10 +282,17 @@ class Slice:
     def __setitem__(self, i, v):
         """Write element i under the lock (ipcarc_slice_set; a new version).
         OutOfRangeError at or past len; PoisonedError when poisoned."""
-        seg = self._live("set")
-        i = self._index("set", i)
-        if not isinstance(v, self.ctype):
-            v = self.ctype(v)
+        if self._closed:
+            raise E.ClosedError(op="set", name=self.name)
+        seg = self._seg
+        if i.__class__ is not int or i < 0:
+            i = self._index("set", i)
+        if v.__class__ is not self.ctype and not isinstance(v, self.ctype):
+            try:
+                v = self.ctype(v)
+            except (TypeError, ValueError) as e:
+                raise E.UnsupportedTypeError(op="set", name=self.name, detail="element %d must be a %s: %s" % (
+                    i, self.ctype.__name__, e)) from None
         rc = lib.ipcarc_slice_set(seg, i, ctypes.addressof(v))
         if rc:
             raise self._err("set", rc, i=i)

@@ -252,6 +252,8 @@ class TestSliceErrors(SliceBase):
         s = self.snew([1])
         self.assertRaises(TypeError, lambda: s[0:1])
         self.assertErr(ipcarc.UnsupportedTypeError, lambda: s.store(["x"]))
+        self.assertErr(ipcarc.UnsupportedTypeError, lambda: s.__setitem__(0, "x"))
+        self.assertEqual(s[0], 1)
 
     def test_would_block_timeout_deadlock(self):
         s = self.snew([1])
@@ -424,6 +426,21 @@ class TestSliceAtomic(SliceBase):
             p.expect("done")
             p.wait()
         self.assertEqual(list(s.load()), [1200] * 5)
+
+
+class TestSliceReadme(SliceBase):
+    def test_readme_block_runs(self):
+        """The README's Slices example runs as written (on a test name) and does what its comments say."""
+        readme = open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")).read()
+        block = readme.split("**Slices.**", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+        name = test_name(self)
+        self.addCleanup(lambda: os.path.exists(shm(name)) and os.unlink(shm(name)))
+        env = {"ctypes": ctypes, "ipcarc": ipcarc}
+        exec(compile(block.replace('"hits"', repr(name)), "README.md", "exec"), env)
+        s = env["s"]
+        self.assertTrue(s.closed)
+        self.assertFalse(os.path.exists(shm(name)))
+        self.assertEqual(env["view"]._length_, 5)
 
 
 if __name__ == "__main__":
