@@ -5,7 +5,8 @@
 #                         suite; part of `make test`, skipped (saying how to get
 #                         it) without python3
 #   make bench-python     Python lock+unlock and load beside multiprocessing's
-#                         Lock and a shared_memory copy (not in `make test`)
+#                         Lock and a shared_memory copy, atomic_add beside a
+#                         Value, Slice get/set/load beside an Array (not in `make test`)
 #
 # The Go tests in python_test.go (Python peers against Go, C and Rust; the
 # install into a fresh venv) stage their own copy the same way.

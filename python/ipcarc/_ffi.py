@@ -18,6 +18,8 @@ TRUST_GROUP = 1
 FIELD_OWNER = 20
 FIELD_MODE = 21
 FIELD_MUTEX = 13
+SHAPE_VALUE = 0  # IPCARC_SHAPE_VALUE
+SHAPE_SLICE = 1  # IPCARC_SHAPE_SLICE
 
 
 class Spec(ctypes.Structure):
@@ -33,7 +35,7 @@ class Spec(ctypes.Structure):
         ("n_trusted_uids", ctypes.c_uint32),
         ("trusted_gid", ctypes.c_uint32),
         ("trust_flags", ctypes.c_uint32),
-        ("reserved", ctypes.c_uint32),
+        ("shape", ctypes.c_uint32),  # SHAPE_*: what the opener expects
     ]
 
 
@@ -104,6 +106,18 @@ _sigs = {
     "ipcarc_py_lock_is_mine": (_I, [c_seg_p]),
     "ipcarc_notify": (_I, [c_seg_p]),
     "ipcarc_word_copy": (_I, [c_seg_p, _I]),
+    "ipcarc_slice_create": (_I, [ctypes.c_char_p, ctypes.POINTER(Spec), ctypes.c_size_t, _P, ctypes.c_size_t,
+                                 ctypes.POINTER(c_seg_p)]),
+    "ipcarc_slice_open": (_I, [ctypes.c_char_p, ctypes.POINTER(Spec), ctypes.POINTER(c_seg_p), _PI]),
+    "ipcarc_slice_open_or_create": (_I, [ctypes.c_char_p, ctypes.POINTER(Spec), ctypes.c_size_t, _P,
+                                         ctypes.c_size_t, ctypes.POINTER(c_seg_p), _PI, _PI]),
+    "ipcarc_slice_len": (ctypes.c_size_t, [c_seg_p]),
+    "ipcarc_slice_cap": (ctypes.c_size_t, [c_seg_p]),
+    "ipcarc_slice_load": (_I, [c_seg_p, _P, ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)]),
+    "ipcarc_slice_store": (_I, [c_seg_p, _P, ctypes.c_size_t]),
+    "ipcarc_slice_get": (_I, [c_seg_p, ctypes.c_size_t, _P]),
+    "ipcarc_slice_set": (_I, [c_seg_p, ctypes.c_size_t, _P]),
+    "ipcarc_slice_set_len": (_I, [c_seg_p, ctypes.c_size_t]),
 }
 for _n, (_res, _args) in _sigs.items():
     _f = getattr(lib, _n)
@@ -143,3 +157,15 @@ _check_layout()
 
 def field_name(field):
     return lib.ipcarc_field_name(field).decode()
+
+
+def _field_number(text):
+    """The IPCARC_FIELD_* number whose name is text, asked of the library (not hard-coded)."""
+    for i in range(1, 64):
+        if lib.ipcarc_field_name(i) == text.encode():
+            return i
+    raise ImportError("ipcarc: the C library names no field %r: rebuild the package from the same checkout" % text)
+
+
+FIELD_SHAPE = _field_number("shape")
+FIELD_LENGTH = _field_number("slice length")

@@ -111,6 +111,9 @@ class Info:
     creator_pid: int
     created_ns: int
     counters: dict
+    shape: str = "value"  # "value" (Arc) or "slice" (Slice)
+    capacity: int = 0    # Slice: elements the segment holds (value_size is one element's)
+    length: int = 0      # Slice: elements in use
 
 
 class Guard:
@@ -146,6 +149,8 @@ class Arc:
     process presents the same ctypes type (size and alignment) and the same
     type_tag (a string hashed as Go's WithTypeTag and C's ipcarc_tag).
     """
+
+    _guard = Guard  # what lock hands out (Slice: SliceGuard)
 
     def __init__(self, *_a, **_k):
         raise TypeError("use Arc.new, Arc.open or Arc.open_or_new")
@@ -287,7 +292,7 @@ class Arc:
 
     def _locked(self, op, rc):
         if rc == 0 and not lib.ipcarc_poisoned(self._seg):
-            return Guard(self)
+            return self._guard(self)
         if rc == 0 or rc == _errno.EOWNERDEAD:
             err = E.from_rc(op, self.name, rc or _errno.ENOTRECOVERABLE)
             urc = lib.ipcarc_unlock_unchanged(self._seg)  # nothing written: no version, no wake-up

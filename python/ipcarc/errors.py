@@ -74,6 +74,11 @@ ForkedError = _case("ForkedError", "ipcarc: handle was inherited through fork",
 AlignmentError = _case("AlignmentError", "ipcarc: atomic field is not aligned to its width",
                        doc="An atomic call on an offset whose address is not a multiple of the width "
                            "(4 or 8): such an access may tear or fault; the value is untouched.")
+OutOfRangeError = type("OutOfRangeError", (Error, IndexError), {
+    "text": "ipcarc: index or length out of range",
+    "__doc__": "A Slice call past its bounds (ERANGE): an index at or past the length, or a store or "
+               "length beyond the capacity. Nothing changed. Also an IndexError, so iteration protocols "
+               "and `except IndexError` see it."})
 BusyError = _case("BusyError", "ipcarc: segment is busy (it has live holders, or its creator is still "
                   "initialising it)")
 
@@ -86,7 +91,7 @@ POISON_DETAIL = ("a holder died inside its critical section (or an update raised
                  "repair the value with recover")
 
 _HANDLE_OPS = {"lock", "try_lock", "unlock", "store", "load", "update", "recover", "wait", "clone", "close",
-               "reap", "clear poison"}
+               "reap", "clear poison", "set length"}
 
 
 def from_rc(op, name, rc, field=0):
@@ -127,12 +132,14 @@ def from_rc(op, name, rc, field=0):
         return DeadlockError(**kw)
     if rc == e.EACCES and field in (_ffi.FIELD_OWNER, _ffi.FIELD_MODE):
         return UntrustedError(**kw)
-    if rc == e.EPERM and op in ("unlock", "clear poison"):
+    if rc == e.EPERM and op in ("unlock", "clear poison", "set length"):
         return NotOwnerError(**kw)
     if op.startswith("atomic ") and rc == e.EINVAL:
         return AlignmentError(**kw)
     if op.startswith("atomic ") and rc == e.ERANGE:
         return InvalidOptionError(**kw)
+    if rc == e.ERANGE:
+        return OutOfRangeError(**kw)
     if rc in (e.EINVAL, e.ENAMETOOLONG) and op == "remove":
         return InvalidNameError(**kw)
     return OSFailure(text="ipcarc: " + _os.strerror(rc), **kw)

@@ -5,6 +5,10 @@ process-shared tools, in one run, with ratios.
   load          arc.load() (a 64-byte copy)             vs  bytes(shm.buf[:64]) of a SharedMemory
   atomic add    arc.atomic_add("n", 1) (no lock)        vs  `with v.get_lock(): v.value += 1` on a
                                                             multiprocessing.Value("Q")
+  slice get     s[i] on a Slice of 64 uint64 (no lock)  vs  a[i] of a multiprocessing.Array("Q", 64)
+                                                            (its lock taken per access)
+  slice set     s[i] = v (locked write)                 vs  a[i] = v
+  slice load    s.load() (64 elements, seqlock)         vs  a[:] (a list, under its lock)
 Uncontended, one process: the cost of a call, ctypes overhead included.
 Then the adds contended: two processes adding at once, wall time per add.
 """
@@ -113,6 +117,35 @@ def main():
     c_mpv = contended(_value_adder, (mv,), n)
     assert c_total == mv.value == 3 * 2 * n, (c_total, mv.value)
 
+    with ipcarc.Slice.new(name + "-s", ctypes.c_uint64, [0] * 64, type_tag="ipcarc.u64.v1") as sl:
+        def sl_get(k):
+            for i in range(k):
+                sl[i & 63]
+
+        def sl_set(k):
+            for i in range(k):
+                sl[i & 63] = i
+
+        def sl_load(k):
+            ld = sl.load
+            for _ in range(k):
+                ld()
+        t_sget, t_sset, t_sload = per_op(sl_get, n), per_op(sl_set, n), per_op(sl_load, n // 4)
+    marr = multiprocessing.Array("Q", 64)
+
+    def ma_get(k):
+        for i in range(k):
+            marr[i & 63]
+
+    def ma_set(k):
+        for i in range(k):
+            marr[i & 63] = i
+
+    def ma_load(k):
+        for _ in range(k):
+            marr[:]
+    t_aget, t_aset, t_aload = per_op(ma_get, n), per_op(ma_set, n), per_op(ma_load, n // 4)
+
     mlock = multiprocessing.Lock()
 
     def mp_lock(k):
@@ -148,6 +181,11 @@ def main():
     print("%-44s %8.0f ns/add (min %.0f, max %.0f of 3 runs)" % (
         "2 processes at once: Value with its lock", c_mpv[1], c_mpv[0], c_mpv[2]))
     print("%-44s %8.2fx (medians)" % ("  ratio contended", c_add[1] / c_mpv[1]))
+    for what, t_s, t_a in (("s[i] (get, no lock)", t_sget, t_aget), ("s[i] = v (set, locked)", t_sset, t_aset),
+                           ("s.load() (64 elements)", t_sload, t_aload)):
+        print("%-44s %8.0f ns/op" % ("ipcarc Slice " + what, t_s))
+        print("%-44s %8.0f ns/op" % ("multiprocessing.Array the same", t_a))
+        print("%-44s %8.2fx" % ("  ratio ipcarc / multiprocessing.Array", t_s / t_a))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,10 @@ Go tests (python_test.go) and by test_ipcarc.py.
     atomic NAME K I [gate]  open, K times without the lock atomic_add 1 to n and
                         (I in 1..7) to spare[I-1], then notify once: "done"
     notify NAME         open, atomic_add 1 to n, notify: "notified"
+  On a Slice of uint64 elements (tag ipcarc.u64.v1, as cpeer's and rustpeer's):
+    sincr NAME K [gate] open, K times add 1 to every element under the lock: "done"
+    shold NAME          open, lock, set element 0 to 4242: "locked", sleep until killed
+    slock NAME          open, lock: "ownerdied s0=<e0>", "poisoned s0=<e0>" or "ok s0=<e0>"
 Every line is flushed at once.
 """
 
@@ -26,6 +30,7 @@ sys.path.insert(0, os.environ.get("IPCARC_PY_PATH", ""))
 import ipcarc  # noqa: E402
 
 TAG = "ipcarc.counter.v1"
+U64_TAG = "ipcarc.u64.v1"
 
 
 class Counter(ctypes.Structure):
@@ -38,8 +43,46 @@ def say(s):
     sys.stdout.flush()
 
 
+def slice_main(cmd, name, argv):
+    s = ipcarc.Slice.open(name, ctypes.c_uint64, type_tag=U64_TAG)
+    if cmd == "sincr":
+        if len(argv) > 3 and argv[3] == "gate":
+            say("ready")
+            sys.stdin.readline()
+        for _ in range(int(argv[2])):
+            with s.lock() as v:
+                for j in range(len(v)):
+                    v[j] += 1
+        s.close()
+        say("done")
+    elif cmd == "shold":
+        g = s.lock()
+        g.value[0] = 4242
+        say("locked")
+        while True:
+            time.sleep(3600)
+    elif cmd == "slock":
+        try:
+            with s.lock() as v:
+                say("ok s0=%d" % v[0])
+        except ipcarc.OwnerDeadError:
+            say("ownerdied s0=%d" % _speek(s))
+        except ipcarc.PoisonedError:
+            say("poisoned s0=%d" % _speek(s))
+        s.close()
+
+
+def _speek(s):
+    try:
+        return s.load()[0]
+    except ipcarc.PoisonedError as e:
+        return e.value[0]
+
+
 def main(argv):
     cmd, name = argv[0], argv[1]
+    if cmd in ("sincr", "shold", "slock"):
+        return slice_main(cmd, name, argv)
     a = ipcarc.Arc.open(name, Counter, type_tag=TAG)
     if cmd == "incr":
         if len(argv) > 3 and argv[3] == "gate":
