@@ -152,7 +152,6 @@ func TestReviewRootGCOwnerChildStoppedHangs(t *testing.T) {
 	}
 }
 
-
 // Ensure that Inspect, List, Remove and GCName read a healthy slice segment
 // as healthy: admin_read.go's layoutProblem checks total_size against
 // value_off+value_size, which holds only for one value; a slice's area is
@@ -375,7 +374,6 @@ func init() {
 		return nil
 	}
 }
-
 
 func init() {
 	// review-flicker PATH SECONDS: as the attacker, create PATH (0600, not a
