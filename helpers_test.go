@@ -28,7 +28,7 @@ import (
 const childEnv = "IPCARC_CHILD"
 
 // cSources is the C layer, as the Makefile's CSRC lists it.
-var cSources = []string{"cshm.c", "table.c", "liveness.c", "valuelock.c"}
+var cSources = []string{"validate.c", "cshm.c", "admin.c", "slice.c", "table.c", "liveness.c", "valuelock.c"}
 
 // Counter is the value most tests share.
 type Counter struct {
