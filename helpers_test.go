@@ -174,9 +174,21 @@ func startChild(t testing.TB, role string, args ...string) *child {
 
 func startChildCmd(t testing.TB, setup func(*exec.Cmd), role string, args ...string) *child {
 	t.Helper()
-	exe, err := os.Executable()
+	c, err := spawnChild(t, setup, role, args...)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return c
+}
+
+// spawnChild starts role like startChildCmd but returns its error instead of
+// failing the test, so that goroutines of a test may start children (the
+// hostile workers do). setup may replace stderr or take a stdin pipe; a
+// child's line may be up to 4 MiB long.
+func spawnChild(t testing.TB, setup func(*exec.Cmd), role string, args ...string) (*child, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
 	}
 	cmd := exec.Command(exe, "-test.run=^$")
 	a, _ := json.Marshal(args)
@@ -188,14 +200,15 @@ func startChildCmd(t testing.TB, setup func(*exec.Cmd), role string, args ...str
 	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	c := &child{t: t, cmd: cmd, lines: make(chan string, 64), done: make(chan struct{})}
+	c := &child{t: t, cmd: cmd, lines: make(chan string, 256), done: make(chan struct{})}
 	go func() {
 		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 64<<10), 4<<20)
 		for sc.Scan() {
 			c.lines <- sc.Text()
 		}
@@ -205,7 +218,7 @@ func startChildCmd(t testing.TB, setup func(*exec.Cmd), role string, args ...str
 		close(c.done)
 	}()
 	t.Cleanup(func() { c.kill() })
-	return c
+	return c, nil
 }
 
 // expect waits for the child's next line and fails unless it starts with want.
