@@ -1,6 +1,6 @@
 /*
  * forkpeer - a C holder that forks without exec, for
- * TestForkedChildDoesNotKeepHolderAlive (layout2_test.go). The test compiles
+ * TestForkedChildDoesNotKeepHolderAlive (table_test.go). The test compiles
  * it with the C layer into its temporary directory:
  *     cc -O2 -I<repo> forkpeer.c validate.c cshm.c admin.c slice.c table.c liveness.c valuelock.c -lpthread
  *
