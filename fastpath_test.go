@@ -125,9 +125,18 @@ func init() {
 		for i := 0; i < n; i++ {
 			<-ready
 		}
-		// Give the goroutines time to reach the futex; a Store before that
-		// is still seen (the version check precedes the sleep).
-		time.Sleep(50 * time.Millisecond)
+		// Wait for the goroutines to reach the futex (one sleeper for the
+		// attachment, the others with it); a Store before that is still
+		// seen (the version check precedes the sleep).
+		asleep := func() bool {
+			k, _ := waitHubWaiters(a.s)
+			return k == n && futexSleepers(os.Getpid()) >= 1
+		}
+		for end := time.Now().Add(10 * time.Second); !asleep(); time.Sleep(time.Millisecond) {
+			if time.Now().After(end) {
+				return errors.New("the waiters did not reach the futex within 10s")
+			}
+		}
 		fmt.Printf("waiting %d\n", v)
 		wg.Wait()
 		close(errs)
@@ -255,7 +264,7 @@ func TestLockContextCancel(t *testing.T) {
 			}
 			res <- err
 		}()
-		time.Sleep(10 * time.Millisecond)
+		waitSleeping(t, os.Getpid()) // inside LockContext, asleep on the held mutex
 		start := time.Now()
 		cancel()
 		select {

@@ -252,7 +252,9 @@ func TestWaitCancelWakesNoOne(t *testing.T) {
 	})
 	// Both attachments' sleepers in C.
 	waitFor(t, 10*time.Second, "two sleepers", func() bool { return atomic.LoadUint32(&a.hdr.Waiters) == 2 })
-	time.Sleep(20 * time.Millisecond) // from the count's increment into the futex itself
+	// From the count's increment into the futex itself, in both processes.
+	waitSleeping(t, os.Getpid())
+	waitSleeping(t, c.cmd.Process.Pid)
 
 	// quiet checks that nothing woke: no C return in either process, no
 	// local waiter returned, both sleepers still asleep.
@@ -786,7 +788,12 @@ func TestWaitNoChangeAndCancel(t *testing.T) {
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	res := make(chan error, 1)
 	go func() { _, err := a.Wait(ctx2, v); res <- err }()
-	time.Sleep(50 * time.Millisecond)
+	// In: registered with the hub, whose sleeper is in the futex (the one
+	// left from the Wait above, or a new one).
+	waitFor(t, 10*time.Second, "the waiter registered and asleep", func() bool {
+		n, _ := waitHubWaiters(a.s)
+		return n == 1 && futexSleepers(os.Getpid()) >= 1
+	})
 	start := time.Now()
 	cancel2()
 	select {
@@ -821,8 +828,8 @@ func TestKilledWaiterReaped(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	// Its 3 goroutines must not each sleep in C.
-	time.Sleep(50 * time.Millisecond)
+	// Its 3 goroutines must not each sleep in C: the child said "waiting"
+	// once all 3 were registered and its sleeper was in the futex.
 	if w := atomic.LoadUint32(&a.hdr.Waiters); w != 1 {
 		t.Fatalf("waiters = %d, want 1 sleeper for the child's 3 goroutines", w)
 	}
