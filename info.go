@@ -21,7 +21,7 @@ func fillInfo(info *SegmentInfo, fixed, live *header, slots []holder, maxHolders
 		Name: info.Name, OwnerUID: info.OwnerUID, Owner: info.Owner, Mode: info.Mode,
 		TotalSize: fixed.TotalSize, ValueSize: fixed.ValueSize, ValueAlign: fixed.ValueAlign,
 		TypeTag: TypeTag(fixed.TypeTag), MaxHolders: maxHolders, Holders: []SegmentHolder{},
-		Shape: Shape(fixed.Shape),
+		Shape:      Shape(fixed.Shape),
 		State:      stateOf(atomic.LoadUint32(&live.State)),
 		Version:    uint64(atomic.LoadUint32(&live.Seq) >> 1),
 		CreatorPID: int(fixed.CreatorPID), Lifetime: Lifetime(fixed.Lifetime),
