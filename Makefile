@@ -10,7 +10,7 @@ all: test
 # append to TEST_EXTRA the checks that belong in `make test`.
 TEST_EXTRA :=
 # The C layer, split by protocol (see cshm_internal.h); every C build links all of it.
-CSRC    := cshm.c table.c liveness.c valuelock.c
+CSRC    := validate.c cshm.c admin.c slice.c table.c liveness.c valuelock.c
 CHDR    := ipcarc.h cshm.h cshm_internal.h
 -include mk/*.mk
 

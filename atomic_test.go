@@ -281,7 +281,7 @@ func TestAtomicNotifyWakesWait(t *testing.T) {
 	w := startChild(t, "notify-wait", name, strconv.Itoa(int(v0)))
 	w.expect("waiting")
 	// Let it sleep in the futex (a change before it sleeps wakes it too).
-	time.Sleep(50 * time.Millisecond)
+	waitSleeping(t, w.cmd.Process.Pid)
 	p, _ := a.Atomic()
 	p.N.Add(1)
 	if err := a.Notify(); err != nil {

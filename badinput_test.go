@@ -14,6 +14,7 @@ import (
 	"time"
 	"unsafe"
 
+	"encoding/json"
 	"golang.org/x/sys/unix"
 )
 
@@ -239,3 +240,78 @@ func TestRefusedOpenHarmless(t *testing.T) {
 }
 
 func unsafePointer(b []byte) unsafe.Pointer { return unsafe.Pointer(&b[0]) }
+
+// Ensure that Info (and Stats, and so Expvar) on a handle whose file is
+// truncated under its mapping returns ErrCorrupt instead of crashing, for a
+// truncation that takes the header page and one that takes the holder
+// table. The file is restored afterwards so that Close works.
+func TestAdv2InfoTruncated(t *testing.T) {
+	name := testName(t)
+	a := mustNew(t, name, Counter{}, WithMaxHolders(MaxHolders))
+	fd, err := unix.Open("/dev/shm/"+name, unix.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		t.Fatal(err)
+	}
+	img := make([]byte, st.Size)
+	if n, err := unix.Pread(fd, img, 0); err != nil || n != len(img) {
+		t.Fatal(n, err)
+	}
+	restore := func() {
+		if err := unix.Ftruncate(fd, st.Size); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := unix.Pwrite(fd, img, 0); err != nil || n != len(img) {
+			t.Fatal(n, err)
+		}
+	}
+	for _, size := range []int64{0, headerSize} {
+		if err := unix.Ftruncate(fd, size); err != nil {
+			t.Fatal(err)
+		}
+		_, err := a.Info()
+		_, serr := a.Info()
+		evb, _ := json.Marshal(a.Expvar()())
+		ev := string(evb)
+		restore()
+		if !errors.Is(err, ErrCorrupt) || !errors.Is(serr, ErrCorrupt) {
+			t.Fatalf("truncated to %d: Info = %v, Stats = %v; want ErrCorrupt", size, err, serr)
+		}
+		if !strings.Contains(ev, `"error"`) {
+			t.Fatalf("truncated to %d: Expvar = %s, want an error", size, ev)
+		}
+	}
+	if _, err := a.Info(); err != nil {
+		t.Fatalf("Info after the file was restored: %v", err)
+	}
+}
+
+// Ensure that damaged headers give ErrCorrupt or ErrIncompatible, in order.
+func TestCorruptSegments(t *testing.T) {
+	cases := []struct {
+		name  string
+		f     func(string, *header)
+		want  error
+		field string
+	}{
+		{"bad magic", func(_ string, h *header) { h.Magic = 1 }, ErrCorrupt, "magic"},
+		{"other version", func(_ string, h *header) { h.Version = 99 }, ErrIncompatible, "layout version"},
+		{"other ABI", func(_ string, h *header) { h.ABI ^= 1 << 24 }, ErrIncompatible, "ABI"},
+		{"absurd size field", func(_ string, h *header) { h.TotalSize = 1 << 62 }, ErrCorrupt, "layout"},
+		{"bad alignment", func(_ string, h *header) { h.ValueAlign = 3 }, ErrCorrupt, "layout"},
+		{"unknown state", func(_ string, h *header) { h.State = 77 }, ErrCorrupt, "state"},
+		{"layout 1", func(_ string, h *header) { h.Magic, h.Version = magicV1, 1 }, ErrIncompatible, "layout 1, this build reads layout 2"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := corrupt(t, c.f)
+			if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.field) {
+				t.Fatalf("Open = %v, want %v naming %q", err, c.want, c.field)
+			}
+		})
+	}
+}

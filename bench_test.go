@@ -279,7 +279,7 @@ func cbase(b *testing.B) string {
 		b.Skipf("no C compiler (%s) to build bench/cbase.c", cc)
 	}
 	out := filepath.Join(b.TempDir(), "cbase")
-	cmd := exec.Command(cc, append(append([]string{"-O2", "-I.", "-o", out, filepath.Join("bench", "cbase.c")}, cSources...), "-lpthread")...)
+	cmd := exec.Command(cc, append(append([]string{"-O2", "-I.", "-o", out, filepath.Join("bench", "cbase.c"), filepath.Join("bench", "cbase_2proc.c")}, cSources...), "-lpthread")...)
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("building bench/cbase.c: %v\n%s", err, msg)
 	}

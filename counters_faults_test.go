@@ -6,10 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
-	"strings"
 	"testing"
-	"time"
 )
 
 func init() {
@@ -171,32 +168,6 @@ func TestFaultDeathInsideLockedReadDoesNotPoison(t *testing.T) {
 	if info.Poisoned || info.Counters.OwnerDeaths != 1 {
 		t.Fatalf("poisoned %v owner deaths %d; want false 1", info.Poisoned, info.Counters.OwnerDeaths)
 	}
-}
-
-// waitSleeping waits until some thread of the process sleeps in the kernel
-// on a futex (the state of its threads in /proc shows 'S' and wchan futex).
-func waitSleeping(t *testing.T, pid int) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-		for _, task := range tasks {
-			w, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/wchan", pid, task.Name()))
-			if strings.Contains(string(w), "futex") {
-				sys, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/syscall", pid, task.Name()))
-				// Go's own parked threads sleep on futexes too; the lock's
-				// futex is the one in the shared mapping, so look for a
-				// FUTEX_LOCK_PI-free plain wait on a non-private word: a
-				// shared futex op (no FUTEX_PRIVATE_FLAG, 128) in arg 2.
-				f := strings.Fields(string(sys))
-				if len(f) > 2 && f[0] == "202" {
-					if op, err := strconv.ParseUint(strings.TrimPrefix(f[2], "0x"), 16, 64); err == nil && op&128 == 0 {
-						return
-					}
-				}
-			}
-		}
-	}
-	t.Fatalf("process %d did not sleep on a shared futex within 10s", pid)
 }
 
 // noneDown fails if any counter of now is below prev (the largest wait is a

@@ -1,9 +1,10 @@
 /*
- * cshm.c - segments by name: the checks every peer makes, creating,
- * attaching, closing, gc and remove (see cshm.h, LAYOUT.md). The holder table
- * is table.c's, liveness is liveness.c's, and the value's lock and seqlock
- * are valuelock.c's. Go reaches all of it through cgo_bridge.go; C and Rust
- * peers link the same files.
+ * cshm.c - segments by name: opening a file under the trust rule, creating,
+ * attaching, cloning and closing (see cshm.h, LAYOUT.md). The checks every
+ * peer makes on a header are validate.c's, gc and remove by name admin.c's,
+ * the slice shape slice.c's, the holder table table.c's, liveness
+ * liveness.c's, and the value's lock and seqlock valuelock.c's. Go reaches
+ * all of it through cgo_bridge.go; C and Rust peers link the same files.
  */
 #define _GNU_SOURCE
 #include "cshm_internal.h"
@@ -73,86 +74,7 @@ static void sleep_ns(int64_t ns) {
 	}
 }
 
-uint64_t ipcarc_tag(const char *s) {
-	uint64_t h = 14695981039346656037ULL;
-	for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
-		h ^= *p;
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
-static uint32_t arch_code(void) {
-#if defined(__x86_64__)
-	return IPCARC_ARCH_AMD64;
-#elif defined(__aarch64__)
-	return IPCARC_ARCH_ARM64;
-#elif defined(__i386__)
-	return IPCARC_ARCH_386;
-#elif defined(__arm__)
-	return IPCARC_ARCH_ARM;
-#elif defined(__riscv) && __riscv_xlen == 64
-	return IPCARC_ARCH_RISCV64;
-#elif defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)
-	return IPCARC_ARCH_PPC64LE;
-#elif defined(__s390x__)
-	return IPCARC_ARCH_S390X;
-#else
-	return IPCARC_ARCH_UNKNOWN;
-#endif
-}
-
-uint32_t ipcarc_abi(void) {
-	return arch_code() << 24 | (uint32_t)sizeof(void *) << 16 | (uint32_t)sizeof(pthread_mutex_t);
-}
-
-const char *ipcarc_field_name(int f) {
-	switch (f) {
-	case IPCARC_FIELD_NONE: return "none";
-	case IPCARC_FIELD_FILE: return "file type";
-	case IPCARC_FIELD_SIZE: return "file size";
-	case IPCARC_FIELD_MAGIC: return "magic";
-	case IPCARC_FIELD_VERSION: return "layout version";
-	case IPCARC_FIELD_ABI: return "ABI word";
-	case IPCARC_FIELD_STATE: return "state";
-	case IPCARC_FIELD_LAYOUT: return "layout fields";
-	case IPCARC_FIELD_VALUE_SIZE: return "value size";
-	case IPCARC_FIELD_VALUE_ALIGN: return "value alignment";
-	case IPCARC_FIELD_TYPE_TAG: return "type tag";
-	case IPCARC_FIELD_REFCOUNT: return "reference count";
-	case IPCARC_FIELD_HOLDERS: return "holder table";
-	case IPCARC_FIELD_MUTEX: return "mutex kind";
-	case IPCARC_FIELD_TABLE_LOCK: return "holder table lock";
-	case IPCARC_FIELD_VALUE_LOCK: return "value lock";
-	case IPCARC_FIELD_INIT: return "creator still initialising";
-	case IPCARC_FIELD_LIFETIME: return "lifetime";
-	case IPCARC_FIELD_HANDLES: return "handles per attachment";
-	case IPCARC_FIELD_ENDED: return "ended";
-	case IPCARC_FIELD_OWNER: return "owner";
-	case IPCARC_FIELD_MODE: return "mode";
-	case IPCARC_FIELD_SHAPE: return "shape";
-	case IPCARC_FIELD_LENGTH: return "slice length";
-	}
-	return "unknown";
-}
-
-int ipcarc_check_name(const char *name) {
-	if (!name) return EINVAL;
-	if (name[0] == '/') name++;
-	size_t n = 0;
-	for (const char *p = name; *p; p++, n++) {
-		char c = *p;
-		int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		         c == '.' || c == '_' || c == '-';
-		if (!ok || n >= IPCARC_NAME_MAX) return EINVAL;
-	}
-	if (n == 0) return EINVAL;
-	/* "." and ".." would name directories. */
-	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) return EINVAL;
-	return 0;
-}
-
-static void shm_path(char *out, size_t n, const char *name) {
+void seg_shm_path(char *out, size_t n, const char *name) {
 	snprintf(out, n, "/%s", name[0] == '/' ? name + 1 : name);
 }
 
@@ -198,112 +120,6 @@ static uint64_t read_start_time(void) {
 	return p ? strtoull(p + 1, NULL, 10) : 0;
 }
 
-/* ---- validation ------------------------------------------------------------ */
-
-static int is_pow2(uint64_t x) { return x && !(x & (x - 1)); }
-
-/* Layout arithmetic shared by create and validate. */
-static uint64_t value_offset(uint32_t max_holders, uint32_t align) {
-	uint64_t a = align < IPCARC_MIN_VALUE_ALIGN ? IPCARC_MIN_VALUE_ALIGN : align;
-	uint64_t end = (uint64_t)IPCARC_HEADER_SIZE + (uint64_t)max_holders * IPCARC_HOLDER_SIZE;
-	return (end + a - 1) & ~(a - 1);
-}
-
-/* The bytes of the value area: value_size for one value, value_size *
- * capacity for a slice. 1 when they pass 2^46 (the bound on every size). */
-static int area_of(uint32_t shape, uint64_t value_size, uint64_t capacity, uint64_t *area) {
-	const uint64_t lim = (uint64_t)1 << 46;
-	if (shape != IPCARC_SHAPE_SLICE) {
-		*area = value_size;
-		return value_size > lim;
-	}
-	if (capacity > lim || (value_size && capacity > lim / value_size)) return 1;
-	*area = value_size * capacity;
-	return 0;
-}
-
-static int spec_check(const ipcarc_spec *sp) {
-	if (!sp) return EINVAL;
-	uint32_t al = sp->value_align ? sp->value_align : 1;
-	if (!is_pow2(al) || al > IPCARC_MAX_ALIGN) return EINVAL;
-	if (sp->max_holders > IPCARC_MAX_HOLDERS) return EINVAL;
-	if (sp->value_size > ((uint64_t)1 << 46)) return EINVAL; /* 64 TiB: keeps sums far from overflow */
-	if (sp->lifetime > IPCARC_LIFETIME_UNTIL_REMOVED) return EINVAL;
-	if (sp->shape > IPCARC_SHAPE_SLICE) return EINVAL;
-	if (sp->n_trusted_uids > IPCARC_MAX_TRUSTED_UIDS || (sp->trust_flags & ~IPCARC_TRUST_GROUP)) return EINVAL;
-	return 0;
-}
-
-int ipcarc_kind_cache = -1;
-
-#ifdef __GLIBC__
-static int reference_kind(void) {
-	int kind = A_LOAD(&ipcarc_kind_cache, RLX);
-	if (kind == -1) {
-		pthread_mutexattr_t at;
-		pthread_mutex_t m;
-		ipcarc_mutex_attr(&at);
-		pthread_mutex_init(&m, &at);
-		pthread_mutexattr_destroy(&at);
-		kind = m.__data.__kind;
-		pthread_mutex_destroy(&m);
-		A_STORE(&ipcarc_kind_cache, kind, RLX);
-	}
-	return kind;
-}
-#endif
-
-int ipcarc_mutex_kind_ok(const ipcarc_header *h) {
-#ifdef __GLIBC__
-	/* A mutex of another kind (or scribbled over) could make glibc block on a
-	 * live stranger or misbehave: compare each mutex's kind with one we
-	 * initialise ourselves. */
-	int want = reference_kind();
-	return A_LOAD(&h->m.mutex.__data.__kind, RLX) == want && A_LOAD(&h->t.mutex.__data.__kind, RLX) == want;
-#else
-	(void)h;
-	return 1;
-#endif
-}
-
-/* Check a private copy of the header in the documented order. st_size is the
- * file's size; a NULL spec skips the type checks (gc, remove). */
-static int validate(const ipcarc_header *h, uint64_t st_size, const ipcarc_spec *sp, int *field) {
-#define FAIL(code, f)          \
-	do {                       \
-		if (field) *field = f; \
-		return code;           \
-	} while (0)
-	if (st_size < IPCARC_HEADER_SIZE) FAIL(EBADMSG, IPCARC_FIELD_SIZE);
-	if (h->magic == IPCARC_MAGIC_V1) FAIL(EPROTONOSUPPORT, IPCARC_FIELD_VERSION); /* a layout-1 segment */
-	if (h->magic != IPCARC_MAGIC) FAIL(EBADMSG, IPCARC_FIELD_MAGIC);
-	if (h->version != IPCARC_LAYOUT_VERSION) FAIL(EPROTONOSUPPORT, IPCARC_FIELD_VERSION);
-	if (h->abi != ipcarc_abi()) FAIL(EPROTONOSUPPORT, IPCARC_FIELD_ABI);
-	uint32_t st = h->state;
-	if (st != IPCARC_STATE_READY && st != IPCARC_STATE_DEAD) FAIL(EBADMSG, IPCARC_FIELD_STATE);
-	uint32_t al = h->value_align;
-	if (h->holders_off != IPCARC_HEADER_SIZE || h->max_holders == 0 ||
-	    h->max_holders > IPCARC_MAX_HOLDERS || !is_pow2(al) || al > IPCARC_MAX_ALIGN ||
-	    h->value_size > ((uint64_t)1 << 46) || h->value_off != value_offset(h->max_holders, al))
-		FAIL(EBADMSG, IPCARC_FIELD_LAYOUT);
-	uint32_t shape = h->shape;
-	if (shape > IPCARC_SHAPE_SLICE) FAIL(EBADMSG, IPCARC_FIELD_SHAPE);
-	uint64_t area;
-	if (area_of(shape, h->value_size, h->capacity, &area)) FAIL(EBADMSG, IPCARC_FIELD_LAYOUT);
-	if (h->total_size != h->value_off + area || h->total_size != st_size) FAIL(EBADMSG, IPCARC_FIELD_LAYOUT);
-	if (h->lifetime > IPCARC_LIFETIME_UNTIL_REMOVED) FAIL(EBADMSG, IPCARC_FIELD_LIFETIME);
-	if (sp) {
-		uint32_t want_al = sp->value_align ? sp->value_align : 1;
-		if (shape != sp->shape) FAIL(EPROTOTYPE, IPCARC_FIELD_SHAPE);
-		if (h->value_size != sp->value_size) FAIL(EPROTOTYPE, IPCARC_FIELD_VALUE_SIZE);
-		if (al != want_al) FAIL(EPROTOTYPE, IPCARC_FIELD_VALUE_ALIGN);
-		if (h->type_tag != sp->type_tag) FAIL(EPROTOTYPE, IPCARC_FIELD_TYPE_TAG);
-	}
-	if (!ipcarc_mutex_kind_ok(h)) FAIL(EBADMSG, IPCARC_FIELD_MUTEX);
-	return 0;
-#undef FAIL
-}
-
 /* ---- handles ----------------------------------------------------------------- */
 
 
@@ -314,7 +130,7 @@ void ipcarc_unlink_if_same(ipcarc_seg *s) {
 	struct stat a, b;
 	if (fstat(s->fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
 		char sp[IPCARC_NAME_MAX + 4];
-		shm_path(sp, sizeof sp, s->name);
+		seg_shm_path(sp, sizeof sp, s->name);
 		shm_unlink(sp);
 	}
 }
@@ -324,20 +140,20 @@ void ipcarc_unlink_if_same(ipcarc_seg *s) {
  * segment by the library happens under it, so two never race: a closer's
  * check of the name and its unlink cannot straddle someone else's unlink and
  * a new segment's creation), while the name still names this file. */
-static void unlink_dead(ipcarc_seg *s) {
+void seg_unlink_dead(ipcarc_seg *s) {
 	if (table_lock(s, 100000000LL) != 0) return; /* a stopped bookkeeper: leave it to the next one */
 	if (A_LOAD(&s->hdr->state, ACQ) == IPCARC_STATE_DEAD) ipcarc_unlink_if_same(s);
 	table_unlock(s);
 }
 
 /* Under the table lock: mark the segment dead and remove its name. */
-static void die_locked(ipcarc_seg *s) {
+void seg_die_locked(ipcarc_seg *s) {
 	A_STORE(&s->hdr->state, IPCARC_STATE_DEAD, REL);
 	FAULT("close-unlink");
 	ipcarc_unlink_if_same(s);
 }
 
-static ipcarc_seg *seg_new(const char *name, int fd) {
+ipcarc_seg *seg_new(const char *name, int fd) {
 	ipcarc_seg *s = calloc(1, sizeof *s);
 	if (!s) return NULL;
 	s->fd = fd;
@@ -350,7 +166,7 @@ static ipcarc_seg *seg_new(const char *name, int fd) {
 	return s;
 }
 
-static void seg_free(ipcarc_seg *s) {
+void seg_free(ipcarc_seg *s) {
 	if (s->hdr) munmap(s->hdr, s->map_size);
 	if (s->fd >= 0) close(s->fd);
 	free(s);
@@ -384,9 +200,9 @@ static int trust_check(int fd, const ipcarc_spec *sp, int *field) {
 /* Open the segment file by name (read-write, no slot yet) and apply the trust
  * rule (sp NULL: the default). A directory under the name comes back from
  * glibc as EINVAL: the name is valid, so say EISDIR. */
-static int seg_open_name(const char *name, const ipcarc_spec *sp, ipcarc_seg **out, int *field) {
+int seg_open_name(const char *name, const ipcarc_spec *sp, ipcarc_seg **out, int *field) {
 	char path[IPCARC_NAME_MAX + 4];
-	shm_path(path, sizeof path, name);
+	seg_shm_path(path, sizeof path, name);
 	int fd = shm_open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
 	if (fd < 0) return errno == EINVAL ? EISDIR : errno;
 	int rc = trust_check(fd, sp, field);
@@ -410,7 +226,7 @@ static int map_seg(ipcarc_seg *s, size_t size) {
 	return 0;
 }
 
-static int64_t spec_timeout(const ipcarc_spec *sp) {
+int64_t seg_spec_timeout(const ipcarc_spec *sp) {
 	if (!sp || sp->open_timeout_ns <= 0) return IPCARC_DEFAULT_TIMEOUT_NS;
 	return sp->open_timeout_ns > IPCARC_FOREVER_NS ? IPCARC_FOREVER_NS : sp->open_timeout_ns;
 }
@@ -449,7 +265,7 @@ static int init_mutex(pthread_mutex_t *m) {
 
 /* Create a segment of the spec's shape: capacity elements (a slice) of which
  * n_init are copied from init and in use, or one value (capacity and n_init 1). */
-static int create_shaped(const char *name, const ipcarc_spec *sp, uint64_t capacity, const void *init,
+int seg_create_shaped(const char *name, const ipcarc_spec *sp, uint64_t capacity, const void *init,
                          uint64_t n_init, ipcarc_seg **out) {
 	int rc = ipcarc_check_name(name);
 	if (rc) return rc;
@@ -476,7 +292,7 @@ static int create_shaped(const char *name, const ipcarc_spec *sp, uint64_t capac
 		close(fd);
 		return ENOMEM;
 	}
-	s->timeout_ns = spec_timeout(sp);
+	s->timeout_ns = seg_spec_timeout(sp);
 	FAULT("create-excl"); /* the unnamed file exists */
 	/* Exact mode: shm_open applied the umask. */
 	if (fchmod(fd, mode) == -1 || ftruncate(fd, (off_t)total) == -1) {
@@ -514,7 +330,7 @@ static int create_shaped(const char *name, const ipcarc_spec *sp, uint64_t capac
 	FAULT("create-init");
 	if ((rc = init_mutex(value_mtx(s))) || (rc = init_mutex(table_mtx(s)))) goto fail;
 #ifdef __GLIBC__
-	(void)reference_kind(); /* every later lock compares against it */
+	(void)mutex_reference_kind(); /* every later lock compares against it */
 #endif
 	keep_bounds(s, h);
 	if (init && sp->value_size && n_init) memcpy(s->data, init, sp->value_size * n_init);
@@ -534,25 +350,8 @@ fail:
 
 int ipcarc_create(const char *name, const ipcarc_spec *sp, const void *init, ipcarc_seg **out) {
 	if (sp && sp->shape != IPCARC_SHAPE_VALUE) return EINVAL; /* a slice needs its capacity */
-	return create_shaped(name, sp, 1, init, 1, out);
+	return seg_create_shaped(name, sp, 1, init, 1, out);
 }
-
-/* A spec with the slice shape: the caller's, or a copy with shape set. */
-static const ipcarc_spec *slice_spec(const ipcarc_spec *sp, ipcarc_spec *tmp) {
-	if (!sp) return NULL;
-	*tmp = *sp;
-	tmp->shape = IPCARC_SHAPE_SLICE;
-	return tmp;
-}
-
-int ipcarc_slice_create(const char *name, const ipcarc_spec *sp, size_t capacity, const void *init,
-                        size_t n_init, ipcarc_seg **out) {
-	ipcarc_spec tmp;
-	if (sp && sp->shape != IPCARC_SHAPE_VALUE && sp->shape != IPCARC_SHAPE_SLICE) return EINVAL;
-	if (n_init && !init) return EINVAL;
-	return create_shaped(name, slice_spec(sp, &tmp), capacity, init, n_init, out);
-}
-
 /* ---- attaching ------------------------------------------------------------------ */
 
 static int young(const struct stat *st) {
@@ -560,13 +359,12 @@ static int young(const struct stat *st) {
 	return ipcarc_now_ns(CLOCK_REALTIME) - c < EMPTY_GRACE_NS;
 }
 
-enum { PROBE_OK = 0, PROBE_WAIT = -1, PROBE_RETRY = -2 };
 
 /* Validate an opened file from a private copy of its header (pread), then map
  * exactly the size validated. PROBE_WAIT: a live creator on the fallback path
  * is still initialising. PROBE_RETRY: the segment is dying; look the name up
  * again. *hc receives the header copy (zeroed when the file is too short). */
-static int probe(ipcarc_seg *s, const ipcarc_spec *sp, int *field, ipcarc_header *hc) {
+int seg_probe(ipcarc_seg *s, const ipcarc_spec *sp, int *field, ipcarc_header *hc) {
 	memset(hc, 0, sizeof *hc);
 	struct stat st;
 	if (fstat(s->fd, &st) == -1) return errno;
@@ -593,7 +391,7 @@ static int probe(ipcarc_seg *s, const ipcarc_spec *sp, int *field, ipcarc_header
 		if (field) *field = IPCARC_FIELD_SIZE;
 		return EBADMSG;
 	}
-	int rc = validate(hc, (uint64_t)st.st_size, sp, field);
+	int rc = seg_validate(hc, (uint64_t)st.st_size, sp, field);
 	if (rc) return rc;
 	rc = map_seg(s, (size_t)hc->total_size);
 	if (rc) {
@@ -630,7 +428,7 @@ static int attach(ipcarc_seg *s, int64_t timeout_ns, int *field) {
 	if (life_over_locked(s)) {
 		/* Count reached zero (last holder closed or died): the segment is
 		 * gone; an open never revives it. */
-		if (A_LOAD(&s->hdr->state, RLX) == IPCARC_STATE_READY) die_locked(s);
+		if (A_LOAD(&s->hdr->state, RLX) == IPCARC_STATE_READY) seg_die_locked(s);
 		table_unlock(s);
 		return PROBE_RETRY;
 	}
@@ -650,9 +448,9 @@ static int open_once(const char *name, const ipcarc_spec *sp, int64_t deadline, 
 			if (rc == ENOENT && ended && field) *field = IPCARC_FIELD_ENDED;
 			return rc;
 		}
-		s->timeout_ns = spec_timeout(sp);
+		s->timeout_ns = seg_spec_timeout(sp);
 		ipcarc_header hc;
-		rc = probe(s, sp, field, &hc);
+		rc = seg_probe(s, sp, field, &hc);
 		if (rc == 0) {
 			int64_t left = deadline - ipcarc_now_ns(CLOCK_MONOTONIC);
 			rc = attach(s, left > 0 ? left : 0, field);
@@ -663,7 +461,7 @@ static int open_once(const char *name, const ipcarc_spec *sp, int64_t deadline, 
 		}
 		if (rc == PROBE_RETRY) ended = 1;
 		if (rc == PROBE_RETRY && s->hdr && A_LOAD(&s->hdr->state, ACQ) == IPCARC_STATE_DEAD)
-			unlink_dead(s);
+			seg_unlink_dead(s);
 		seg_free(s);
 		if (rc != PROBE_WAIT && rc != PROBE_RETRY) return rc;
 		if (ipcarc_now_ns(CLOCK_MONOTONIC) >= deadline) {
@@ -681,25 +479,18 @@ int ipcarc_open(const char *name, const ipcarc_spec *sp, ipcarc_seg **out, int *
 	int rc = ipcarc_check_name(name);
 	if (rc) return rc;
 	if ((rc = spec_check(sp))) return rc;
-	return open_once(name, sp, ipcarc_now_ns(CLOCK_MONOTONIC) + spec_timeout(sp), out, field);
+	return open_once(name, sp, ipcarc_now_ns(CLOCK_MONOTONIC) + seg_spec_timeout(sp), out, field);
 }
-
-int ipcarc_slice_open(const char *name, const ipcarc_spec *sp, ipcarc_seg **out, int *field) {
-	ipcarc_spec tmp;
-	if (sp && sp->shape != IPCARC_SHAPE_VALUE && sp->shape != IPCARC_SHAPE_SLICE) return EINVAL;
-	return ipcarc_open(name, slice_spec(sp, &tmp), out, field);
-}
-
-static int open_or_create_shaped(const char *name, const ipcarc_spec *sp, uint64_t capacity, const void *init,
+int seg_open_or_create_shaped(const char *name, const ipcarc_spec *sp, uint64_t capacity, const void *init,
                                  uint64_t n_init, ipcarc_seg **out, int *created, int *field) {
 	if (field) *field = IPCARC_FIELD_NONE;
 	*created = 0;
 	int rc = ipcarc_check_name(name);
 	if (rc) return rc;
 	if ((rc = spec_check(sp))) return rc;
-	int64_t deadline = ipcarc_now_ns(CLOCK_MONOTONIC) + spec_timeout(sp);
+	int64_t deadline = ipcarc_now_ns(CLOCK_MONOTONIC) + seg_spec_timeout(sp);
 	for (;;) {
-		rc = create_shaped(name, sp, capacity, init, n_init, out);
+		rc = seg_create_shaped(name, sp, capacity, init, n_init, out);
 		if (rc == 0) {
 			*created = 1;
 			return 0;
@@ -719,17 +510,8 @@ static int open_or_create_shaped(const char *name, const ipcarc_spec *sp, uint64
 int ipcarc_open_or_create(const char *name, const ipcarc_spec *sp, const void *init,
                           ipcarc_seg **out, int *created, int *field) {
 	if (sp && sp->shape != IPCARC_SHAPE_VALUE) return EINVAL;
-	return open_or_create_shaped(name, sp, 1, init, 1, out, created, field);
+	return seg_open_or_create_shaped(name, sp, 1, init, 1, out, created, field);
 }
-
-int ipcarc_slice_open_or_create(const char *name, const ipcarc_spec *sp, size_t capacity, const void *init,
-                                size_t n_init, ipcarc_seg **out, int *created, int *field) {
-	ipcarc_spec tmp;
-	if (sp && sp->shape != IPCARC_SHAPE_VALUE && sp->shape != IPCARC_SHAPE_SLICE) return EINVAL;
-	if (n_init && !init) return EINVAL;
-	return open_or_create_shaped(name, slice_spec(sp, &tmp), capacity, init, n_init, out, created, field);
-}
-
 /* ---- cloning and closing ----------------------------------------------------------- */
 
 int ipcarc_clone(ipcarc_seg *s) {
@@ -798,7 +580,7 @@ int ipcarc_close(ipcarc_seg *s) {
 	FAULT("close");
 	if (s->lifetime == IPCARC_LIFETIME_LAST_CLOSE && A_LOAD(&s->hdr->state, ACQ) == IPCARC_STATE_READY &&
 	    life_over_locked(s))
-		die_locked(s);
+		seg_die_locked(s);
 	table_unlock(s);
 	seg_free(s);
 	return 0;
@@ -825,132 +607,6 @@ int ipcarc_reap(ipcarc_seg *s, int *reaped) {
 	int n = table_reap_all(s);
 	table_unlock(s);
 	if (reaped) *reaped = n;
-	return 0;
-}
-
-/* ---- gc and remove by name ------------------------------------------------------ */
-
-int ipcarc_gc(const char *name, int64_t lock_timeout_ns, int dry_run, ipcarc_gc_result *res) {
-	memset(res, 0, sizeof *res);
-	int rc = ipcarc_check_name(name);
-	if (rc) return rc;
-	ipcarc_seg *s;
-	if ((rc = seg_open_name(name, NULL, &s, &res->field))) return rc;
-	ipcarc_header hc;
-	rc = probe(s, NULL, &res->field, &hc);
-	if (rc == PROBE_WAIT) {
-		res->busy = 1;
-		res->field = IPCARC_FIELD_NONE;
-		rc = 0;
-		goto out;
-	}
-	/* A file that fails validation (empty, too short, another magic, state
-	 * INIT, ...) is returned as its error and left alone: no creator of ours
-	 * ever names a file before it is READY, so it is not ours to unlink. */
-	if (rc == PROBE_RETRY) { /* dead, not yet unlinked: finish the job */
-		if (!dry_run) unlink_dead(s);
-		res->unlinked = 1;
-		rc = 0;
-		goto out;
-	}
-	if (rc) goto out;
-	res->kept = s->lifetime == IPCARC_LIFETIME_UNTIL_REMOVED;
-	if (dry_run) {
-		/* Reads only: a snapshot without the lock. */
-		ipcarc_holder *ht = slots_of(s);
-		for (uint32_t i = 0; i < s->max_holders; i++) {
-			if (A_LOAD(&ht[i].state, ACQ) != IPCARC_SLOT_USED) continue;
-			if (slot_alive(&ht[i])) res->live_holders++;
-			else {
-				uint32_t n = A_LOAD(&ht[i].handles, RLX);
-				res->reaped_handles += n > IPCARC_MAX_HANDLES ? 0 : (int)n;
-			}
-		}
-		res->unlinked = res->live_holders == 0 && !res->kept;
-		goto out;
-	}
-	rc = table_lock(s, lock_timeout_ns);
-	if (rc == ETIMEDOUT) {
-		res->busy = 1;
-		rc = 0;
-		goto out;
-	}
-	if (rc) goto out;
-	FAULT("gc-locked");
-	res->reaped_handles = table_reap_all(s);
-	res->live_holders = table_live_holders(s);
-	if (!res->kept && res->live_holders == 0 && A_LOAD(&s->hdr->state, ACQ) == IPCARC_STATE_READY) {
-		die_locked(s);
-		res->unlinked = 1;
-	}
-	table_unlock(s);
-out:
-	seg_free(s);
-	return rc;
-}
-
-/* Forced removal of a file the trust rule refuses: unlink the name, if it
- * still names the file looked at, without mapping, reading or locking it
- * (unlinking needs no trust in the bytes; /dev/shm's sticky bit leaves it to
- * the file's owner or root). */
-static int unlink_unmapped(const char *name) {
-	char path[IPCARC_NAME_MAX + 4];
-	shm_path(path, sizeof path, name);
-	int fd = shm_open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
-	if (fd < 0) return errno == EINVAL ? EISDIR : errno;
-	ipcarc_seg *s = seg_new(name, fd);
-	if (!s) {
-		close(fd);
-		return ENOMEM;
-	}
-	ipcarc_unlink_if_same(s);
-	seg_free(s);
-	return 0;
-}
-
-int ipcarc_remove(const char *name, int force) {
-	int rc = ipcarc_check_name(name);
-	if (rc) return rc;
-	char path[IPCARC_NAME_MAX + 4];
-	shm_path(path, sizeof path, name);
-	ipcarc_seg *s;
-	int field = 0;
-	if ((rc = seg_open_name(name, NULL, &s, &field))) {
-		if (rc == EACCES && force && (field == IPCARC_FIELD_OWNER || field == IPCARC_FIELD_MODE))
-			return unlink_unmapped(name);
-		return rc;
-	}
-	field = 0;
-	ipcarc_header hc;
-	rc = probe(s, NULL, &field, &hc);
-	if (rc == 0 || rc == PROBE_RETRY) {
-		/* A segment: unlink under its table lock, like every other unlink. */
-		int lrc = table_lock(s, spec_timeout(NULL));
-		if (lrc == 0) {
-			int live = table_live_holders(s);
-			if (live && !force) {
-				table_unlock(s);
-				seg_free(s);
-				return EBUSY;
-			}
-			ipcarc_unlink_if_same(s);
-			table_unlock(s);
-			seg_free(s);
-			return 0;
-		}
-		if (!force) {
-			seg_free(s);
-			return lrc;
-		}
-	} else if (!force) {
-		seg_free(s);
-		if (rc == PROBE_WAIT) return EINPROGRESS; /* a live creator is still at work */
-		return rc;
-	}
-	/* Forced, and not a segment we can lock: unlink the name, if it is
-	 * still the file we looked at. */
-	ipcarc_unlink_if_same(s);
-	seg_free(s);
 	return 0;
 }
 

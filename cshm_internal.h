@@ -3,7 +3,10 @@
  * sees: the private handle, atomics, fault points, and the entry points each
  * file offers the others. The protocol is split by concept:
  *
- *   cshm.c       names, validation, create, open, close, gc, remove
+ *   validate.c   names, the ABI word, the layout arithmetic, header validation
+ *   cshm.c       open under the trust rule, create, attach, clone, close
+ *   admin.c      gc and remove by name
+ *   slice.c      the slice shape: create/open, its seqlock reads and locked writes
  *   table.c      the holder table: its lock, claim, release, reap, rebuild
  *   liveness.c   keeper threads and the robust-futex liveness words
  *   valuelock.c  the value's lock, the seqlock, store/load, waiting
@@ -161,9 +164,45 @@ static inline void ctr_max(uint64_t *c, uint64_t v) {
 	}
 }
 
+/* ---- validate.c ---- */
+/* The layout arithmetic shared by create and validate. */
+uint64_t value_offset(uint32_t max_holders, uint32_t align);
+/* The bytes of the value area; 1 when they pass 2^46 (the bound on every size). */
+int area_of(uint32_t shape, uint64_t value_size, uint64_t capacity, uint64_t *area);
+int spec_check(const ipcarc_spec *sp); /* 0 or EINVAL */
+/* glibc's __kind of the mutex ipcarc creates (caches ipcarc_kind_cache). */
+int mutex_reference_kind(void);
+/* Check a private copy of the header in the documented order. st_size is the
+ * file's size; a NULL spec skips the type checks (gc, remove). */
+int seg_validate(const ipcarc_header *h, uint64_t st_size, const ipcarc_spec *sp, int *field);
+
+/* ---- cshm.c ---- */
+enum { PROBE_OK = 0, PROBE_WAIT = -1, PROBE_RETRY = -2 };
+void seg_shm_path(char *out, size_t n, const char *name); /* "/name" for shm_open */
+ipcarc_seg *seg_new(const char *name, int fd);
+void seg_free(ipcarc_seg *s);
+/* Open the file by name (read-write, no slot yet) under the trust rule. */
+int seg_open_name(const char *name, const ipcarc_spec *sp, ipcarc_seg **out, int *field);
+/* Validate from a private header copy, then map: 0, an errno, PROBE_WAIT or PROBE_RETRY. */
+int seg_probe(ipcarc_seg *s, const ipcarc_spec *sp, int *field, ipcarc_header *hc);
+int64_t seg_spec_timeout(const ipcarc_spec *sp);
+void seg_unlink_dead(ipcarc_seg *s); /* the count reached zero: finish its unlink */
+void seg_die_locked(ipcarc_seg *s);  /* under the table lock: mark dead, unlink */
+int seg_create_shaped(const char *name, const ipcarc_spec *sp, uint64_t capacity, const void *init,
+                      uint64_t n_init, ipcarc_seg **out);
+int seg_open_or_create_shaped(const char *name, const ipcarc_spec *sp, uint64_t capacity, const void *init,
+                              uint64_t n_init, ipcarc_seg **out, int *created, int *field);
+
 /* ---- valuelock.c ---- */
 void ipcarc_mutex_attr(pthread_mutexattr_t *at);
 int ipcarc_value_lock_mine(ipcarc_seg *s);      /* this thread holds the value lock */
 int ipcarc_value_lock_held_here(ipcarc_seg *s); /* a thread of ours holds it through this attachment */
+/* For slice.c: the value lock's own paths (owner death, counters, seq). */
+int value_lock(ipcarc_seg *s);             /* 0, EOWNERDEAD (recovered) or an error */
+int value_unlock(ipcarc_seg *s);           /* a new version, waiters woken */
+int value_unlock_unchanged(ipcarc_seg *s); /* no new version */
+/* The lock for a read (Load's fallback): *nested when this thread holds it. */
+int value_read_lock(ipcarc_seg *s, int64_t timeout_ns, int *nested);
+static inline int poisoned_impl(ipcarc_seg *s) { return (A_LOAD(&s->hdr->flags, ACQ) & IPCARC_FLAG_POISONED) != 0; }
 
 #endif

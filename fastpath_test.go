@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -126,9 +125,18 @@ func init() {
 		for i := 0; i < n; i++ {
 			<-ready
 		}
-		// Give the goroutines time to reach the futex; a Store before that
-		// is still seen (the version check precedes the sleep).
-		time.Sleep(50 * time.Millisecond)
+		// Wait for the goroutines to reach the futex (one sleeper for the
+		// attachment, the others with it); a Store before that is still
+		// seen (the version check precedes the sleep).
+		asleep := func() bool {
+			k, _ := waitHubWaiters(a.s)
+			return k == n && futexSleepers(os.Getpid()) >= 1
+		}
+		for end := time.Now().Add(10 * time.Second); !asleep(); time.Sleep(time.Millisecond) {
+			if time.Now().After(end) {
+				return errors.New("the waiters did not reach the futex within 10s")
+			}
+		}
 		fmt.Printf("waiting %d\n", v)
 		wg.Wait()
 		close(errs)
@@ -235,64 +243,6 @@ func TestLoadAfterWriterDied(t *testing.T) {
 	})
 }
 
-// Ensure that a Store in one process wakes every waiter in several others.
-func TestWaitWakesAllProcesses(t *testing.T) {
-	name := testName(t)
-	a := mustNew(t, name, Counter{})
-	var kids []*child
-	for i := 0; i < 3; i++ {
-		kids = append(kids, startChild(t, "waiter", name, "4"))
-	}
-	for _, k := range kids {
-		k.expect("waiting")
-	}
-	before := verOf(a)
-	if err := a.Store(Counter{N: 5}); err != nil {
-		t.Fatal(err)
-	}
-	if verOf(a) == before {
-		t.Fatal("Store did not change the version")
-	}
-	for _, k := range kids {
-		k.expect("woke n=5")
-		k.wait()
-	}
-}
-
-// Ensure that Wait without a change does not return a result, and returns the
-// context's error promptly when cancelled.
-func TestWaitNoChangeAndCancel(t *testing.T) {
-	a := mustNew(t, testName(t), Counter{})
-	v := verOf(a)
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	if nv, err := a.Wait(ctx, v); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Wait with no change = %d, %v; want DeadlineExceeded", nv, err)
-	}
-	ctx2, cancel2 := context.WithCancel(context.Background())
-	res := make(chan error, 1)
-	go func() { _, err := a.Wait(ctx2, v); res <- err }()
-	time.Sleep(50 * time.Millisecond)
-	start := time.Now()
-	cancel2()
-	select {
-	case err := <-res:
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("cancelled Wait = %v", err)
-		}
-		if d := time.Since(start); d > time.Second {
-			t.Fatalf("cancelled Wait took %v", d)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("cancelled Wait did not return")
-	}
-	// A version that already differs returns at once.
-	a.Store(Counter{N: 1})
-	if nv, err := a.Wait(context.Background(), v); err != nil || nv == v {
-		t.Fatalf("Wait on an old version = %d, %v", nv, err)
-	}
-}
-
 // Ensure that LockContext gives up soon after cancellation while another
 // process holds the lock, leaves the holder alone, and releases its thread.
 func TestLockContextCancel(t *testing.T) {
@@ -314,7 +264,7 @@ func TestLockContextCancel(t *testing.T) {
 			}
 			res <- err
 		}()
-		time.Sleep(10 * time.Millisecond)
+		waitSleeping(t, os.Getpid()) // inside LockContext, asleep on the held mutex
 		start := time.Now()
 		cancel()
 		select {
@@ -413,36 +363,5 @@ func TestRefusedWritesKeepVersion(t *testing.T) {
 	}
 	if got, _ := a.Load(); got.N != 4242 {
 		t.Fatalf("value = %d, want the dead holder's 4242", got.N)
-	}
-}
-
-// Ensure that a process killed while waiting does not leave the waiter count
-// raised for ever: reaping its slot takes its share back. The count is of
-// sleepers in C: one per attachment, however many goroutines wait through it.
-func TestKilledWaiterReaped(t *testing.T) {
-	name := testName(t)
-	a := mustNew(t, name, Counter{})
-	c := startChild(t, "waiter", name, "3")
-	c.expect("waiting")
-	for end := time.Now().Add(10 * time.Second); atomic.LoadUint32(&a.hdr.Waiters) != 1; {
-		if time.Now().After(end) {
-			t.Fatalf("waiters = %d, want 1: the child's sleeper for its 3 goroutines", atomic.LoadUint32(&a.hdr.Waiters))
-		}
-		time.Sleep(time.Millisecond)
-	}
-	// Its 3 goroutines must not each sleep in C.
-	time.Sleep(50 * time.Millisecond)
-	if w := atomic.LoadUint32(&a.hdr.Waiters); w != 1 {
-		t.Fatalf("waiters = %d, want 1 sleeper for the child's 3 goroutines", w)
-	}
-	c.kill()
-	if w := atomic.LoadUint32(&a.hdr.Waiters); w != 1 {
-		t.Fatalf("waiters = %d right after the kill, want still 1", w)
-	}
-	if n, err := a.Reap(); err != nil || n != 1 {
-		t.Fatalf("Reap = %d, %v; want 1", n, err)
-	}
-	if w := atomic.LoadUint32(&a.hdr.Waiters); w != 0 {
-		t.Fatalf("waiters = %d after reaping the dead waiter, want 0", w)
 	}
 }

@@ -13,12 +13,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // Tests run real processes: the test binary re-executes itself with
@@ -28,7 +31,7 @@ import (
 const childEnv = "IPCARC_CHILD"
 
 // cSources is the C layer, as the Makefile's CSRC lists it.
-var cSources = []string{"cshm.c", "table.c", "liveness.c", "valuelock.c"}
+var cSources = []string{"validate.c", "cshm.c", "admin.c", "slice.c", "table.c", "liveness.c", "valuelock.c"}
 
 // Counter is the value most tests share.
 type Counter struct {
@@ -174,9 +177,21 @@ func startChild(t testing.TB, role string, args ...string) *child {
 
 func startChildCmd(t testing.TB, setup func(*exec.Cmd), role string, args ...string) *child {
 	t.Helper()
-	exe, err := os.Executable()
+	c, err := spawnChild(t, setup, role, args...)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return c
+}
+
+// spawnChild starts role like startChildCmd but returns its error instead of
+// failing the test, so that goroutines of a test may start children (the
+// hostile workers do). setup may replace stderr or take a stdin pipe; a
+// child's line may be up to 4 MiB long.
+func spawnChild(t testing.TB, setup func(*exec.Cmd), role string, args ...string) (*child, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
 	}
 	cmd := exec.Command(exe, "-test.run=^$")
 	a, _ := json.Marshal(args)
@@ -188,14 +203,15 @@ func startChildCmd(t testing.TB, setup func(*exec.Cmd), role string, args ...str
 	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	c := &child{t: t, cmd: cmd, lines: make(chan string, 64), done: make(chan struct{})}
+	c := &child{t: t, cmd: cmd, lines: make(chan string, 256), done: make(chan struct{})}
 	go func() {
 		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 64<<10), 4<<20)
 		for sc.Scan() {
 			c.lines <- sc.Text()
 		}
@@ -205,7 +221,7 @@ func startChildCmd(t testing.TB, setup func(*exec.Cmd), role string, args ...str
 		close(c.done)
 	}()
 	t.Cleanup(func() { c.kill() })
-	return c
+	return c, nil
 }
 
 // expect waits for the child's next line and fails unless it starts with want.
@@ -311,4 +327,89 @@ func goFromEnv() string {
 		return filepath.Join(r, "bin", "go")
 	}
 	return "go"
+}
+
+// futexSleepers counts the threads of process pid asleep in the kernel on a
+// shared futex: the value lock's robust mutex, or the seq word ipcarc_wait
+// sleeps on, both in a shared mapping. Go's own parked threads sleep on
+// futexes too, but private ones (FUTEX_PRIVATE_FLAG, 128, in the op): a
+// thread counts when its wchan names a futex wait and its current system
+// call (/proc/PID/task/TID/syscall) is futex with an op without that flag.
+func futexSleepers(pid int) int {
+	n := 0
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, task := range tasks {
+		w, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/wchan", pid, task.Name()))
+		if !strings.Contains(string(w), "futex") {
+			continue
+		}
+		sys, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/syscall", pid, task.Name()))
+		f := strings.Fields(string(sys))
+		if len(f) > 2 && f[0] == strconv.Itoa(unix.SYS_FUTEX) {
+			if op, err := strconv.ParseUint(strings.TrimPrefix(f[2], "0x"), 16, 64); err == nil && op&128 == 0 {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// waitSleeping waits until some thread of process pid (a child's, or
+// os.Getpid() for a goroutine of the test) sleeps on a shared futex: the
+// handshake for "the other side is inside Lock or Wait", instead of a sleep.
+func waitSleeping(t testing.TB, pid int) {
+	t.Helper()
+	waitSleepers(t, pid, 1)
+}
+
+// waitSleepers waits until at least n threads of process pid sleep on a
+// shared futex (futexSleepers).
+func waitSleepers(t testing.TB, pid, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if futexSleepers(pid) >= n {
+			return
+		}
+	}
+	t.Fatalf("process %d: %d thread(s) asleep on a shared futex after 10s, want %d", pid, futexSleepers(pid), n)
+}
+
+// segmentWatch reports accesses to one /dev/shm file through inotify.
+type segmentWatch struct {
+	t  testing.TB
+	fd int
+}
+
+// watchSegment watches /dev/shm/name for the events in mask (unix.IN_*),
+// from now on; the watch ends with the test. IN_CLOSE_NOWRITE is the
+// handshake for "another process has read the segment": the pure-Go readers
+// (Inspect, List, ipcarc ls and top) open a segment read-only, read it, and
+// close it, once per reading.
+func watchSegment(t testing.TB, name string, mask uint32) *segmentWatch {
+	t.Helper()
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	if _, err := unix.InotifyAddWatch(fd, filepath.Join("/dev/shm", name), mask); err != nil {
+		t.Fatal(err)
+	}
+	return &segmentWatch{t: t, fd: fd}
+}
+
+// wait waits up to d for the next event and fails without one.
+func (w *segmentWatch) wait(d time.Duration) {
+	w.t.Helper()
+	buf := make([]byte, 4096)
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); {
+		if n, err := unix.Read(w.fd, buf); n >= unix.SizeofInotifyEvent {
+			return
+		} else if err != nil && err != unix.EAGAIN && err != unix.EINTR {
+			w.t.Fatal(err)
+		}
+		fds := []unix.PollFd{{Fd: int32(w.fd), Events: unix.POLLIN}}
+		unix.Poll(fds, int(min(time.Until(deadline), time.Second)/time.Millisecond)+1)
+	}
+	w.t.Fatalf("no inotify event on the segment within %v", d)
 }

@@ -299,36 +299,6 @@ func TestLastCloseUnlinks(t *testing.T) {
 	}
 }
 
-// Ensure that every method of a closed handle returns ErrClosed.
-func TestUseAfterClose(t *testing.T) {
-	name := testName(t)
-	a := mustNew(t, name, Counter{})
-	b, err := a.Clone()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
-	}
-	checks := map[string]error{
-		"Close":  b.Close(),
-		"Store":  b.Store(Counter{}),
-		"Update": b.Update(func(*Counter) error { return nil }),
-	}
-	_, checks["Clone"] = b.Clone()
-	_, checks["Lock"] = b.Lock()
-	_, checks["TryLock"] = b.TryLock()
-	_, checks["Load"] = b.Load()
-	_, checks["RefCount"] = b.RefCount()
-	_, checks["Reap"] = b.Reap()
-	_, checks["Stats"] = b.Info()
-	for m, err := range checks {
-		if !errors.Is(err, ErrClosed) {
-			t.Errorf("%s after Close = %v, want ErrClosed", m, err)
-		}
-	}
-}
-
 // Ensure that Unlock twice, and Unlock from another goroutine, fail with
 // ErrNotOwner and leave the lock working.
 func TestUnlockMisuse(t *testing.T) {
@@ -491,32 +461,6 @@ func corrupt(t *testing.T, f func(path string, h *header)) error {
 	}
 	_, err = Open[Counter](name, WithOpenTimeout(200*time.Millisecond))
 	return err
-}
-
-// Ensure that damaged headers give ErrCorrupt or ErrIncompatible, in order.
-func TestCorruptSegments(t *testing.T) {
-	cases := []struct {
-		name  string
-		f     func(string, *header)
-		want  error
-		field string
-	}{
-		{"bad magic", func(_ string, h *header) { h.Magic = 1 }, ErrCorrupt, "magic"},
-		{"other version", func(_ string, h *header) { h.Version = 99 }, ErrIncompatible, "layout version"},
-		{"other ABI", func(_ string, h *header) { h.ABI ^= 1 << 24 }, ErrIncompatible, "ABI"},
-		{"absurd size field", func(_ string, h *header) { h.TotalSize = 1 << 62 }, ErrCorrupt, "layout"},
-		{"bad alignment", func(_ string, h *header) { h.ValueAlign = 3 }, ErrCorrupt, "layout"},
-		{"unknown state", func(_ string, h *header) { h.State = 77 }, ErrCorrupt, "state"},
-		{"layout 1", func(_ string, h *header) { h.Magic, h.Version = magicV1, 1 }, ErrIncompatible, "layout 1, this build reads layout 2"},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			err := corrupt(t, c.f)
-			if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.field) {
-				t.Fatalf("Open = %v, want %v naming %q", err, c.want, c.field)
-			}
-		})
-	}
 }
 
 // Ensure that files that are not (whole) segments are refused, not crashed on.

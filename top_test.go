@@ -169,7 +169,9 @@ func startContenders(t *testing.T, a *Arc[Counter], n, count int) []*child {
 	for _, c := range cs {
 		c.expect("locking")
 	}
-	time.Sleep(20 * time.Millisecond) // into Lock, past its spinning
+	for _, c := range cs { // into Lock, past its spinning: asleep on the mutex
+		waitSleeping(t, c.cmd.Process.Pid)
+	}
 	if err := g.Unlock(); err != nil {
 		t.Fatal(err)
 	}
@@ -300,13 +302,17 @@ func TestTopLockOwnerHeldFor(t *testing.T) {
 	// The lock taken between top's two readings: an owner of unknown time.
 	name2 := testName(t)
 	a := mustNew(t, name2, Counter{})
+	// top's first reading opens the file read-only, reads it and closes it:
+	// the lock is taken after that close, and long before the second
+	// reading 2s later.
+	read := watchSegment(t, name2, unix.IN_CLOSE_NOWRITE)
 	cmd := exec.Command(exe, "top", "--once", "--json", "--interval", "2s", name2)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second)
+	read.wait(30 * time.Second)
 	g, err := a.Lock() // pins this goroutine to its thread until Unlock
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -251,7 +252,9 @@ func TestWaitCancelWakesNoOne(t *testing.T) {
 	})
 	// Both attachments' sleepers in C.
 	waitFor(t, 10*time.Second, "two sleepers", func() bool { return atomic.LoadUint32(&a.hdr.Waiters) == 2 })
-	time.Sleep(20 * time.Millisecond) // from the count's increment into the futex itself
+	// From the count's increment into the futex itself, in both processes.
+	waitSleeping(t, os.Getpid())
+	waitSleeping(t, c.cmd.Process.Pid)
 
 	// quiet checks that nothing woke: no C return in either process, no
 	// local waiter returned, both sleepers still asleep.
@@ -614,4 +617,230 @@ func BenchmarkWaitFanout(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/round")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/waiter")
 	b.ReportMetric(0, "ns/op")
+}
+
+// waitUnderLock locks a on a goroutine of its own, calls Wait there, unlocks,
+// and sends what Wait returned (or the Lock error).
+func waitUnderLock(a *Arc[Counter], ctx context.Context) <-chan error {
+	res := make(chan error, 1)
+	go func() {
+		g, err := a.Lock()
+		if err != nil {
+			res <- err
+			return
+		}
+		_, err = a.Wait(ctx, verOf(a))
+		g.Unlock()
+		res <- err
+	}()
+	return res
+}
+
+// Ensure that Wait from the goroutine that holds the value's lock does not
+// sleep for a write that nobody can make (every writer needs that lock). With
+// no other waiter, Wait(context.Background()) returns ErrDeadlock (the hub's
+// leader sleeps in C on the holder's thread, and C refuses); but
+//   - when another goroutine of the process already waits (so a hub exists),
+//     the lock holder becomes a channel waiter and blocked for ever, and
+//   - with a ctx that can be cancelled, it blocked until the ctx was done (both fixed: ErrDeadlock at once).
+func TestAdv2WaitWhileHoldingLock(t *testing.T) {
+	// rescue ends a Wait stuck under the lock: a version change that no
+	// writer could make, seen by the hub's sleeper.
+	rescue := func(a *Arc[Counter]) {
+		atomic.AddUint32(&a.hdr.Seq, 2)
+		a.s.wakeAll()
+	}
+	t.Run("alone-background", func(t *testing.T) {
+		// The reference behaviour: ErrDeadlock at once.
+		a := mustNew(t, testName(t), Counter{})
+		res := waitUnderLock(a, context.Background())
+		select {
+		case err := <-res:
+			if !errors.Is(err, ErrDeadlock) {
+				t.Fatalf("Wait under the lock = %v, want ErrDeadlock", err)
+			}
+		case <-time.After(5 * time.Second):
+			rescue(a)
+			t.Fatal("Wait under the lock did not return")
+		}
+	})
+	t.Run("another-waiter", func(t *testing.T) {
+		a := mustNew(t, testName(t), Counter{})
+		b, err := a.Clone()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		v := verOf(a)
+		other := make(chan error, 1)
+		go func() { _, err := b.Wait(context.Background(), v); other <- err }()
+		waitFor(t, 5*time.Second, "other waiter asleep", func() bool { return atomic.LoadUint32(&a.hdr.Waiters) == 1 })
+
+		res := waitUnderLock(a, context.Background())
+		select {
+		case err := <-res:
+			if !errors.Is(err, ErrDeadlock) {
+				t.Errorf("Wait under the lock = %v, want ErrDeadlock", err)
+			}
+			a.Store(Counter{N: 1}) // end the other waiter
+		case <-time.After(5 * time.Second):
+			rescue(a)
+			<-res
+			t.Errorf("Wait(context.Background()) by the lock holder, while another goroutine waits, did not return in 5s (it never would)")
+		}
+		if err := <-other; err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("cancellable-ctx", func(t *testing.T) {
+		a := mustNew(t, testName(t), Counter{})
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		start := time.Now()
+		res := waitUnderLock(a, ctx)
+		select {
+		case err := <-res:
+			if !errors.Is(err, ErrDeadlock) || time.Since(start) > time.Second {
+				t.Fatalf("Wait(ctx with a 2s timeout) under the lock = %v after %v, want ErrDeadlock at once", err, time.Since(start).Round(time.Millisecond))
+			}
+		case <-time.After(10 * time.Second):
+			rescue(a)
+			t.Fatal("Wait under the lock did not return")
+		}
+	})
+}
+
+// Ensure that a handle dropped without Close after a Wait that gave up is
+// still released by the garbage-collection safety net (README, Lifetime: "A
+// dropped handle ... gives its reference back when the garbage collector
+// finds it"). The hub goroutine stays asleep in C with nobody waiting and
+// kept the waiter's Arc reachable (waitLeave's keep) until the next write
+// or Close: the handle, the hub goroutine and its OS thread leaked. (Fixed:
+// the hub holds no handle, and the safety net stops it before closing.)
+func TestAdv2DroppedHandleAfterCancelledWait(t *testing.T) {
+	name := testName(t)
+	a := mustNew(t, name, Counter{})
+	func() {
+		c, err := a.Clone()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		defer cancel()
+		if _, err := c.Wait(ctx, verOf(c)); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Wait = %v", err)
+		}
+		// c is dropped here, without Close.
+	}()
+	released := func() bool {
+		for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+			runtime.GC()
+			if n, _ := a.RefCount(); n == 1 {
+				return true
+			}
+		}
+		return false
+	}
+	if !released() {
+		_, hub := waitHubWaiters(a.s)
+		n, _ := a.RefCount()
+		// Let the hub go (a write ends it), so the test leaves nothing behind.
+		a.Store(Counter{N: 1})
+		released()
+		t.Fatalf("refcount %d 3s after dropping a clone whose Wait timed out, want 1 (hub goroutine still running: %v)", n, hub)
+	}
+}
+
+// Ensure that a Store in one process wakes every waiter in several others.
+func TestWaitWakesAllProcesses(t *testing.T) {
+	name := testName(t)
+	a := mustNew(t, name, Counter{})
+	var kids []*child
+	for i := 0; i < 3; i++ {
+		kids = append(kids, startChild(t, "waiter", name, "4"))
+	}
+	for _, k := range kids {
+		k.expect("waiting")
+	}
+	before := verOf(a)
+	if err := a.Store(Counter{N: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if verOf(a) == before {
+		t.Fatal("Store did not change the version")
+	}
+	for _, k := range kids {
+		k.expect("woke n=5")
+		k.wait()
+	}
+}
+
+// Ensure that Wait without a change does not return a result, and returns the
+// context's error promptly when cancelled.
+func TestWaitNoChangeAndCancel(t *testing.T) {
+	a := mustNew(t, testName(t), Counter{})
+	v := verOf(a)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if nv, err := a.Wait(ctx, v); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait with no change = %d, %v; want DeadlineExceeded", nv, err)
+	}
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	res := make(chan error, 1)
+	go func() { _, err := a.Wait(ctx2, v); res <- err }()
+	// In: registered with the hub, whose sleeper is in the futex (the one
+	// left from the Wait above, or a new one).
+	waitFor(t, 10*time.Second, "the waiter registered and asleep", func() bool {
+		n, _ := waitHubWaiters(a.s)
+		return n == 1 && futexSleepers(os.Getpid()) >= 1
+	})
+	start := time.Now()
+	cancel2()
+	select {
+	case err := <-res:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled Wait = %v", err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("cancelled Wait took %v", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("cancelled Wait did not return")
+	}
+	// A version that already differs returns at once.
+	a.Store(Counter{N: 1})
+	if nv, err := a.Wait(context.Background(), v); err != nil || nv == v {
+		t.Fatalf("Wait on an old version = %d, %v", nv, err)
+	}
+}
+
+// Ensure that a process killed while waiting does not leave the waiter count
+// raised for ever: reaping its slot takes its share back. The count is of
+// sleepers in C: one per attachment, however many goroutines wait through it.
+func TestKilledWaiterReaped(t *testing.T) {
+	name := testName(t)
+	a := mustNew(t, name, Counter{})
+	c := startChild(t, "waiter", name, "3")
+	c.expect("waiting")
+	for end := time.Now().Add(10 * time.Second); atomic.LoadUint32(&a.hdr.Waiters) != 1; {
+		if time.Now().After(end) {
+			t.Fatalf("waiters = %d, want 1: the child's sleeper for its 3 goroutines", atomic.LoadUint32(&a.hdr.Waiters))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// Its 3 goroutines must not each sleep in C: the child said "waiting"
+	// once all 3 were registered and its sleeper was in the futex.
+	if w := atomic.LoadUint32(&a.hdr.Waiters); w != 1 {
+		t.Fatalf("waiters = %d, want 1 sleeper for the child's 3 goroutines", w)
+	}
+	c.kill()
+	if w := atomic.LoadUint32(&a.hdr.Waiters); w != 1 {
+		t.Fatalf("waiters = %d right after the kill, want still 1", w)
+	}
+	if n, err := a.Reap(); err != nil || n != 1 {
+		t.Fatalf("Reap = %d, %v; want 1", n, err)
+	}
+	if w := atomic.LoadUint32(&a.hdr.Waiters); w != 0 {
+		t.Fatalf("waiters = %d after reaping the dead waiter, want 0", w)
+	}
 }

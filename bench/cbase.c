@@ -3,7 +3,9 @@
  * floor (what the same work costs with no Go in the way) of every path the Go
  * benchmarks in bench_test.go measure.
  *
- * Build (from bench/):  cc -O2 -I.. -o cbase cbase.c ../cshm.c -lpthread
+ * Build (from bench/):  cc -O2 -I.. -o cbase cbase.c cbase_2proc.c CSRC -lpthread
+ * where CSRC is the C layer as the Makefile lists it, each file with ../
+ * before it (mk/bench.mk does this).
  *
  * Usage:
  *   cbase list                 names of the measurements
@@ -27,7 +29,7 @@
  * no ipcarc code) use an unnamed memfd mapping instead, which leaves nothing.
  */
 #define _GNU_SOURCE
-#include "cshm.h"
+#include "cbase.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -49,13 +51,13 @@
  * buffer "escapes" into an empty asm that clobbers memory. */
 #define ESCAPE(p) __asm__ volatile("" : : "r"(p) : "memory")
 
-static int64_t now_ns(void) {
+int64_t now_ns(void) {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static void die(const char *what, int rc) {
+void die(const char *what, int rc) {
 	fprintf(stderr, "cbase: %s: %s\n", what, strerror(rc));
 	exit(1);
 }
@@ -67,7 +69,7 @@ static void segname(char *out, size_t n) {
 
 /* A segment like the Go benchmarks' (default holder table, 8-byte alignment),
  * holding size bytes. */
-static ipcarc_seg *new_seg(size_t size, char *name, size_t namelen) {
+ipcarc_seg *new_seg(size_t size, char *name, size_t namelen) {
 	char tmp[64];
 	if (!name) {
 		name = tmp;
@@ -81,7 +83,7 @@ static ipcarc_seg *new_seg(size_t size, char *name, size_t namelen) {
 	return s;
 }
 
-static void close_seg(ipcarc_seg *s) {
+void close_seg(ipcarc_seg *s) {
 	int rc = ipcarc_close(s);
 	if (rc) die("ipcarc_close", rc);
 }
@@ -102,7 +104,7 @@ static pthread_mutex_t *init_mutex_at(void *p) {
 
 /* Such a mutex in an anonymous shared mapping: pthread's cost without
  * ipcarc's seqlock word and owner check around it. */
-static pthread_mutex_t *raw_mutex(void) {
+pthread_mutex_t *raw_mutex(void) {
 	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED) die("mmap", errno);
 	return init_mutex_at(p);
@@ -124,7 +126,7 @@ static pthread_mutex_t *bare_seg(void) {
 	return init_mutex_at(p);
 }
 
-static void *shared_page(void) {
+void *shared_page(void) {
 	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED) die("mmap", errno);
 	return p;
@@ -442,200 +444,6 @@ static int64_t b_flock_pair(int64_t n, size_t arg) {
 	}
 	int64_t t = now_ns() - t0;
 	close(fd);
-	return t;
-}
-
-/* ---- two processes -------------------------------------------------------- */
-
-/* Start line shared by parent and child: the child says ready, the parent
- * takes the time and says go, and the child says done when its loop ends, so
- * the measurement covers both loops and neither process's start or exit. */
-struct startline {
-	volatile int ready, go, done;
-};
-
-static void await(volatile int *flag) {
-	while (!__atomic_load_n(flag, __ATOMIC_ACQUIRE)) sched_yield();
-}
-
-static void reap(pid_t pid) {
-	int st;
-	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		fprintf(stderr, "cbase: child failed\n");
-		exit(1);
-	}
-}
-
-/* Both processes increment one counter under ipcarc's lock, n times each. The
- * child attaches with its own ipcarc_open after fork (cshm.h: a forked child
- * must not use its parent's handles). */
-static int64_t b_ipcarc_contended(int64_t n, size_t arg) {
-	(void)arg;
-	char name[64];
-	ipcarc_seg *s = new_seg(64, name, sizeof name);
-	struct startline *sl = shared_page();
-	pid_t pid = fork();
-	if (pid < 0) die("fork", errno);
-	if (pid == 0) {
-		ipcarc_spec sp = {.value_size = 64, .value_align = 8, .type_tag = ipcarc_tag("cbase")};
-		ipcarc_seg *c;
-		if (ipcarc_open(name, &sp, &c, NULL)) _exit(1);
-		volatile uint64_t *v = ipcarc_data(c);
-		__atomic_store_n(&sl->ready, 1, __ATOMIC_RELEASE);
-		await(&sl->go);
-		for (int64_t i = 0; i < n; i++) {
-			ipcarc_lock(c);
-			(*v)++;
-			ipcarc_unlock(c);
-		}
-		__atomic_store_n(&sl->done, 1, __ATOMIC_RELEASE);
-		ipcarc_close(c);
-		_exit(0);
-	}
-	volatile uint64_t *v = ipcarc_data(s);
-	await(&sl->ready);
-	int64_t t0 = now_ns();
-	__atomic_store_n(&sl->go, 1, __ATOMIC_RELEASE);
-	for (int64_t i = 0; i < n; i++) {
-		ipcarc_lock(s);
-		(*v)++;
-		ipcarc_unlock(s);
-	}
-	await(&sl->done);
-	int64_t t = now_ns() - t0;
-	reap(pid);
-	if (*v != (uint64_t)(2 * n)) {
-		fprintf(stderr, "cbase: contended count %llu, want %lld\n", (unsigned long long)*v, (long long)(2 * n));
-		exit(1);
-	}
-	munmap((void *)sl, 4096);
-	close_seg(s);
-	return t;
-}
-
-/* Both processes add 1 to one u64 of an ipcarc value n times each, lock-free
- * (__atomic_fetch_add, seq_cst, on ipcarc_data): the C floor of Go's
- * BenchmarkAtomicContended2Proc. */
-static int64_t b_atomic_contended(int64_t n, size_t arg) {
-	(void)arg;
-	char name[64];
-	ipcarc_seg *s = new_seg(64, name, sizeof name);
-	struct startline *sl = shared_page();
-	pid_t pid = fork();
-	if (pid < 0) die("fork", errno);
-	if (pid == 0) {
-		ipcarc_spec sp = {.value_size = 64, .value_align = 8, .type_tag = ipcarc_tag("cbase")};
-		ipcarc_seg *c;
-		if (ipcarc_open(name, &sp, &c, NULL)) _exit(1);
-		uint64_t *v = ipcarc_data(c);
-		__atomic_store_n(&sl->ready, 1, __ATOMIC_RELEASE);
-		await(&sl->go);
-		for (int64_t i = 0; i < n; i++) __atomic_fetch_add(v, 1, __ATOMIC_SEQ_CST);
-		__atomic_store_n(&sl->done, 1, __ATOMIC_RELEASE);
-		ipcarc_close(c);
-		_exit(0);
-	}
-	uint64_t *v = ipcarc_data(s);
-	await(&sl->ready);
-	int64_t t0 = now_ns();
-	__atomic_store_n(&sl->go, 1, __ATOMIC_RELEASE);
-	for (int64_t i = 0; i < n; i++) __atomic_fetch_add(v, 1, __ATOMIC_SEQ_CST);
-	await(&sl->done);
-	int64_t t = now_ns() - t0;
-	reap(pid);
-	if (__atomic_load_n(v, __ATOMIC_SEQ_CST) != (uint64_t)(2 * n)) {
-		fprintf(stderr, "cbase: atomic contended count wrong\n");
-		exit(1);
-	}
-	munmap((void *)sl, 4096);
-	close_seg(s);
-	return t;
-}
-
-/* The same with a bare robust pshared mutex in an anonymous shared mapping. */
-static int64_t b_raw_contended(int64_t n, size_t arg) {
-	(void)arg;
-	pthread_mutex_t *m = raw_mutex();
-	struct startline *sl = shared_page();
-	volatile uint64_t *v = (volatile uint64_t *)((char *)m + 1024);
-	pid_t pid = fork();
-	if (pid < 0) die("fork", errno);
-	if (pid == 0) {
-		__atomic_store_n(&sl->ready, 1, __ATOMIC_RELEASE);
-		await(&sl->go);
-		for (int64_t i = 0; i < n; i++) {
-			pthread_mutex_lock(m);
-			(*v)++;
-			pthread_mutex_unlock(m);
-		}
-		__atomic_store_n(&sl->done, 1, __ATOMIC_RELEASE);
-		_exit(0);
-	}
-	await(&sl->ready);
-	int64_t t0 = now_ns();
-	__atomic_store_n(&sl->go, 1, __ATOMIC_RELEASE);
-	for (int64_t i = 0; i < n; i++) {
-		pthread_mutex_lock(m);
-		(*v)++;
-		pthread_mutex_unlock(m);
-	}
-	await(&sl->done);
-	int64_t t = now_ns() - t0;
-	reap(pid);
-	if (*v != (uint64_t)(2 * n)) {
-		fprintf(stderr, "cbase: raw contended count wrong\n");
-		exit(1);
-	}
-	munmap((void *)sl, 4096);
-	munmap(m, 4096);
-	return t;
-}
-
-static long futex(uint32_t *w, int op, uint32_t val) {
-	return syscall(SYS_futex, w, op, val, NULL, NULL, 0);
-}
-
-/* Futex ping-pong: the word says whose turn it is (1: child's, 0: parent's).
- * Each side sets it, wakes the other with FUTEX_WAKE and sleeps with
- * FUTEX_WAIT until it flips back. Shared futexes (not FUTEX_PRIVATE), as
- * ipcarc_wait must use on a shared mapping. n round trips = 2n wake-ups; the
- * caller divides by 2n, so the result is one one-way wake-up. */
-static int64_t b_futex_pingpong(int64_t n, size_t one_cpu) {
-	/* one_cpu: both processes on CPU 0, so a wake-up is a context switch on
-	 * that CPU; otherwise the sleeper's CPU has usually gone idle, and waking
-	 * it (an IPI; in a VM, a halted vCPU) is part of the cost. */
-	cpu_set_t saved;
-	if (one_cpu) {
-		cpu_set_t one;
-		CPU_ZERO(&one);
-		CPU_SET(0, &one);
-		if (sched_getaffinity(0, sizeof saved, &saved) || sched_setaffinity(0, sizeof one, &one))
-			die("sched_setaffinity", errno);
-	}
-	uint32_t *w = shared_page();
-	struct startline *sl = (struct startline *)(w + 16);
-	pid_t pid = fork();
-	if (pid < 0) die("fork", errno);
-	if (pid == 0) {
-		__atomic_store_n(&sl->ready, 1, __ATOMIC_RELEASE);
-		for (int64_t i = 0; i < n; i++) {
-			while (__atomic_load_n(w, __ATOMIC_ACQUIRE) == 0) futex(w, FUTEX_WAIT, 0);
-			__atomic_store_n(w, 0, __ATOMIC_RELEASE);
-			futex(w, FUTEX_WAKE, 1);
-		}
-		_exit(0);
-	}
-	await(&sl->ready);
-	int64_t t0 = now_ns();
-	for (int64_t i = 0; i < n; i++) {
-		__atomic_store_n(w, 1, __ATOMIC_RELEASE);
-		futex(w, FUTEX_WAKE, 1);
-		while (__atomic_load_n(w, __ATOMIC_ACQUIRE) == 1) futex(w, FUTEX_WAIT, 1);
-	}
-	int64_t t = now_ns() - t0;
-	reap(pid);
-	munmap(w, 4096);
-	if (one_cpu) sched_setaffinity(0, sizeof saved, &saved);
 	return t;
 }
 

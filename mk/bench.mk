@@ -31,8 +31,8 @@ $(BENCHREPORT):
 .PHONY: bench bench-smoke
 
 # The C baselines link the same cshm.c the library uses.
-$(CBASE): bench/cbase.c $(CSRC) $(CHDR)
-	cd bench && $(CC) -O2 -Wall -I.. -o cbase cbase.c $(addprefix ../,$(CSRC)) -lpthread
+$(CBASE): bench/cbase.c bench/cbase_2proc.c bench/cbase.h $(CSRC) $(CHDR)
+	cd bench && $(CC) -O2 -Wall -I.. -o cbase cbase.c cbase_2proc.c $(addprefix ../,$(CSRC)) -lpthread
 
 bench: check-tools $(CBASE) $(BENCHREPORT)
 	./$(BENCHREPORT) -go $(GO) -cbase $(CBASE) -count $(BENCHCOUNT) -benchtime $(BENCHTIME) $(if $(BENCHOUT),-o $(BENCHOUT))

@@ -1,7 +1,7 @@
 """The ipcarc package's build backend (PEP 517), standard library only.
 
-`pip install ./python` calls build_wheel: the C layer (cshm.c, table.c,
-liveness.c, valuelock.c at the repository root, one level above python/) and
+`pip install ./python` calls build_wheel: the C layer (the Makefile's CSRC,
+at the repository root, one level above python/) and
 csrc/pyshim.c are compiled with the system C compiler (CC, default cc) into
 ipcarc/_libipcarc.so inside the wheel, so `import ipcarc` finds its library
 next to its own files: no LD_LIBRARY_PATH, no `make install`. Nothing is
@@ -30,7 +30,7 @@ import zipfile
 
 NAME = "ipcarc"
 VERSION = "0.1.0"
-C_LAYER = ["cshm.c", "table.c", "liveness.c", "valuelock.c"]  # the Makefile's CSRC
+C_LAYER = ["validate.c", "cshm.c", "admin.c", "slice.c", "table.c", "liveness.c", "valuelock.c"]  # the Makefile's CSRC
 C_HEADERS = ["ipcarc.h", "cshm.h", "cshm_internal.h"]
 HERE = os.path.dirname(os.path.abspath(__file__))  # python/_backend
 PKG_ROOT = os.path.dirname(HERE)  # python/

@@ -1,6 +1,6 @@
-//! Builds the C side the crate links: the repository's C layer (cshm.c,
-//! table.c, liveness.c, valuelock.c, as the Makefile's CSRC lists them) and
-//! the crate's csrc/shim.c, compiled with the system C compiler into one static
+//! Builds the C side the crate links: the repository's C layer (validate.c,
+//! cshm.c, admin.c, slice.c, table.c, liveness.c, valuelock.c, as the
+//! Makefile's CSRC lists them) and the crate's csrc/shim.c, compiled with the system C compiler into one static
 //! library in OUT_DIR.
 //!
 //! No `cc` crate: this machine has no crates registry, so the crate has no
@@ -33,7 +33,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The C layer, as the Makefile's CSRC lists it.
-const C_LAYER: [&str; 4] = ["cshm.c", "table.c", "liveness.c", "valuelock.c"];
+const C_LAYER: [&str; 7] = [
+    "validate.c",
+    "cshm.c",
+    "admin.c",
+    "slice.c",
+    "table.c",
+    "liveness.c",
+    "valuelock.c",
+];
 const C_HEADERS: [&str; 3] = ["ipcarc.h", "cshm.h", "cshm_internal.h"];
 const SHIM: &str = "csrc/shim.c";
 

@@ -1,8 +1,8 @@
 /*
  * forkpeer - a C holder that forks without exec, for
- * TestForkedChildDoesNotKeepHolderAlive (layout2_test.go). The test compiles
+ * TestForkedChildDoesNotKeepHolderAlive (table_test.go). The test compiles
  * it with the C layer into its temporary directory:
- *     cc -O2 -I<repo> forkpeer.c cshm.c table.c liveness.c valuelock.c -lpthread
+ *     cc -O2 -I<repo> forkpeer.c validate.c cshm.c admin.c slice.c table.c liveness.c valuelock.c -lpthread
  *
  * The value is the Go test type Counter (64 bytes, alignment 8) under the tag
  * "ipcarc.counter.v1". Every step is one line on stdout, flushed at once.

@@ -105,7 +105,7 @@ func ensureCBase(exe string) error {
 	if cc == "" {
 		cc = "cc"
 	}
-	cmd := exec.Command(cc, "-O2", "-I..", "-o", exe, "cbase.c", "../cshm.c", "../table.c", "../liveness.c", "../valuelock.c", "-lpthread")
+	cmd := exec.Command(cc, "-O2", "-I..", "-o", exe, "cbase.c", "cbase_2proc.c", "../validate.c", "../cshm.c", "../admin.c", "../slice.c", "../table.c", "../liveness.c", "../valuelock.c", "-lpthread")
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	logf("building %s", exe)

@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Instant;
 
 /// Unique per process and call, with the prefix `make test` checks /dev/shm for.
 fn name() -> String {

@@ -2,6 +2,12 @@
 
 package ipcarc
 
+// Closing and unlinking under races: the last Close of an attachment while
+// another thread holds the value lock (one close at a time, or all clones at
+// once), a closer's unlink racing a new segment under the name, and Remove
+// racing an attach. The adv- and adv2- roles and test names keep the names
+// of the review rounds that found them.
+
 import (
 	"errors"
 	"fmt"
@@ -13,9 +19,41 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func init() {
+	// adv2-attacher NAME MS: for MS milliseconds, Open NAME, and when the name
+	// still names the file just attached, hold it briefly and look again: a
+	// name gone or naming another file means the segment was unlinked while
+	// this process was a live holder. Says "violations N attached M".
+	childRoles["adv2-attacher"] = func(args []string) error {
+		var ms int
+		fmt.Sscan(args[1], &ms)
+		path := "/dev/shm/" + args[0]
+		same := func(fd int) bool {
+			var a, b unix.Stat_t
+			return unix.Fstat(fd, &a) == nil && unix.Stat(path, &b) == nil && a.Ino == b.Ino && a.Dev == b.Dev
+		}
+		violations, attached := 0, 0
+		for end := time.Now().Add(time.Duration(ms) * time.Millisecond); time.Now().Before(end); {
+			a, err := Open[Counter](args[0], WithOpenTimeout(time.Millisecond))
+			if err != nil {
+				continue
+			}
+			if same(a.s.fd()) { // attached while the name named it
+				attached++
+				time.Sleep(200 * time.Microsecond)
+				if !same(a.s.fd()) {
+					violations++
+				}
+			}
+			a.Close()
+		}
+		fmt.Printf("violations %d attached %d\n", violations, attached)
+		return nil
+	}
 	// adv-hold NAME: open NAME, say "ready", and wait to be killed.
 	childRoles["adv-hold"] = func(args []string) error {
 		a, err := Open[Counter](args[0])
@@ -240,27 +278,6 @@ func TestAdvUnlinkIfSameRemovesNewSegment(t *testing.T) {
 	_ = runtime.GOOS
 }
 
-// TestAdvStaleFreeHeadFullTableEUSERS: LAYOUT.md says no value of a derived
-// field makes a segment unusable, and that a claim finding the free list empty
-// reaps dead holders first. table_claim counts a rebuild pass as its "first
-// try": with free_head naming a USED slot (a stray write) in a table whose
-// only other slot belongs to a dead holder, pass 0 rebuilds, pass 1 finds NIL
-// and returns EUSERS without ever reaping.
-func TestAdvStaleFreeHeadFullTableEUSERS(t *testing.T) {
-	name := testName(t)
-	a := mustNew(t, name, Counter{}, WithMaxHolders(2))
-	c := startChild(t, "adv-hold", name)
-	c.expect("ready")
-	c.kill()
-	a.hdr.FreeHead = 0 // a stray write: names the creator's USED slot
-	b, err := Open[Counter](name)
-	if err != nil {
-		t.Errorf("open with a stale free_head and a dead holder's slot to reap: %v", err)
-		return
-	}
-	b.Close()
-}
-
 // TestAdvConcurrentClosesWhileLockHeld: clones of one attachment closed at
 // once from several goroutines while another goroutine holds the value lock
 // through it. The last-handle check used to run before the table lock, so
@@ -329,5 +346,52 @@ func TestAdvConcurrentClosesWhileLockHeld(t *testing.T) {
 		if err := last.Close(); err != nil || shmExists(name) {
 			t.Fatalf("iteration %d: last Close = %v, segment present %v", iter, err, shmExists(name))
 		}
+	}
+}
+
+// Ensure that Remove without Force() never removes a segment that has a live
+// holder. Remove decides from a lock-free Inspect and then calls
+// ipcarc_remove with force=1 ("only unlinks"), throwing away the C layer's
+// own check of live holders under the table lock: a process that attaches
+// between the two has the segment unlinked under it.
+func TestAdv2RemoveRacesAttach(t *testing.T) {
+	// remove is Remove(name); "c-check" is the suggested fix (ipcarc_remove
+	// with force=0, which counts live holders under the table lock), run as
+	// a control of the detection: it must see no violation.
+	for _, tc := range []struct {
+		name   string
+		remove func(string) error
+	}{
+		{"Remove", func(n string) error { return Remove(n) }},
+		{"c-check", func(n string) error { return fromErrno("remove", n, cRemove(n, false), 0) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := testName(t)
+			t.Cleanup(func() { removeSegment(name) })
+			const ms = 2000
+			c := startChild(t, "adv2-attacher", name, fmt.Sprint(ms))
+			removed := 0
+			for end := time.Now().Add(ms * time.Millisecond); time.Now().Before(end); {
+				if !shmExists(name) {
+					a, err := New(name, Counter{}, WithLifetime(UntilRemoved))
+					if err == nil {
+						a.Close()
+					}
+				}
+				if err := tc.remove(name); err == nil {
+					removed++
+				} else if !errors.Is(err, ErrBusy) && !errors.Is(err, ErrNotExist) && !errors.Is(err, ErrWouldBlock) {
+					t.Fatal(err)
+				}
+			}
+			l := c.expect("violations")
+			c.wait()
+			var v, att int
+			fmt.Sscanf(l, "violations %d attached %d", &v, &att)
+			t.Logf("%d removals; the attacher attached %d times", removed, att)
+			if v > 0 {
+				t.Fatalf("Remove (without Force) unlinked the segment under a live holder %d times", v)
+			}
+		})
 	}
 }

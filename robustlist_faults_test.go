@@ -2,6 +2,11 @@
 
 package ipcarc
 
+// The kernel's robust list across slot reuse (needs -tags ipcarc_faults): a
+// holder killed while its freed slot is still an entry of its keeper's
+// robust list must not let the slot's next holder break the dead keeper's
+// list (its slots in other segments would read alive for ever).
+
 import (
 	"bufio"
 	"fmt"

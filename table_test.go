@@ -994,3 +994,24 @@ func TestForkedChildDoesNotKeepHolderAlive(t *testing.T) {
 		})
 	}
 }
+
+// TestAdvStaleFreeHeadFullTableEUSERS: LAYOUT.md says no value of a derived
+// field makes a segment unusable, and that a claim finding the free list empty
+// reaps dead holders first. table_claim counts a rebuild pass as its "first
+// try": with free_head naming a USED slot (a stray write) in a table whose
+// only other slot belongs to a dead holder, pass 0 rebuilds, pass 1 finds NIL
+// and returns EUSERS without ever reaping.
+func TestAdvStaleFreeHeadFullTableEUSERS(t *testing.T) {
+	name := testName(t)
+	a := mustNew(t, name, Counter{}, WithMaxHolders(2))
+	c := startChild(t, "adv-hold", name)
+	c.expect("ready")
+	c.kill()
+	a.hdr.FreeHead = 0 // a stray write: names the creator's USED slot
+	b, err := Open[Counter](name)
+	if err != nil {
+		t.Errorf("open with a stale free_head and a dead holder's slot to reap: %v", err)
+		return
+	}
+	b.Close()
+}
