@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int ipcarc_gc(const char *name, int64_t lock_timeout_ns, int dry_run, ipcarc_gc_result *res) {
@@ -72,15 +73,25 @@ out:
 	return rc;
 }
 
-/* Forced removal of a file the trust rule refuses: unlink the name, if it
- * still names the file looked at, without mapping, reading or locking it
- * (unlinking needs no trust in the bytes; /dev/shm's sticky bit leaves it to
- * the file's owner or root). */
-static int unlink_unmapped(const char *name) {
+/* Forced removal of a file the trust rule refuses for its mode: unlink the
+ * name, if it still names the file looked at, without mapping, reading or
+ * locking it (unlinking needs no trust in the bytes). Only a file of this
+ * process's effective uid: another user's file is refused (EACCES, field
+ * owner) even forced and even for root, which acts on it only as that user
+ * (the command's owner-side child); the owner is taken from the open file,
+ * so a file put under the name after a caller's own look is judged as it
+ * is. */
+static int unlink_unmapped(const char *name, int *field) {
 	char path[IPCARC_NAME_MAX + 4];
 	seg_shm_path(path, sizeof path, name);
 	int fd = shm_open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
 	if (fd < 0) return errno == EINVAL ? EISDIR : errno;
+	struct stat st;
+	if (fstat(fd, &st) == -1 || st.st_uid != geteuid()) {
+		close(fd);
+		if (field) *field = IPCARC_FIELD_OWNER;
+		return EACCES;
+	}
 	ipcarc_seg *s = seg_new(name, fd);
 	if (!s) {
 		close(fd);
@@ -100,7 +111,7 @@ int ipcarc_remove(const char *name, int force) {
 	int field = 0;
 	if ((rc = seg_open_name(name, NULL, &s, &field))) {
 		if (rc == EACCES && force && (field == IPCARC_FIELD_OWNER || field == IPCARC_FIELD_MODE))
-			return unlink_unmapped(name);
+			return unlink_unmapped(name, &field);
 		return rc;
 	}
 	field = 0;

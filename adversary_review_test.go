@@ -409,7 +409,6 @@ func init() {
 // as root. Here uid 65534 creates and removes its own file under the name in
 // a loop while root calls Remove(name, Force()).
 func TestReviewForcedRemoveUnlinksOthersFile(t *testing.T) {
-	t.Skip("REPRODUCES: Remove checks the owner by Lstat, then C's force path unlinks a file of another user that appeared since (unlink_unmapped)")
 	needRoot(t)
 	name := testName(t)
 	path := filepath.Join(shmDir, name)
