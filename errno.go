@@ -48,6 +48,8 @@ func fromErrno(op, name string, rc int, field int) error {
 		err = ErrOutOfRange
 	case syscall.EDEADLK:
 		err = ErrDeadlock
+	case syscall.EXDEV:
+		err = ErrNestedLock
 	case syscall.EACCES:
 		err = en
 		if field == fieldOwner || field == fieldMode {

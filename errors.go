@@ -42,7 +42,15 @@ var (
 	// ErrDeadlock reports a call that could only wait for itself: Lock by
 	// the goroutine holding the lock, Wait while holding it, or the last
 	// Close of an attachment through which the lock is held.
-	ErrDeadlock       = errors.New("ipcarc: would deadlock: the lock is held in this process, through this handle")
+	ErrDeadlock = errors.New("ipcarc: would deadlock: the lock is held in this process, through this handle")
+	// ErrNestedLock refuses a lock (Lock, TryLock, LockContext, Store,
+	// Update, View, Recover) taken while the same thread holds the lock of a
+	// segment with other writers (another trust class: owner, group-writable
+	// or not): glibc links every robust mutex a thread holds into one list
+	// kept inside the segments, so the writers of one segment could otherwise
+	// leave the other's lock owned by a dead thread. Release the first lock,
+	// or use segments of one owner and mode.
+	ErrNestedLock     = errors.New("ipcarc: this thread holds the lock of a segment with other writers")
 	ErrTimeout        = errors.New("ipcarc: timed out")
 	ErrTooManyHolders = errors.New("ipcarc: holder table is full")
 	// ErrBusy is returned by Remove without Force while the segment has live

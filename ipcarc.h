@@ -381,6 +381,11 @@ IPCARC_API int64_t ipcarc_refcount(ipcarc_seg *s);
 /* ---- Locking -------------------------------------------------------------- */
 
 /* Each of these returns ECHILD on a handle inherited through fork, without waiting. */
+/* EXDEV (nothing locked): this thread holds the lock of a segment of another
+ * trust class (other writers: owner, or group-writable or not). glibc links
+ * every robust mutex a thread holds into one list kept in the segments, so the
+ * writers of one could leave the other's lock owned by a dead thread; a thread
+ * holds the locks of one class at a time. ipcarc_store answers EXDEV too. */
 IPCARC_API int ipcarc_lock(ipcarc_seg *s);                          /* 0, EOWNERDEAD (held), EDEADLK */
 IPCARC_API int ipcarc_trylock(ipcarc_seg *s);                       /* 0, EOWNERDEAD (held), EBUSY, EDEADLK */
 IPCARC_API int ipcarc_timedlock(ipcarc_seg *s, int64_t timeout_ns); /* 0, EOWNERDEAD (held), ETIMEDOUT */

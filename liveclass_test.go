@@ -323,3 +323,75 @@ func TestLiveClassACLFileAlone(t *testing.T) {
 	step("open "+plain+" "+plain2, 1, "two 0660 segments of one owner and group")
 	step("open "+acl, 2, "a 0660 segment of the same owner and group with an ACL naming another writer")
 }
+
+func init() {
+	// nest-locks B A: lock B, then try A (group-writable, trusted group):
+	// say "nested ERR"; unlock B, lock A alone: "alone ok"; lock B then a
+	// second segment of B's class (the third argument): "same-class ok".
+	childRoles["nest-locks"] = func(args []string) error {
+		b, err := Open[Counter](args[0])
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		a, err := Open[Counter](args[1], trustItsGroup(args[1])...)
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		c, err := Open[Counter](args[2])
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		gb, err := b.Lock()
+		if err != nil {
+			return err
+		}
+		_, err = a.Lock()
+		fmt.Printf("nested %v\n", err)
+		serr := a.Store(Counter{N: 1})
+		fmt.Printf("store %v\n", serr)
+		gc, err := c.Lock()
+		if err != nil {
+			return fmt.Errorf("same class nested: %v", err)
+		}
+		gc.Unlock()
+		fmt.Println("same-class ok")
+		gb.Unlock()
+		ga, err := a.Lock()
+		if err != nil {
+			return fmt.Errorf("alone: %v", err)
+		}
+		ga.Unlock()
+		fmt.Println("alone ok")
+		return nil
+	}
+}
+
+// ErrNestedLock (errors.go): "a lock taken while the same thread holds the
+// lock of a segment with other writers" is refused, so that the writers of
+// one segment cannot, through glibc's per-thread robust list, leave another
+// segment's lock owned by a dead thread (SECURITY.md). Locks of one class
+// nest as before.
+func TestNestedLockAcrossClassesRefused(t *testing.T) {
+	b := testName(t)
+	mustNew(t, b, Counter{})
+	c := testName(t)
+	mustNew(t, c, Counter{})
+	a := testName(t)
+	mustNew(t, a, Counter{}, WithMode(0o660))
+	if err := os.Chown(filepath.Join("/dev/shm", a), 0, liveTestGroup); err != nil {
+		t.Skip("needs to give a file to group", liveTestGroup, ":", err)
+	}
+	k := startChild(t, "nest-locks", b, a, c)
+	if l := k.expect("nested "); !strings.Contains(l, "other writers") {
+		t.Fatalf("Lock of a group-writable segment while holding a 0600 one: %q, want ErrNestedLock", l)
+	}
+	if l := k.expect("store "); !strings.Contains(l, "other writers") {
+		t.Fatalf("Store of it meanwhile: %q, want ErrNestedLock", l)
+	}
+	k.expect("same-class ok")
+	k.expect("alone ok")
+	k.wait()
+}

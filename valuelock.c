@@ -104,6 +104,27 @@ static void count_wait_ns(ipcarc_seg *s, uint64_t w, int slept) {
 	if (w > A_LOAD(&c->wait_max_ns, RLX)) A_STORE(&c->wait_max_ns, w, RLX);
 }
 
+/* The value locks this thread holds, and their trust class. glibc keeps one
+ * robust list per thread and links every robust mutex the thread holds into
+ * it, through pointers inside each segment: whoever may write the segment
+ * locked last could break the kernel's walk of that list when the thread
+ * dies, and leave an earlier-locked segment's lock owned by a dead thread
+ * for ever. So a thread holds the value locks of one trust class (one set of
+ * writers) at a time: a lock of another class while holding one is refused
+ * with EXDEV before anything is locked. */
+static __thread uint32_t held_n;
+static __thread live_class held_cls;
+
+static inline int class_refused(ipcarc_seg *s) {
+	return held_n != 0 && memcmp(&held_cls, &s->cls, sizeof held_cls) != 0;
+}
+static inline void held_add(ipcarc_seg *s) {
+	if (held_n++ == 0) held_cls = s->cls;
+}
+static inline void held_sub(void) {
+	if (held_n) held_n--;
+}
+
 /* After the pthread lock succeeded (rc 0 or EOWNERDEAD): recover if needed and
  * enter the user critical section (seq odd). */
 static inline int enter(ipcarc_seg *s, int rc) {
@@ -111,6 +132,7 @@ static inline int enter(ipcarc_seg *s, int rc) {
 		if (rc != EOWNERDEAD) return rc;
 		recover(s);
 	}
+	held_add(s);
 	count_acquire(s);
 	A_STORE(&s->lock_tid, (uint32_t)my_tid(), RLX);
 	ipcarc_header *h = s->hdr;
@@ -217,6 +239,7 @@ static int __attribute__((noinline)) lock_contended(ipcarc_seg *s) {
  * keeps the cost it had. */
 static inline int lock_impl(ipcarc_seg *s) {
 	if (!mutex_kind_ok(value_mtx(s))) return EBADMSG;
+	if (__builtin_expect(class_refused(s), 0)) return EXDEV;
 	int rc = pthread_mutex_trylock(value_mtx(s));
 	if (__builtin_expect(rc == EBUSY, 0)) return lock_contended(s);
 	return enter(s, rc);
@@ -224,6 +247,7 @@ static inline int lock_impl(ipcarc_seg *s) {
 
 static inline int trylock_impl(ipcarc_seg *s) {
 	if (!mutex_kind_ok(value_mtx(s))) return EBADMSG;
+	if (__builtin_expect(class_refused(s), 0)) return EXDEV;
 	int rc = pthread_mutex_trylock(value_mtx(s));
 	/* glibc 2.36 says EDEADLK to the owner for this kind; an older or other libc
 	 * may say EBUSY: say what lock says either way. */
@@ -233,6 +257,7 @@ static inline int trylock_impl(ipcarc_seg *s) {
 
 static inline int timedlock_since_impl(ipcarc_seg *s, int64_t timeout_ns, int64_t since_ns) {
 	if (!mutex_kind_ok(value_mtx(s))) return EBADMSG;
+	if (__builtin_expect(class_refused(s), 0)) return EXDEV;
 	int rc = pthread_mutex_trylock(value_mtx(s));
 	if (rc != EBUSY) {
 		rc = enter(s, rc);
@@ -267,6 +292,7 @@ static inline int unlock_impl(ipcarc_seg *s) {
 	FAULT("unlock");
 	count_release(s);
 	A_STORE(&s->lock_tid, 0, RLX);
+	held_sub();
 	ipcarc_header *h = s->hdr;
 	/* Release: the value's stores are visible before the even seq. A plain
 	 * load and store, not a read-modify-write (a locked instruction costs
@@ -295,6 +321,7 @@ static inline int unlock_unchanged_impl(ipcarc_seg *s) {
 	if (!mutex_kind_ok(value_mtx(s))) return EBADMSG;
 	count_release(s);
 	A_STORE(&s->lock_tid, 0, RLX);
+	held_sub();
 	/* Back to the even value the lock started from: nothing was written, so
 	 * a reader's snapshot taken across this section is still valid, and
 	 * waiters must not see a new version. */
