@@ -1,5 +1,5 @@
 """What test_ipcarc.py and test_slice.py share: names and cleanup, the peer
-process (peer.py), the base TestCase (new, in_thread, assertErr, in_fork),
+process (peer.py), the base TestCase (new, in_thread, assertErr, race, in_fork),
 and the check that a handle inherited through fork refuses every call."""
 
 import ctypes
@@ -118,6 +118,25 @@ class Base(unittest.TestCase):
         if text is not None:
             self.assertIn(text, str(e))
         return e
+
+    def race(self, peer_args, work, threads=2):
+        """Start a gated peer per args tuple (each ending in "gate"), release them
+        together, run work() in `threads` threads meanwhile, and wait until every
+        peer says "done" and exits 0."""
+        peers = [Peer(self, *args, stdin=True) for args in peer_args]
+        for p in peers:
+            p.expect("ready")
+        for p in peers:
+            p.p.stdin.write("go\n")
+            p.p.stdin.flush()
+        ths = [threading.Thread(target=work) for _ in range(threads)]
+        for th in ths:
+            th.start()
+        for th in ths:
+            th.join()
+        for p in peers:
+            p.expect("done")
+            p.wait()
 
     def in_fork(self, child):
         """Run child() in a forked process (the handles it uses inherited) and

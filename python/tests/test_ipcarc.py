@@ -334,25 +334,12 @@ class TestConcurrency(Base):
     def test_threads_and_processes_count_exactly(self):
         a = self.new()
         each = 2000
-        peers = [Peer(self, "incr", a.name, str(each), "gate", stdin=True) for _ in range(2)]
-        for p in peers:
-            p.expect("ready")
-        for p in peers:
-            p.p.stdin.write("go\n")
-            p.p.stdin.flush()
 
         def work():
             for _ in range(each):
                 with a.lock() as v:
                     v.n += 1
-        ths = [threading.Thread(target=work) for _ in range(2)]
-        for th in ths:
-            th.start()
-        for th in ths:
-            th.join()
-        for p in peers:
-            p.expect("done")
-            p.wait()
+        self.race([("incr", a.name, str(each), "gate")] * 2, work)
         self.assertEqual(a.load().n, 4 * each)
         self.assertEqual(a.ref_count, 1)
 
@@ -474,24 +461,11 @@ class TestAtomic(Base):
     def test_threads_and_processes_exact(self):
         a = self.new()
         each = 20000
-        peers = [Peer(self, "atomic", a.name, str(each), str(i + 1), "gate", stdin=True) for i in range(2)]
-        for p in peers:
-            p.expect("ready")
-        for p in peers:
-            p.p.stdin.write("go\n")
-            p.p.stdin.flush()
 
         def work():
             for _ in range(each):
                 a.atomic_add("n", 1)
-        ths = [threading.Thread(target=work) for _ in range(2)]
-        for th in ths:
-            th.start()
-        for th in ths:
-            th.join()
-        for p in peers:
-            p.expect("done")
-            p.wait()
+        self.race([("atomic", a.name, str(each), str(i + 1), "gate") for i in range(2)], work)
         self.assertEqual(a.atomic_load("n"), 4 * each)
         self.assertEqual([a.atomic_load("spare.%d" % i) for i in range(3)], [each, each, 0])
 

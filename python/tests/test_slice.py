@@ -381,24 +381,11 @@ class TestSliceAtomic(SliceBase):
 
     def test_processes_count_exactly(self):
         s = self.snew([0] * 5, 8)
-        peers = [Peer(self, "sincr", s.name, "300", "gate", stdin=True) for _ in range(2)]
-        for p in peers:
-            p.expect("ready")
-        for p in peers:
-            p.p.stdin.write("go\n")
-            p.p.stdin.flush()
 
         def mine():
             for _ in range(300):
                 s.update(lambda v: [v.__setitem__(j, v[j] + 1) for j in range(len(v))] and None)
-        threads = [threading.Thread(target=mine) for _ in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        for p in peers:
-            p.expect("done")
-            p.wait()
+        self.race([("sincr", s.name, "300", "gate")] * 2, mine)
         self.assertEqual(list(s.load()), [1200] * 5)
 
 
