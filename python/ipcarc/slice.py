@@ -8,40 +8,34 @@ import operator
 
 from . import _ffi
 from . import errors as E
-from .arc import (LAST_CLOSE, Arc, _bname, _resolve, _signed, _spec, _add, _cas, _load, _store, _INT_CODES,
-                  _MASK)
+from ._handle import LAST_CLOSE, _Handle, _Held
+from .arc import _resolve, _signed, _add, _cas, _load, _store, _INT_CODES
 
 lib = _ffi.lib
 
 
-class SliceGuard:
+class SliceGuard(_Held):
     """The held lock of a Slice (Slice.lock). A context manager whose `as`
     target is the view: a ctypes array of the elements in use, inside the
     mapping (zero copy; len = the length when the lock was taken or last
     set). Valid until the lock is released."""
-    __slots__ = ("_s", "_held", "_view")
+    __slots__ = ("_view",)
 
     def __init__(self, s):
-        self._s, self._held, self._view = s, True, None
+        _Held.__init__(self, s)
+        self._view = None
 
     @property
     def value(self):
         """The elements in use (a ctypes array in the mapping), at the current length."""
-        n = self._s._len_now()
+        n = self._h._len_now()
         if self._view is None or len(self._view) != n:
-            self._view = self._s._view_of(n)
+            self._view = self._h._view_of(n)
         return self._view
-
-    def __enter__(self):
-        return self.value
-
-    def __exit__(self, *exc):
-        self.unlock()
-        return False
 
     def set_len(self, n):
         """Slice.set_len: change the length (0 to cap) under this lock; returns the new view."""
-        self._view = self._s.set_len(n)
+        self._view = self._h.set_len(n)
         return self._view
 
     def memoryview(self):
@@ -58,13 +52,7 @@ class SliceGuard:
 
     def unlock(self):
         """Release the lock (a new version, every wait wakes). From a thread that does not hold it: NotOwnerError."""
-        s = self._s
-        if not self._held or s._closed:
-            raise E.NotOwnerError(op="unlock", name=s.name)
-        rc = lib.ipcarc_unlock(s._seg)
-        if rc:
-            raise E.from_rc("unlock", s.name, rc)
-        self._held = False
+        _Held.unlock(self)
         self._view = None
 
 
@@ -96,7 +84,7 @@ def _capacity(op, name, n, capacity, size):
     return capacity
 
 
-class Slice:
+class Slice(_Handle):
     """A handle on a named segment holding up to cap elements of a ctypes
     type, len of them in use: Go's Slice[T] with a fixed capacity.
 
@@ -107,99 +95,46 @@ class Slice:
     """
 
     _guard = SliceGuard
+    _shape = _ffi.SHAPE_SLICE
 
-    def __init__(self, *_a, **_k):
-        raise TypeError("use Slice.new, Slice.open or Slice.open_or_new")
-
-    @classmethod
-    def _make(cls, name, ctype, seg, created=False):
-        self = object.__new__(cls)
-        self.name, self.ctype, self._seg, self.created = name.lstrip("/"), ctype, seg, created
-        self._closed = False
-        import threading
-        self._close_lock = threading.Lock()
-        self._esize = ctypes.sizeof(ctype)
+    def _attached(self, seg):
+        self._esize = ctypes.sizeof(self.ctype)
         self._cap = lib.ipcarc_slice_cap(seg)  # validated at attach; private
         self._data = lib.ipcarc_data(seg)
-        self._size = self._cap * self._esize
-        self._simple = issubclass(ctype, ctypes._SimpleCData)
-        self._fields = {}
-        self._bind_obj = _ffi.Bind(seg, self._size)  # the atomic helpers' binding: the whole element area
-        self._bind = ctypes.addressof(self._bind_obj)
-        return self
-
-    @staticmethod
-    def _slice_spec(op, name, ctype, type_tag, mode, lifetime, max_holders, open_timeout, trusted_owners,
-                    trusted_group):
-        s = _spec(op, name, ctype, type_tag, mode, lifetime, max_holders, open_timeout, trusted_owners,
-                  trusted_group)
-        s.shape = _ffi.SHAPE_SLICE
-        return s
+        self._size = self._cap * self._esize  # the atomic helpers reach the whole element area
+        self._simple = issubclass(self.ctype, ctypes._SimpleCData)
 
     @classmethod
     def new(cls, name, ctype, values=(), capacity=None, *, type_tag, mode=0o600, lifetime=LAST_CLOSE,
             max_holders=64, open_timeout=None, trusted_owners=(), trusted_group=None):
         """Create exclusively with room for capacity elements of ctype (None: as
         many as values), the first len(values) holding values. ExistError if taken."""
-        b = _bname("new", name)
-        spec = cls._slice_spec("new", name, ctype, type_tag, mode, lifetime, max_holders, open_timeout,
+        b, spec = cls._prepare("new", name, ctype, type_tag, mode, lifetime, max_holders, open_timeout,
                                trusted_owners, trusted_group)
         init = _elements("new", name, ctype, values)
         cap = _capacity("new", name, len(init), capacity, spec.value_size)
-        seg = ctypes.c_void_p()
-        rc = lib.ipcarc_slice_create(b, ctypes.byref(spec), cap, ctypes.addressof(init), len(init), ctypes.byref(seg))
-        if rc:
-            raise E.from_rc("new", name, rc)
-        return cls._make(name, ctype, seg, created=True)
+        return cls._attach("new", name, ctype, True, lambda seg, _created, _field: lib.ipcarc_slice_create(
+            b, ctypes.byref(spec), cap, ctypes.addressof(init), len(init), seg))
 
     @classmethod
     def open(cls, name, ctype, *, type_tag, open_timeout=None, trusted_owners=(), trusted_group=None):
         """Attach to an existing slice of ctype elements with this type_tag (the capacity is the segment's)."""
-        b = _bname("open", name)
-        spec = cls._slice_spec("open", name, ctype, type_tag, 0o600, LAST_CLOSE, 64, open_timeout,
-                               trusted_owners, trusted_group)
-        seg, field = ctypes.c_void_p(), ctypes.c_int(0)
-        rc = lib.ipcarc_slice_open(b, ctypes.byref(spec), ctypes.byref(seg), ctypes.byref(field))
-        if rc:
-            raise E.from_rc("open", name, rc, field.value)
-        return cls._make(name, ctype, seg)
+        b, spec = cls._prepare("open", name, ctype, type_tag, open_timeout=open_timeout,
+                               trusted_owners=trusted_owners, trusted_group=trusted_group)
+        return cls._attach("open", name, ctype, False, lambda seg, _created, field: lib.ipcarc_slice_open(
+            b, ctypes.byref(spec), seg, field))
 
     @classmethod
     def open_or_new(cls, name, ctype, values=(), capacity=None, *, type_tag, mode=0o600, lifetime=LAST_CLOSE,
                     max_holders=64, open_timeout=None, trusted_owners=(), trusted_group=None):
         """Open, or create as new does when absent; .created says which (an opened slice keeps its capacity)."""
-        b = _bname("open or new", name)
-        spec = cls._slice_spec("open or new", name, ctype, type_tag, mode, lifetime, max_holders, open_timeout,
+        b, spec = cls._prepare("open or new", name, ctype, type_tag, mode, lifetime, max_holders, open_timeout,
                                trusted_owners, trusted_group)
         init = _elements("open or new", name, ctype, values)
         cap = _capacity("open or new", name, len(init), capacity, spec.value_size)
-        seg, field, created = ctypes.c_void_p(), ctypes.c_int(0), ctypes.c_int(0)
-        rc = lib.ipcarc_slice_open_or_create(b, ctypes.byref(spec), cap, ctypes.addressof(init), len(init),
-                                             ctypes.byref(seg), ctypes.byref(created), ctypes.byref(field))
-        if rc:
-            raise E.from_rc("open or new", name, rc, field.value)
-        return cls._make(name, ctype, seg, created=bool(created.value))
-
-    # ---- handles, locking, waiting: as Arc's ------------------------------------
-
-    _live = Arc._live
-    clone = Arc.clone
-    closed = Arc.closed
-    __enter__ = Arc.__enter__
-    __exit__ = Arc.__exit__
-    __del__ = Arc.__del__
-    _locked = Arc._locked
-    version = Arc.version
-    wait = Arc.wait
-    notify = Arc.notify
-    ref_count = Arc.ref_count
-    reap = Arc.reap
-
-    def close(self):
-        """Give the handle back; the last close of the last holder unlinks the segment.
-        A second close raises ClosedError; DeadlockError (still open) while this
-        thread holds the lock through the attachment's last handle."""
-        Arc.close(self)
+        return cls._attach("open or new", name, ctype, False, lambda seg, created, field: (
+            lib.ipcarc_slice_open_or_create(b, ctypes.byref(spec), cap, ctypes.addressof(init), len(init), seg,
+                                            created, field)))
 
     def __repr__(self):
         return "<ipcarc.Slice %r %s[%s/%d]%s>" % (self.name, self.ctype.__name__,
@@ -212,11 +147,7 @@ class Slice:
         until the block ends; s.set_len(n) or guard.set_len(n) changes the length).
         Refusals as Arc.lock: PoisonedError / OwnerDeadError (nothing held),
         WouldBlockError (blocking=False), TimeoutError, DeadlockError."""
-        return Arc.lock(self, timeout, blocking)
-
-    def try_lock(self):
-        """lock(blocking=False)."""
-        return self.lock(blocking=False)
+        return _Handle.lock(self, timeout, blocking)
 
     # ---- the elements -----------------------------------------------------------
 
@@ -345,14 +276,22 @@ class Slice:
             raise E.from_rc("set length", self.name, rc)
         return self._view_of(n)
 
-    def _apply(self, op, r):
-        """fn's result in update/recover: None keeps the length, an int sets it."""
-        if r is None:
-            return
-        if isinstance(r, bool) or not isinstance(r, int):
-            raise E.InvalidOptionError(op=op, name=self.name, detail="the function returns None or the new "
-                                       "length (an int), got %r" % (r,))
-        self.set_len(r)
+    def _result(self, op, r):
+        """fn's result in update/recover: None keeps the length (recover of a poisoned
+        slice rewrites a length word beyond cap as cap), an int sets it; returns the
+        length after."""
+        seg = self._seg
+        if r is None and lib.ipcarc_poisoned(seg):
+            r = lib.ipcarc_slice_len(seg)
+        if r is not None:
+            if isinstance(r, bool) or not isinstance(r, int):
+                raise E.InvalidOptionError(op=op, name=self.name, detail="the function returns None or the new "
+                                           "length (an int), got %r" % (r,))
+            self.set_len(r)
+        return lib.ipcarc_slice_len(seg)
+
+    def _locked_view(self):
+        return self._view_of(lib.ipcarc_slice_len(self._seg))
 
     def update(self, fn):
         """Lock, call fn(view) (the elements in use, in place), unlock. fn returns
@@ -361,19 +300,7 @@ class Slice:
         InvalidOptionError, the length unchanged, no poison. If fn raises, the
         slice is poisoned, the lock released and the exception propagates.
         Returns the length after."""
-        g = self.lock()
-        try:
-            r = fn(g.value)
-        except BaseException:
-            lib.ipcarc_py_poison(self._seg)
-            g.unlock()
-            raise
-        try:
-            self._apply("update", r)
-            lib.ipcarc_py_count_update(self._seg)
-            return lib.ipcarc_slice_len(self._seg)
-        finally:
-            g.unlock()
+        return self._update(fn)
 
     def recover(self, fn):
         """Repair a poisoned slice: lock whatever the poison, call fn(view) (the
@@ -381,29 +308,7 @@ class Slice:
         elements), set the length fn returns (None: unchanged), clear the poison
         for every process if fn returns normally, always unlock. If fn raises,
         the poison stays (or is set). On a healthy slice: update. Returns the length after."""
-        seg = self._live("recover")
-        rc = lib.ipcarc_lock(seg)
-        if rc and rc != _errno.EOWNERDEAD:
-            raise E.from_rc("recover", self.name, rc)
-        try:
-            r = fn(self._view_of(lib.ipcarc_slice_len(seg)))
-        except BaseException:
-            lib.ipcarc_py_poison(seg)
-            lib.ipcarc_unlock(seg)
-            raise
-        try:
-            if r is None and lib.ipcarc_poisoned(seg):
-                r = lib.ipcarc_slice_len(seg)  # rewrites a length word beyond cap as cap
-            self._apply("recover", r)
-        except BaseException:
-            lib.ipcarc_unlock(seg)  # a bad length: unchanged, and the poison stays
-            raise
-        crc = lib.ipcarc_clear_poison(seg) if lib.ipcarc_poisoned(seg) else 0
-        n = lib.ipcarc_slice_len(seg)
-        urc = lib.ipcarc_unlock(seg)
-        if crc or urc:
-            raise E.from_rc("recover", self.name, crc or urc)
-        return n
+        return self._recover(fn)
 
     # ---- lock-free fields of one element ------------------------------------------
 
@@ -411,11 +316,7 @@ class Slice:
         """(key, width, signed) for field (a name in the element type, or a byte
         offset within the element) of element i; i must be below len."""
         seg = self._live(op)
-        if isinstance(field, bool) or not isinstance(field, (int, str)):
-            raise E.InvalidOptionError(op=op, name=self.name, detail="the field must be a byte offset (int) or "
-                                       "a field name of %s, got %r" % (self.ctype.__name__, field))
-        if width is not None and (isinstance(width, bool) or width not in (4, 8)):
-            raise E.InvalidOptionError(op=op, name=self.name, detail="width must be 4 or 8 bytes, got %r" % (width,))
+        self._check_field(op, field, width)
         ck = (field, width)
         r = self._fields.get(ck)
         if r is None:
@@ -506,15 +407,10 @@ class Slice:
             return self._esize
         return width
 
-    def _arg(self, op, v, w):
-        if isinstance(v, bool) or not isinstance(v, int) or not -(1 << (8 * w - 1)) <= v < 1 << (8 * w):
-            raise E.InvalidOptionError(op=op, name=self.name, detail="%r is not a %d-bit integer" % (v, 8 * w))
-        return v & _MASK[w]
-
     # ---- inspection ---------------------------------------------------------------
 
     def info(self):
         """An Info snapshot (shape "slice", capacity, length; value_size is one element's)."""
         import dataclasses
-        i = Arc.info(self)
+        i = _Handle.info(self)
         return dataclasses.replace(i, shape="slice", capacity=self._cap, length=lib.ipcarc_slice_len(self._seg))

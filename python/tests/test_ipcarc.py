@@ -10,87 +10,12 @@ import errno
 import gc
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 import unittest
 
 import ipcarc
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-PEER = os.path.join(HERE, "peer.py")
-PKG_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(ipcarc.__file__)))
-TAG = "ipcarc.counter.v1"
-
-
-class Counter(ctypes.Structure):
-    _fields_ = [("n", ctypes.c_uint64), ("spare", ctypes.c_uint64 * 7)]
-
-
-_seq = [0]
-
-
-def test_name(t):
-    _seq[0] += 1
-    return "ipcarc-test-%d-py-%s-%d" % (os.getpid(), t.id().rsplit(".", 1)[-1][:60], _seq[0])
-
-
-def shm(name):
-    return os.path.join("/dev/shm", name)
-
-
-class Peer:
-    """tests/peer.py as a child process, killed and reaped at cleanup."""
-
-    def __init__(self, t, *args, stdin=False):
-        env = dict(os.environ, IPCARC_PY_PATH=PKG_PARENT, PYTHONDONTWRITEBYTECODE="1")
-        self.p = subprocess.Popen([sys.executable, PEER] + list(args), stdout=subprocess.PIPE,
-                                  stdin=subprocess.PIPE if stdin else subprocess.DEVNULL, env=env, text=True)
-        t.addCleanup(self.kill)
-
-    def expect(self, prefix):
-        line = self.p.stdout.readline().strip()
-        if not line.startswith(prefix):
-            raise AssertionError("peer said %r, want %r..." % (line, prefix))
-        return line
-
-    def kill(self):
-        if self.p.poll() is None:
-            self.p.kill()
-        self.p.wait()
-        self.p.stdout.close()
-        if self.p.stdin:
-            self.p.stdin.close()
-
-    def wait(self):
-        self.p.wait(30)
-        assert self.p.returncode == 0, self.p.returncode
-
-
-class Base(unittest.TestCase):
-    def new(self, value=None, **kw):
-        name = test_name(self)
-        self.addCleanup(lambda: os.path.exists(shm(name)) and os.unlink(shm(name)))
-        kw.setdefault("type_tag", TAG)
-        a = ipcarc.Arc.new(name, Counter() if value is None else value, **kw)
-        self.addCleanup(lambda: a.closed or a.close())
-        return a
-
-    def in_thread(self, fn):
-        box = {}
-
-        def run():
-            try:
-                box["r"] = fn()
-            except BaseException as e:  # handed to the test thread
-                box["e"] = e
-        th = threading.Thread(target=run)
-        th.start()
-        th.join(30)
-        if "e" in box:
-            raise box["e"]
-        return box.get("r")
+from _helpers import Base, Counter, Peer, TAG, fork_refusals, shm, test_name  # noqa: F401
 
 
 class TestBasics(Base):
@@ -195,19 +120,6 @@ class TestBasics(Base):
 
 
 class TestErrors(Base):
-    def assertErr(self, cls, fn, errno_=None, field=None, text=None):
-        with self.assertRaises(cls) as cm:
-            fn()
-        e = cm.exception
-        self.assertIsInstance(e, ipcarc.Error)
-        if errno_ is not None:
-            self.assertEqual(e.errno, errno_)
-        if field is not None:
-            self.assertEqual(e.field, field)
-        if text is not None:
-            self.assertIn(text, str(e))
-        return e
-
     def test_exist_and_not_exist(self):
         a = self.new()
         e = self.assertErr(ipcarc.ExistError, lambda: ipcarc.Arc.new(a.name, Counter(), type_tag=TAG),
@@ -300,40 +212,23 @@ class TestErrors(Base):
 
     def test_fork_refused(self):
         a = self.new(Counter(n=5))
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: every call on the inherited handle is refused
-            code = 0
+
+        def child():  # every call on the inherited handle is refused
+            code = fork_refusals((a.load, a.lock, a.try_lock, a.clone, lambda: a.store(Counter()),
+                                  lambda: a.update(id), lambda: a.recover(id), lambda: a.wait(0, 1), a.reap))
+            if a.version != 0 or a.ref_count != 0:
+                code = code or 13
             try:
-                for call in (a.load, a.lock, a.try_lock, a.clone, lambda: a.store(Counter()),
-                             lambda: a.update(id), lambda: a.recover(id), lambda: a.wait(0, 1), a.reap):
-                    try:
-                        call()
-                        code = 10
-                    except ipcarc.ForkedError as e:
-                        if e.errno != errno.ECHILD:
-                            code = 11
-                    except BaseException:
-                        code = 12
-                if a.version != 0 or a.ref_count != 0:
-                    code = 13
-                try:
-                    a.close()
-                    code = 14
-                except ipcarc.ForkedError:
-                    pass
-                # Opened again by name, the segment works.
-                with ipcarc.Arc.open(a.name, Counter, type_tag=TAG) as b:
-                    if b.load().n != 5:
-                        code = 15
-            finally:
-                os.write(w, bytes([code]))
-                os._exit(0)
-        os.close(w)
-        got = os.read(r, 1)
-        os.close(r)
-        os.waitpid(pid, 0)
-        self.assertEqual(got, b"\0")
+                a.close()
+                code = code or 14
+            except ipcarc.ForkedError:
+                pass
+            # Opened again by name, the segment works.
+            with ipcarc.Arc.open(a.name, Counter, type_tag=TAG) as b:
+                if b.load().n != 5:
+                    code = code or 15
+            return code
+        self.in_fork(child)
         self.assertEqual(a.ref_count, 1)
         self.assertEqual(a.load().n, 5)
 
@@ -439,25 +334,12 @@ class TestConcurrency(Base):
     def test_threads_and_processes_count_exactly(self):
         a = self.new()
         each = 2000
-        peers = [Peer(self, "incr", a.name, str(each), "gate", stdin=True) for _ in range(2)]
-        for p in peers:
-            p.expect("ready")
-        for p in peers:
-            p.p.stdin.write("go\n")
-            p.p.stdin.flush()
 
         def work():
             for _ in range(each):
                 with a.lock() as v:
                     v.n += 1
-        ths = [threading.Thread(target=work) for _ in range(2)]
-        for th in ths:
-            th.start()
-        for th in ths:
-            th.join()
-        for p in peers:
-            p.expect("done")
-            p.wait()
+        self.race([("incr", a.name, str(each), "gate")] * 2, work)
         self.assertEqual(a.load().n, 4 * each)
         self.assertEqual(a.ref_count, 1)
 
@@ -471,7 +353,6 @@ class Mixed(ctypes.Structure):
 
 
 class TestAtomic(Base):
-    assertErr = TestErrors.assertErr
     def test_add_by_name_and_offset(self):
         a = self.new()
         self.assertEqual(a.atomic_add("n", 5), 5)
@@ -580,24 +461,11 @@ class TestAtomic(Base):
     def test_threads_and_processes_exact(self):
         a = self.new()
         each = 20000
-        peers = [Peer(self, "atomic", a.name, str(each), str(i + 1), "gate", stdin=True) for i in range(2)]
-        for p in peers:
-            p.expect("ready")
-        for p in peers:
-            p.p.stdin.write("go\n")
-            p.p.stdin.flush()
 
         def work():
             for _ in range(each):
                 a.atomic_add("n", 1)
-        ths = [threading.Thread(target=work) for _ in range(2)]
-        for th in ths:
-            th.start()
-        for th in ths:
-            th.join()
-        for p in peers:
-            p.expect("done")
-            p.wait()
+        self.race([("atomic", a.name, str(each), str(i + 1), "gate") for i in range(2)], work)
         self.assertEqual(a.atomic_load("n"), 4 * each)
         self.assertEqual([a.atomic_load("spare.%d" % i) for i in range(3)], [each, each, 0])
 
@@ -640,29 +508,9 @@ class TestAtomic(Base):
 
     def test_fork_refused(self):
         a = self.new(Counter(n=5))
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            code = 0
-            try:
-                for call in (lambda: a.atomic_add("n", 1), lambda: a.atomic_load("n"),
-                             lambda: a.atomic_store("n", 1), lambda: a.atomic_cas("n", 5, 6), a.notify):
-                    try:
-                        call()
-                        code = 10
-                    except ipcarc.ForkedError as e:
-                        if e.errno != errno.ECHILD:
-                            code = 11
-                    except BaseException:
-                        code = 12
-            finally:
-                os.write(w, bytes([code]))
-                os._exit(0)
-        os.close(w)
-        code = os.read(r, 1)
-        os.close(r)
-        os.waitpid(pid, 0)
-        self.assertEqual(code, bytes([0]))
+        self.in_fork(lambda: fork_refusals((lambda: a.atomic_add("n", 1), lambda: a.atomic_load("n"),
+                                            lambda: a.atomic_store("n", 1), lambda: a.atomic_cas("n", 5, 6),
+                                            a.notify)))
         self.assertEqual(a.load().n, 5)
 
 

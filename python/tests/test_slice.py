@@ -11,7 +11,7 @@ import time
 import unittest
 
 import ipcarc
-from test_ipcarc import Base, Counter, Peer, shm, test_name, TAG
+from _helpers import Base, Counter, Peer, TAG, fork_refusals, shm, test_name  # noqa: F401
 
 U64 = ctypes.c_uint64
 U64_TAG = "ipcarc.u64.v1"
@@ -35,15 +35,6 @@ class SliceBase(Base):
         o = ipcarc.Slice.open(s.name, ctype, type_tag=tag)
         self.addCleanup(lambda: o.closed or o.close())
         return o
-
-    def assertErr(self, cls, fn, errno_=None, field=None):
-        with self.assertRaises(cls) as cm:
-            fn()
-        if errno_ is not None:
-            self.assertEqual(cm.exception.errno, errno_, cm.exception)
-        if field is not None:
-            self.assertEqual(cm.exception.field, field, cm.exception)
-        return cm.exception
 
     def poke_len(self, s, n):
         """Write the shared length word as only a peer writing the mapping could."""
@@ -291,41 +282,24 @@ class TestSliceErrors(SliceBase):
 
     def test_fork_refused(self):
         s = self.snew([5, 6], 4)
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            code = 0
+
+        def child():
+            code = fork_refusals((s.load, s.lock, s.try_lock, s.clone, lambda: s[0], lambda: s[-1],
+                                  lambda: s.__setitem__(0, 1), lambda: s.store([1]), lambda: s.set_len(1),
+                                  lambda: s.update(id), lambda: s.recover(id), lambda: s.wait(0, 1),
+                                  lambda: s.atomic_add(0, 1), lambda: s.atomic_load(0), s.notify, s.reap))
+            if len(s) != 0 or s.version != 0 or s.ref_count != 0:
+                code = code or 13
             try:
-                for call in (s.load, s.lock, s.try_lock, s.clone, lambda: s[0], lambda: s[-1],
-                             lambda: s.__setitem__(0, 1), lambda: s.store([1]), lambda: s.set_len(1),
-                             lambda: s.update(id), lambda: s.recover(id), lambda: s.wait(0, 1),
-                             lambda: s.atomic_add(0, 1), lambda: s.atomic_load(0), s.notify, s.reap):
-                    try:
-                        call()
-                        code = code or 10
-                    except ipcarc.ForkedError as e:
-                        if e.errno != errno.ECHILD:
-                            code = code or 11
-                    except BaseException:
-                        code = code or 12
-                if len(s) != 0 or s.version != 0 or s.ref_count != 0:
-                    code = code or 13
-                try:
-                    s.close()
-                    code = code or 14
-                except ipcarc.ForkedError:
-                    pass
-                with ipcarc.Slice.open(s.name, U64, type_tag=U64_TAG) as o:
-                    if list(o.load()) != [5, 6]:
-                        code = code or 15
-            finally:
-                os.write(w, bytes([code]))
-                os._exit(0)
-        os.close(w)
-        got = os.read(r, 1)
-        os.close(r)
-        os.waitpid(pid, 0)
-        self.assertEqual(got, b"\0")
+                s.close()
+                code = code or 14
+            except ipcarc.ForkedError:
+                pass
+            with ipcarc.Slice.open(s.name, U64, type_tag=U64_TAG) as o:
+                if list(o.load()) != [5, 6]:
+                    code = code or 15
+            return code
+        self.in_fork(child)
         self.assertEqual((s.ref_count, list(s.load())), (1, [5, 6]))
 
 
@@ -407,24 +381,11 @@ class TestSliceAtomic(SliceBase):
 
     def test_processes_count_exactly(self):
         s = self.snew([0] * 5, 8)
-        peers = [Peer(self, "sincr", s.name, "300", "gate", stdin=True) for _ in range(2)]
-        for p in peers:
-            p.expect("ready")
-        for p in peers:
-            p.p.stdin.write("go\n")
-            p.p.stdin.flush()
 
         def mine():
             for _ in range(300):
                 s.update(lambda v: [v.__setitem__(j, v[j] + 1) for j in range(len(v))] and None)
-        threads = [threading.Thread(target=mine) for _ in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        for p in peers:
-            p.expect("done")
-            p.wait()
+        self.race([("sincr", s.name, "300", "gate")] * 2, mine)
         self.assertEqual(list(s.load()), [1200] * 5)
 
 

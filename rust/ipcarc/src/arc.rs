@@ -1,19 +1,17 @@
 //! [`IpcArc`]: one handle on a `T` shared between processes (create, open,
 //! lock, copy, store, wait, count, inspect, drop).
 
-use std::ffi::{c_int, c_void};
+use std::ffi::c_void;
 use std::fmt;
 use std::marker::PhantomData;
-use std::mem::{ManuallyDrop, MaybeUninit};
-use std::ptr::{self, NonNull};
-use std::sync::{Arc, LockResult, PoisonError};
-use std::time::{Duration, Instant};
+use std::mem::MaybeUninit;
+use std::ptr::NonNull;
+use std::sync::LockResult;
+use std::time::Duration;
 
+use crate::core::{Core, RawGuard, Wait};
 use crate::error::{from_rc, Op};
-use crate::{
-    duration_ns, ffi, AtomicData, Counters, Error, Guard, Holder, Lifetime, Options, PlainData,
-    Stats,
-};
+use crate::{ffi, AtomicData, Error, Guard, Options, PlainData, Stats};
 
 /// One handle on a `T` shared between processes through the named segment:
 /// `Arc<Mutex<T>>` across processes.
@@ -21,21 +19,20 @@ use crate::{
 /// Every handle counts in the segment's reference count: [`IpcArc::new`],
 /// [`IpcArc::load`] and `clone` add one, drop takes one away, and the drop
 /// that takes the count to zero, in whatever process, removes the segment
-/// (unless it was created with [`Lifetime::UntilRemoved`]). Clones share one
-/// attachment (mapping and holder slot) and may move to other threads: an
-/// `IpcArc` is `Send` and `Sync`.
+/// (unless it was created with
+/// [`Lifetime::UntilRemoved`](crate::Lifetime::UntilRemoved)). Drop ignores
+/// errors: [`IpcArc::close`] reports them. Clones share one attachment
+/// (mapping and holder slot) and may move to other threads: an `IpcArc` is
+/// `Send` and `Sync`.
 pub struct IpcArc<T: PlainData> {
-    seg: NonNull<ffi::Seg>,
+    core: Core,
     pub(crate) data: NonNull<T>,
-    name: Arc<str>,
     _t: PhantomData<T>,
 }
 
-// SAFETY: the C layer's calls on one attachment are thread-safe (the holder
-// table has its own process-shared lock; the value is reached only under the
-// value lock or through the seqlock), except that a handle's last close must
-// not race its other calls, which `Drop` (taking `&mut self`) guarantees. T
-// is plain data (Send + Sync by PlainData's bounds).
+// SAFETY: the core is Send and Sync (see core.rs); `data` points into the
+// core's mapping and is reached only under the value lock or by copy. T is
+// plain data (Send + Sync by PlainData's bounds).
 unsafe impl<T: PlainData> Send for IpcArc<T> {}
 // SAFETY: as for Send; `&IpcArc` gives access to the value only through the
 // lock (a Guard) or by copy.
@@ -71,26 +68,24 @@ impl<T: PlainData> IpcArc<T> {
     }
 
     /// # Safety
-    /// `s` is a live handle whose segment holds a T (validated or created).
-    pub(crate) unsafe fn wrap(s: *mut ffi::Seg, name: &str) -> Self {
-        let seg = NonNull::new(s).expect("C returned a handle");
-        let data = NonNull::new(ffi::ipcarc_data(s) as *mut T).expect("a mapped value");
+    /// `core` is a live handle whose segment holds a T (validated or created).
+    pub(crate) unsafe fn wrap(core: Core) -> Self {
+        let data = core.data::<T>();
         debug_assert_eq!(data.as_ptr() as usize % std::mem::align_of::<T>(), 0);
         IpcArc {
-            seg,
+            core,
             data,
-            name: Arc::from(name),
             _t: PhantomData,
         }
     }
 
     pub(crate) fn s(&self) -> *mut ffi::Seg {
-        self.seg.as_ptr()
+        self.core.s()
     }
 
     /// The segment's name, without a leading slash.
     pub fn name(&self) -> &str {
-        &self.name
+        self.core.name()
     }
 
     /// The number of handles of live holders on the segment, in all
@@ -98,8 +93,7 @@ impl<T: PlainData> IpcArc<T> {
     /// kernel marks it dead, before its slot is reaped (Go's `RefCount`,
     /// C's `ipcarc_refcount`).
     pub fn ref_count(&self) -> usize {
-        // SAFETY: a live handle.
-        unsafe { ffi::ipcarc_refcount(self.s()) }.max(0) as usize
+        self.core.ref_count()
     }
 
     /// Another handle on the same segment (reference count +1), sharing this
@@ -107,15 +101,9 @@ impl<T: PlainData> IpcArc<T> {
     /// the open timeout ([`Error::Timeout`]) or past 2^30 handles
     /// ([`Error::TooManyHolders`]). `clone` is this, panicking on failure.
     pub fn try_clone(&self) -> Result<Self, Error> {
-        // SAFETY: a live handle.
-        let rc = unsafe { ffi::ipcarc_clone(self.s()) };
-        if rc != 0 {
-            return Err(from_rc(rc, 0, Op::Table));
-        }
         Ok(IpcArc {
-            seg: self.seg,
+            core: self.core.try_clone()?,
             data: self.data,
-            name: self.name.clone(),
             _t: PhantomData,
         })
     }
@@ -126,15 +114,7 @@ impl<T: PlainData> IpcArc<T> {
     /// through this attachment's last handle (impossible without leaking a
     /// [`Guard`] with `mem::forget`; the handle then stays open).
     pub fn close(self) -> Result<(), Error> {
-        let me = ManuallyDrop::new(self);
-        // SAFETY: a live handle, closed once: `me` is never dropped.
-        let rc = unsafe { ffi::ipcarc_close(me.s()) };
-        // SAFETY: the name's Arc is dropped once, here.
-        drop(unsafe { ptr::read(&me.name) });
-        if rc != 0 {
-            return Err(from_rc(rc, 0, Op::Table));
-        }
-        Ok(())
+        self.core.close()
     }
 
     /// Acquires the segment's robust, process-shared mutex, blocking until it
@@ -168,62 +148,40 @@ impl<T: PlainData> IpcArc<T> {
     /// # Ok::<(), ipcarc::Error>(())
     /// ```
     pub fn lock(&self) -> Result<LockResult<Guard<'_, T>>, Error> {
-        // SAFETY: a live handle.
-        let rc = unsafe { ffi::ipcarc_lock(self.s()) };
-        self.locked(rc, Op::Lock)
+        self.locked(Wait::Block)
     }
 
     /// [`lock`](Self::lock) without waiting: [`Error::WouldBlock`] when another
     /// thread or process holds the lock.
     pub fn try_lock(&self) -> Result<LockResult<Guard<'_, T>>, Error> {
-        // SAFETY: a live handle.
-        let rc = unsafe { ffi::ipcarc_trylock(self.s()) };
-        self.locked(rc, Op::Lock)
+        self.locked(Wait::Try)
     }
 
     /// [`lock`](Self::lock) waiting at most `timeout`:
     /// [`Error::Timeout`]`("value lock")` when it stays held.
     pub fn lock_timeout(&self, timeout: Duration) -> Result<LockResult<Guard<'_, T>>, Error> {
-        // SAFETY: a live handle.
-        let rc = unsafe { ffi::ipcarc_timedlock(self.s(), duration_ns(timeout)) };
-        self.locked(rc, Op::Lock)
+        self.locked(Wait::Timeout(timeout))
     }
 
-    fn locked(&self, rc: c_int, op: Op) -> Result<LockResult<Guard<'_, T>>, Error> {
-        let owner_died = if rc == 0 {
-            false
-        } else if ffi::is(rc, ffi::consts().e_ownerdead) {
-            true
-        } else {
-            return Err(from_rc(rc, 0, op));
-        };
-        let guard = Guard {
-            arc: self,
-            poison_on_panic: !std::thread::panicking(),
-            wrote: false,
-            owner_died,
-            _not_send: PhantomData,
-        };
-        if owner_died || self.is_poisoned() {
-            Ok(Err(PoisonError::new(guard)))
-        } else {
-            Ok(Ok(guard))
-        }
+    fn locked(&self, how: Wait) -> Result<LockResult<Guard<'_, T>>, Error> {
+        self.core.lock(how, |raw| self.guard(raw))
+    }
+
+    fn guard<'a>(&'a self, raw: RawGuard<'a>) -> Guard<'a, T> {
+        Guard { arc: self, raw }
     }
 
     /// Whether the value is poisoned (in any process), as
     /// [`std::sync::Mutex::is_poisoned`].
     pub fn is_poisoned(&self) -> bool {
-        // SAFETY: a live handle.
-        unsafe { ffi::ipcarc_poisoned(self.s()) != 0 }
+        self.core.is_poisoned()
     }
 
     /// Clears the poison, taking and releasing the lock to do so, as
     /// [`std::sync::Mutex::clear_poison`]. Use it after repairing the value
     /// some other way; usually [`Guard::clear_poison`] is simpler.
     pub fn clear_poison(&self) -> Result<(), Error> {
-        let mut g = self.lock()?.unwrap_or_else(PoisonError::into_inner);
-        g.clear_poison()
+        self.core.clear_poison()
     }
 
     /// Repairs a poisoned value (Go's `Arc.Recover`): takes the lock whether
@@ -232,7 +190,7 @@ impl<T: PlainData> IpcArc<T> {
     /// outer `Result` is the locking's; the inner one is `f`'s (on `Err` the
     /// poison stays). On a healthy value it behaves like
     /// [`update`](Self::update). If `f` panics, the value stays poisoned.
-    /// [`lock`](Self::lock) keeps std's shape (a [`PoisonError`] whose
+    /// [`lock`](Self::lock) keeps std's shape (a [`PoisonError`](std::sync::PoisonError) whose
     /// `into_inner` is the guard); `recover` is the one call that says
     /// "repair", in every language.
     ///
@@ -252,13 +210,7 @@ impl<T: PlainData> IpcArc<T> {
         &self,
         f: impl FnOnce(&mut T) -> Result<(), E>,
     ) -> Result<Result<(), E>, Error> {
-        let mut g = self.lock()?.unwrap_or_else(PoisonError::into_inner);
-        let r = f(&mut g);
-        if r.is_ok() && self.is_poisoned() {
-            g.clear_poison()?;
-        }
-        drop(g);
-        Ok(r)
+        self.core.recover(|raw| self.guard(raw), |g| f(g))
     }
 
     /// Locks, calls `f` with the value in place, and unlocks; `f`'s result is
@@ -284,22 +236,7 @@ impl<T: PlainData> IpcArc<T> {
     /// # Ok::<(), ipcarc::Error>(())
     /// ```
     pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, Error> {
-        let mut g = match self.lock()? {
-            Ok(g) => g,
-            Err(p) => {
-                let g = p.into_inner();
-                return Err(if g.owner_died {
-                    Error::OwnerDead
-                } else {
-                    Error::Poisoned
-                });
-            }
-        };
-        let r = f(&mut g);
-        // SAFETY: a live handle whose value lock this thread holds (g).
-        unsafe { ffi::ipcarc_rs_count_update(self.s()) };
-        drop(g);
-        Ok(r)
+        self.core.update(|raw| self.guard(raw), |g| f(g))
     }
 
     /// A consistent copy of the value, without the lock and without blocking
@@ -308,7 +245,7 @@ impl<T: PlainData> IpcArc<T> {
     /// A poisoned value is refused with [`Error::Poisoned`]; a read never
     /// reports [`Error::OwnerDead`], which is kept for the next
     /// [`lock`](Self::lock) (it hands the value over through a
-    /// [`PoisonError`] whose guard says [`Guard::owner_died`]).
+    /// [`PoisonError`](std::sync::PoisonError) whose guard says [`Guard::owner_died`]).
     ///
     /// (The design note's `load(name)` is the constructor, so the read is `get`,
     /// as for [`std::cell::Cell::get`].)
@@ -320,10 +257,7 @@ impl<T: PlainData> IpcArc<T> {
     /// Like every seqlock read, the copy may overlap a writer in another
     /// process; the sequence word tells, and a torn copy is never returned.
     pub fn get(&self) -> Result<T, Error> {
-        // SAFETY: a live handle.
-        if unsafe { ffi::ipcarc_rs_lock_is_mine(self.s()) } != 0 {
-            return Err(Error::Deadlock);
-        }
+        self.core.refuse_locker()?;
         let mut v = MaybeUninit::<T>::uninit();
         // SAFETY: v has room for size_of::<T>() bytes, the segment's value
         // size (validated at attach); C copies exactly that.
@@ -414,12 +348,7 @@ impl<T: PlainData> IpcArc<T> {
     /// seqlock sound) and a wake-up of every [`wait`](Self::wait) in every
     /// process. Takes no lock; may be called while holding it.
     pub fn notify(&self) -> Result<(), Error> {
-        // SAFETY: a live handle.
-        let rc = unsafe { ffi::ipcarc_notify(self.s()) };
-        if rc != 0 {
-            return Err(from_rc(rc, 0, Op::Other));
-        }
-        Ok(())
+        self.core.notify()
     }
 
     /// The number of completed writes of the value (a guard that wrote
@@ -427,8 +356,7 @@ impl<T: PlainData> IpcArc<T> {
     /// [`update`](Self::update)), modulo 2^31. It changes exactly when a
     /// write ends.
     pub fn version(&self) -> u64 {
-        // SAFETY: a live handle.
-        u64::from(unsafe { ffi::ipcarc_version(self.s()) })
+        self.core.version()
     }
 
     /// Sleeps until the version differs from `since` (usually an earlier
@@ -453,89 +381,20 @@ impl<T: PlainData> IpcArc<T> {
     /// # Ok::<(), ipcarc::Error>(())
     /// ```
     pub fn wait(&self, since: u64, timeout: Option<Duration>) -> Result<u64, Error> {
-        let deadline = timeout.map(|d| Instant::now() + d);
-        loop {
-            let ns = match deadline {
-                None => -1,
-                Some(dl) => duration_ns(dl.saturating_duration_since(Instant::now())),
-            };
-            let mut now: u32 = 0;
-            // SAFETY: a live handle; now is valid for the call.
-            let rc = unsafe { ffi::ipcarc_wait(self.s(), since as u32, ns, &mut now) };
-            let c = ffi::consts();
-            if rc == 0 {
-                return Ok(u64::from(now));
-            } else if ffi::is(rc, c.e_intr) {
-                // Woken with no change (a spurious wake-up): sleep again.
-                if deadline.is_some_and(|dl| Instant::now() >= dl) {
-                    return Err(Error::Timeout("write"));
-                }
-            } else if ffi::is(rc, c.e_timedout) {
-                return Err(Error::Timeout("write"));
-            } else {
-                return Err(from_rc(rc, 0, Op::Other));
-            }
-        }
+        self.core.wait(since, timeout)
     }
 
     /// Removes the references of holders that died without closing (killed,
     /// crashed) and returns how many handles that was. Never waits on the
     /// value's lock. Opening and the last drop reap as they go.
     pub fn reap(&self) -> Result<usize, Error> {
-        let mut n: c_int = 0;
-        // SAFETY: a live handle; n is valid for the call.
-        let rc = unsafe { ffi::ipcarc_reap(self.s(), &mut n) };
-        if rc != 0 {
-            return Err(from_rc(rc, 0, Op::Table));
-        }
-        Ok(n.max(0) as usize)
+        self.core.reap()
     }
 
     /// A snapshot of the segment's header, counters and holder table, taken
     /// without any lock (counts may be in motion while it reads).
     pub fn stats(&self) -> Stats {
-        let mut raw = ffi::RawStats::default();
-        let mut counters = Counters::default();
-        // SAFETY: a live handle; raw and counters are valid for the calls.
-        unsafe {
-            ffi::ipcarc_rs_stats(self.s(), &mut raw);
-            ffi::ipcarc_read_counters(self.s(), &mut counters);
-        }
-        // SAFETY: a live handle.
-        let me = unsafe { ffi::ipcarc_slot(self.s()) };
-        let mut holders = Vec::new();
-        for slot in 0..raw.max_holders as u32 {
-            let mut h = ffi::RawHolder::default();
-            // SAFETY: a live handle; the slot index is checked by C.
-            if unsafe { ffi::ipcarc_rs_holder(self.s(), slot, &mut h) } == 1 {
-                holders.push(Holder {
-                    slot,
-                    pid: h.pid as i32,
-                    start_time: h.start_time,
-                    handles: h.handles as u32,
-                    alive: h.alive != 0,
-                    is_self: me >= 0 && me as u32 == slot,
-                });
-            }
-        }
-        Stats {
-            name: self.name.to_string(),
-            total_size: raw.total_size,
-            value_size: raw.value_size,
-            value_align: raw.value_align as u32,
-            type_tag: raw.type_tag,
-            ref_count: raw.refcount,
-            max_holders: raw.max_holders as u32,
-            holders,
-            poisoned: raw.poisoned != 0,
-            locked: raw.lock_owner != 0,
-            lock_owner: raw.lock_owner as i32,
-            version: raw.version,
-            creator_pid: raw.creator_pid as i32,
-            lifetime: Lifetime::from_code(raw.lifetime),
-            counters,
-            waiters: raw.waiters as u32,
-        }
+        self.core.stats()
     }
 }
 
@@ -543,25 +402,18 @@ impl<T: PlainData> Clone for IpcArc<T> {
     /// [`try_clone`](IpcArc::try_clone), panicking when it fails (as
     /// `std::sync::Arc::clone` aborts past `isize::MAX` references).
     fn clone(&self) -> Self {
-        self.try_clone()
-            .unwrap_or_else(|e| panic!("ipcarc: clone {:?}: {}", self.name, e))
-    }
-}
-
-impl<T: PlainData> Drop for IpcArc<T> {
-    /// Gives the handle's reference back; the drop that takes the count to
-    /// zero, in whatever process, removes the segment. Errors are ignored:
-    /// [`IpcArc::close`] reports them.
-    fn drop(&mut self) {
-        // SAFETY: a live handle, closed once (drop runs once, close forgets).
-        let _ = unsafe { ffi::ipcarc_close(self.s()) };
+        IpcArc {
+            core: self.core.clone_or_panic(),
+            data: self.data,
+            _t: PhantomData,
+        }
     }
 }
 
 impl<T: PlainData> fmt::Debug for IpcArc<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IpcArc")
-            .field("name", &self.name)
+            .field("name", &self.name())
             .field("type", &T::type_name())
             .field("ref_count", &self.ref_count())
             .field("poisoned", &self.is_poisoned())

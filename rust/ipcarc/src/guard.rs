@@ -1,15 +1,11 @@
 //! [`Guard`]: the value's lock, held by one thread, dereferencing to the
 //! value in the shared mapping; dropping it unlocks.
 
-use std::ffi::c_int;
 use std::fmt;
-use std::marker::PhantomData;
-use std::mem::ManuallyDrop;
-
-use crate::error::{from_rc, Op};
 use std::ops::{Deref, DerefMut};
 
-use crate::{ffi, Error, IpcArc, PlainData};
+use crate::core::{HoldsLock, RawGuard};
+use crate::{Error, IpcArc, PlainData};
 
 /// The lock on a segment's value, held by the thread that called
 /// [`IpcArc::lock`] until the guard is dropped. Dereferences to the value in
@@ -25,10 +21,7 @@ use crate::{ffi, Error, IpcArc, PlainData};
 /// `&Guard` only reads.
 pub struct Guard<'a, T: PlainData> {
     pub(crate) arc: &'a IpcArc<T>,
-    pub(crate) poison_on_panic: bool,
-    pub(crate) wrote: bool,
-    pub(crate) owner_died: bool,
-    pub(crate) _not_send: PhantomData<*const ()>,
+    pub(crate) raw: RawGuard<'a>,
 }
 
 // SAFETY: through &Guard other threads can only read the value, which the
@@ -41,7 +34,7 @@ impl<'a, T: PlainData> Guard<'a, T> {
     /// holding it (Go's `ErrOwnerDead`, C's `EOWNERDEAD`). The value is then
     /// poisoned and may be half-written.
     pub fn owner_died(&self) -> bool {
-        self.owner_died
+        self.raw.owner_died
     }
 
     /// Marks the value consistent again, for every process: call it once the
@@ -50,13 +43,7 @@ impl<'a, T: PlainData> Guard<'a, T> {
     /// holds the lock, as unlock does: [`Error::NotOwner`] otherwise (a guard
     /// is not `Send`, so that cannot happen through safe code).
     pub fn clear_poison(&mut self) -> Result<(), Error> {
-        // SAFETY: a live handle whose value lock this thread holds.
-        let rc = unsafe { ffi::ipcarc_clear_poison(self.arc.s()) };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(from_rc(rc, 0, Op::Unlock))
-        }
+        self.raw.clear_poison()
     }
 
     /// The handle this guard locks.
@@ -67,29 +54,13 @@ impl<'a, T: PlainData> Guard<'a, T> {
     /// Unlocks, reporting what dropping the guard ignores (a mutex a peer
     /// overwrote: [`Error::Corrupt`]).
     pub fn unlock(self) -> Result<(), Error> {
-        let mut me = ManuallyDrop::new(self);
-        let rc = me.release();
-        if rc != 0 {
-            return Err(from_rc(rc, 0, Op::Unlock));
-        }
-        Ok(())
+        self.raw.unlock()
     }
+}
 
-    fn release(&mut self) -> c_int {
-        let s = self.arc.s();
-        if self.poison_on_panic && std::thread::panicking() {
-            // SAFETY: the value lock is held by this thread (seq is odd).
-            unsafe { ffi::ipcarc_rs_poison(s) };
-            self.wrote = true;
-        }
-        // SAFETY: this thread holds the value lock (Guard is !Send).
-        unsafe {
-            if self.wrote {
-                ffi::ipcarc_unlock(s)
-            } else {
-                ffi::ipcarc_unlock_unchanged(s)
-            }
-        }
+impl<'a, T: PlainData> HoldsLock<'a> for Guard<'a, T> {
+    fn raw(&mut self) -> &mut RawGuard<'a> {
+        &mut self.raw
     }
 }
 
@@ -105,16 +76,10 @@ impl<T: PlainData> Deref for Guard<'_, T> {
 
 impl<T: PlainData> DerefMut for Guard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
-        self.wrote = true;
+        self.raw.wrote = true;
         // SAFETY: as in deref, and `&mut self` makes this the only reference
         // in this process (one guard per lock; Guard is !Send).
         unsafe { &mut *self.arc.data.as_ptr() }
-    }
-}
-
-impl<T: PlainData> Drop for Guard<'_, T> {
-    fn drop(&mut self) {
-        let _ = self.release();
     }
 }
 
@@ -122,7 +87,7 @@ impl<T: PlainData + fmt::Debug> fmt::Debug for Guard<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Guard")
             .field("value", &**self)
-            .field("owner_died", &self.owner_died)
+            .field("owner_died", &self.raw.owner_died)
             .finish()
     }
 }

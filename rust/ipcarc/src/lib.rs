@@ -117,6 +117,7 @@
 
 mod arc;
 mod atomic;
+mod core;
 mod error;
 mod ffi;
 mod guard;

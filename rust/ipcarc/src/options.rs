@@ -4,11 +4,10 @@
 use std::ffi::{c_int, c_void};
 use std::fmt;
 use std::marker::PhantomData;
-use std::ptr;
 use std::time::Duration;
 
-use crate::error::{from_rc, Op};
-use crate::{check_name, duration_ns, ffi, tag, Error, IpcArc, PlainData};
+use crate::core::Core;
+use crate::{duration_ns, ffi, tag, Error, IpcArc, PlainData};
 
 /// When a segment goes away.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -245,65 +244,47 @@ impl<T: PlainData> Options<T> {
     /// [`Error::Exist`] if the name is taken. See [`IpcArc::new`].
     #[allow(clippy::new_ret_no_self, clippy::wrong_self_convention)]
     pub fn new(&self, name: &str, value: T) -> Result<IpcArc<T>, Error> {
-        let (short, cname) = check_name(name)?;
-        let spec = self.spec()?;
-        let mut s = ptr::null_mut();
-        // SAFETY: value is a T, spec.value_size bytes, copied before return;
-        // every pointer is valid for the call and C keeps none of them.
-        let rc = unsafe {
-            ffi::ipcarc_create(
-                cname.as_ptr(),
-                &spec,
-                &value as *const T as *const c_void,
-                &mut s,
-            )
-        };
-        if rc != 0 {
-            return Err(from_rc(rc, 0, Op::Open));
-        }
+        let core = Core::open(name, self.spec(), |cname, spec, s, _| {
+            // SAFETY: value is a T, spec.value_size bytes, copied before
+            // return; every pointer is valid for the call and C keeps none.
+            unsafe {
+                ffi::ipcarc_create(cname.as_ptr(), spec, &value as *const T as *const c_void, s)
+            }
+        })?;
         // SAFETY: a handle just made for a T.
-        Ok(unsafe { IpcArc::wrap(s, short) })
+        Ok(unsafe { IpcArc::wrap(core) })
     }
 
     /// Attaches to the existing segment `name`, which must hold a `T` (same
     /// size, alignment and type tag). See [`IpcArc::load`].
     pub fn load(&self, name: &str) -> Result<IpcArc<T>, Error> {
-        let (short, cname) = check_name(name)?;
-        let spec = self.spec()?;
-        let mut s = ptr::null_mut();
-        let mut field: c_int = 0;
-        // SAFETY: every pointer is valid for the call; C keeps none of them.
-        let rc = unsafe { ffi::ipcarc_open(cname.as_ptr(), &spec, &mut s, &mut field) };
-        if rc != 0 {
-            return Err(from_rc(rc, field, Op::Open));
-        }
+        let core = Core::open(name, self.spec(), |cname, spec, s, field| {
+            // SAFETY: every pointer is valid for the call; C keeps none of them.
+            unsafe { ffi::ipcarc_open(cname.as_ptr(), spec, s, field) }
+        })?;
         // SAFETY: a handle validated for T's size, alignment and tag.
-        Ok(unsafe { IpcArc::wrap(s, short) })
+        Ok(unsafe { IpcArc::wrap(core) })
     }
 
     /// Attaches to `name`, or creates it holding `value` when it does not
     /// exist; the flag says whether this call created it. See
     /// [`IpcArc::open_or_new`].
     pub fn open_or_new(&self, name: &str, value: T) -> Result<(IpcArc<T>, bool), Error> {
-        let (short, cname) = check_name(name)?;
-        let spec = self.spec()?;
-        let mut s = ptr::null_mut();
-        let (mut created, mut field): (c_int, c_int) = (0, 0);
-        // SAFETY: as in new and load.
-        let rc = unsafe {
-            ffi::ipcarc_open_or_create(
-                cname.as_ptr(),
-                &spec,
-                &value as *const T as *const c_void,
-                &mut s,
-                &mut created,
-                &mut field,
-            )
-        };
-        if rc != 0 {
-            return Err(from_rc(rc, field, Op::Open));
-        }
+        let mut created: c_int = 0;
+        let core = Core::open(name, self.spec(), |cname, spec, s, field| {
+            // SAFETY: as in new and load.
+            unsafe {
+                ffi::ipcarc_open_or_create(
+                    cname.as_ptr(),
+                    spec,
+                    &value as *const T as *const c_void,
+                    s,
+                    &mut created,
+                    field,
+                )
+            }
+        })?;
         // SAFETY: a handle made or validated for T.
-        Ok((unsafe { IpcArc::wrap(s, short) }, created != 0))
+        Ok((unsafe { IpcArc::wrap(core) }, created != 0))
     }
 }

@@ -8,13 +8,14 @@
 use std::ffi::{c_int, c_void};
 use std::fmt;
 use std::marker::PhantomData;
-use std::mem::{ManuallyDrop, MaybeUninit};
+use std::mem::MaybeUninit;
 use std::ops::{Deref, DerefMut};
-use std::ptr::{self, NonNull};
-use std::sync::{Arc, LockResult, PoisonError};
+use std::ptr::NonNull;
+use std::sync::LockResult;
 
+use crate::core::{Core, HoldsLock, RawGuard, Wait};
 use crate::error::{from_rc, Op};
-use crate::{check_name, ffi, Error, Options, PlainData};
+use crate::{ffi, Error, Options, PlainData};
 
 impl<T: PlainData> Options<T> {
     /// Creates the slice segment `name` with room for `capacity` elements,
@@ -26,44 +27,36 @@ impl<T: PlainData> Options<T> {
         values: &[T],
         capacity: usize,
     ) -> Result<IpcSlice<T>, Error> {
-        let (short, cname) = check_name(name)?;
-        let spec = self.spec()?;
-        if values.len() > capacity {
-            return Err(Error::InvalidOption("more values than the capacity"));
-        }
-        let mut s = ptr::null_mut();
-        // SAFETY: values is valid for len elements, read during the call only.
-        let rc = unsafe {
-            ffi::ipcarc_slice_create(
-                cname.as_ptr(),
-                &spec,
-                capacity,
-                values.as_ptr() as *const c_void,
-                values.len(),
-                &mut s,
-            )
-        };
-        if rc != 0 {
-            return Err(from_rc(rc, 0, Op::Open));
-        }
+        let core = Core::open(
+            name,
+            self.slice_spec(values, capacity),
+            |cname, spec, s, _| {
+                // SAFETY: values is valid for len elements, read during the call only.
+                unsafe {
+                    ffi::ipcarc_slice_create(
+                        cname.as_ptr(),
+                        spec,
+                        capacity,
+                        values.as_ptr() as *const c_void,
+                        values.len(),
+                        s,
+                    )
+                }
+            },
+        )?;
         // SAFETY: a slice handle just made for T.
-        Ok(unsafe { IpcSlice::wrap(s, short) })
+        Ok(unsafe { IpcSlice::wrap(core) })
     }
 
     /// Attaches to the existing slice segment `name` (its capacity and length
     /// are read from the segment).
     pub fn load_slice(&self, name: &str) -> Result<IpcSlice<T>, Error> {
-        let (short, cname) = check_name(name)?;
-        let spec = self.spec()?;
-        let mut s = ptr::null_mut();
-        let mut field: c_int = 0;
-        // SAFETY: every pointer is valid for the call; C keeps none.
-        let rc = unsafe { ffi::ipcarc_slice_open(cname.as_ptr(), &spec, &mut s, &mut field) };
-        if rc != 0 {
-            return Err(from_rc(rc, field, Op::Open));
-        }
+        let core = Core::open(name, self.spec(), |cname, spec, s, field| {
+            // SAFETY: every pointer is valid for the call; C keeps none.
+            unsafe { ffi::ipcarc_slice_open(cname.as_ptr(), spec, s, field) }
+        })?;
         // SAFETY: a slice handle validated for T.
-        Ok(unsafe { IpcSlice::wrap(s, short) })
+        Ok(unsafe { IpcSlice::wrap(core) })
     }
 
     /// Attaches to the slice `name`, or creates it as
@@ -74,31 +67,37 @@ impl<T: PlainData> Options<T> {
         values: &[T],
         capacity: usize,
     ) -> Result<(IpcSlice<T>, bool), Error> {
-        let (short, cname) = check_name(name)?;
+        let mut created: c_int = 0;
+        let core = Core::open(
+            name,
+            self.slice_spec(values, capacity),
+            |cname, spec, s, field| {
+                // SAFETY: as in new_slice and load_slice.
+                unsafe {
+                    ffi::ipcarc_slice_open_or_create(
+                        cname.as_ptr(),
+                        spec,
+                        capacity,
+                        values.as_ptr() as *const c_void,
+                        values.len(),
+                        s,
+                        &mut created,
+                        field,
+                    )
+                }
+            },
+        )?;
+        // SAFETY: a slice handle made or validated for T.
+        Ok((unsafe { IpcSlice::wrap(core) }, created != 0))
+    }
+
+    /// The spec, once `values` fits in `capacity`.
+    fn slice_spec(&self, values: &[T], capacity: usize) -> Result<ffi::Spec, Error> {
         let spec = self.spec()?;
         if values.len() > capacity {
             return Err(Error::InvalidOption("more values than the capacity"));
         }
-        let mut s = ptr::null_mut();
-        let (mut created, mut field): (c_int, c_int) = (0, 0);
-        // SAFETY: as in new_slice and load_slice.
-        let rc = unsafe {
-            ffi::ipcarc_slice_open_or_create(
-                cname.as_ptr(),
-                &spec,
-                capacity,
-                values.as_ptr() as *const c_void,
-                values.len(),
-                &mut s,
-                &mut created,
-                &mut field,
-            )
-        };
-        if rc != 0 {
-            return Err(from_rc(rc, field, Op::Open));
-        }
-        // SAFETY: a slice handle made or validated for T.
-        Ok((unsafe { IpcSlice::wrap(s, short) }, created != 0))
+        Ok(spec)
     }
 }
 
@@ -106,15 +105,14 @@ impl<T: PlainData> Options<T> {
 /// lock), a capacity fixed at creation. Every handle counts in the segment's
 /// reference count as an [`IpcArc`](crate::IpcArc)'s does.
 pub struct IpcSlice<T: PlainData> {
-    seg: NonNull<ffi::Seg>,
+    core: Core,
     data: NonNull<T>,
     cap: usize,
-    name: Arc<str>,
     _t: PhantomData<T>,
 }
 
-// SAFETY: as IpcArc's: the C calls on one attachment are thread-safe, and
-// drop takes &mut self.
+// SAFETY: as IpcArc's: the core is Send and Sync, and `data` is reached only
+// under the lock or by copy.
 unsafe impl<T: PlainData> Send for IpcSlice<T> {}
 // SAFETY: as above.
 unsafe impl<T: PlainData> Sync for IpcSlice<T> {}
@@ -136,26 +134,23 @@ impl<T: PlainData> IpcSlice<T> {
     }
 
     /// # Safety
-    /// `s` is a live handle on a slice segment of T.
-    unsafe fn wrap(s: *mut ffi::Seg, name: &str) -> Self {
-        let seg = NonNull::new(s).expect("C returned a handle");
-        let data = NonNull::new(ffi::ipcarc_data(s) as *mut T).expect("a mapped value");
+    /// `core` is a live handle on a slice segment of T.
+    unsafe fn wrap(core: Core) -> Self {
         IpcSlice {
-            seg,
-            data,
-            cap: ffi::ipcarc_slice_cap(s),
-            name: Arc::from(name),
+            data: core.data::<T>(),
+            cap: ffi::ipcarc_slice_cap(core.s()),
+            core,
             _t: PhantomData,
         }
     }
 
     fn s(&self) -> *mut ffi::Seg {
-        self.seg.as_ptr()
+        self.core.s()
     }
 
     /// The segment's name, without a leading slash.
     pub fn name(&self) -> &str {
-        &self.name
+        self.core.name()
     }
 
     /// The elements in use: one lock-free read, bounded by the capacity.
@@ -176,24 +171,21 @@ impl<T: PlainData> IpcSlice<T> {
 
     /// Live handles on the segment, over every process.
     pub fn ref_count(&self) -> usize {
-        // SAFETY: a live handle.
-        unsafe { ffi::ipcarc_refcount(self.s()) }.max(0) as usize
+        self.core.ref_count()
     }
 
     /// Another handle on the same slice (reference count +1).
     pub fn try_clone(&self) -> Result<Self, Error> {
-        // SAFETY: a live handle.
-        let rc = unsafe { ffi::ipcarc_clone(self.s()) };
-        if rc != 0 {
-            return Err(from_rc(rc, 0, Op::Table));
-        }
-        Ok(IpcSlice {
-            seg: self.seg,
+        Ok(self.with_core(self.core.try_clone()?))
+    }
+
+    fn with_core(&self, core: Core) -> Self {
+        IpcSlice {
+            core,
             data: self.data,
             cap: self.cap,
-            name: self.name.clone(),
             _t: PhantomData,
-        })
+        }
     }
 
     /// A consistent copy of the elements in use, without the lock (Go's
@@ -201,10 +193,7 @@ impl<T: PlainData> IpcSlice<T> {
     /// slice; [`Error::Corrupt`]`("slice length")` for a length word beyond
     /// the capacity; [`Error::Deadlock`] on the thread that holds the lock.
     pub fn get(&self) -> Result<Vec<T>, Error> {
-        // SAFETY: a live handle.
-        if unsafe { ffi::ipcarc_rs_lock_is_mine(self.s()) } != 0 {
-            return Err(Error::Deadlock);
-        }
+        self.core.refuse_locker()?;
         let c = ffi::consts();
         let mut v: Vec<T> = Vec::with_capacity(self.len());
         loop {
@@ -275,53 +264,20 @@ impl<T: PlainData> IpcSlice<T> {
     }
 
     /// Locks, as [`IpcArc::lock`](crate::IpcArc::lock): a poisoned slice
-    /// comes back through a [`PoisonError`] holding the guard.
+    /// comes back through a [`PoisonError`](std::sync::PoisonError) holding the guard.
     pub fn lock(&self) -> Result<LockResult<SliceGuard<'_, T>>, Error> {
-        // SAFETY: a live handle.
-        let rc = unsafe { ffi::ipcarc_lock(self.s()) };
-        let owner_died = if rc == 0 {
-            false
-        } else if ffi::is(rc, ffi::consts().e_ownerdead) {
-            true
-        } else {
-            return Err(from_rc(rc, 0, Op::Lock));
-        };
-        let guard = SliceGuard {
-            slice: self,
-            poison_on_panic: !std::thread::panicking(),
-            wrote: false,
-            owner_died,
-            _not_send: PhantomData,
-        };
-        // SAFETY: a live handle.
-        if owner_died || unsafe { ffi::ipcarc_poisoned(self.s()) } != 0 {
-            Ok(Err(PoisonError::new(guard)))
-        } else {
-            Ok(Ok(guard))
-        }
+        self.core.lock(Wait::Block, |raw| self.guard(raw))
+    }
+
+    fn guard<'a>(&'a self, raw: RawGuard<'a>) -> SliceGuard<'a, T> {
+        SliceGuard { slice: self, raw }
     }
 
     /// Locks, calls `f` with the guard (the elements in use, and
     /// [`SliceGuard::set_len`]), unlocks. A poisoned slice is refused
     /// ([`Error::Poisoned`] or [`Error::OwnerDead`]).
     pub fn update<R>(&self, f: impl FnOnce(&mut SliceGuard<'_, T>) -> R) -> Result<R, Error> {
-        let mut g = match self.lock()? {
-            Ok(g) => g,
-            Err(p) => {
-                let g = p.into_inner();
-                return Err(if g.owner_died {
-                    Error::OwnerDead
-                } else {
-                    Error::Poisoned
-                });
-            }
-        };
-        g.wrote = true;
-        let r = f(&mut g);
-        // SAFETY: this thread holds the value lock (g).
-        unsafe { ffi::ipcarc_rs_count_update(self.s()) };
-        drop(g);
-        Ok(r)
+        self.core.update(|raw| self.guard(raw), |g| f(g))
     }
 
     /// Repairs a poisoned slice: locks whether or not it is poisoned, calls
@@ -330,42 +286,25 @@ impl<T: PlainData> IpcSlice<T> {
         &self,
         f: impl FnOnce(&mut SliceGuard<'_, T>) -> Result<(), E>,
     ) -> Result<Result<(), E>, Error> {
-        let mut g = self.lock()?.unwrap_or_else(PoisonError::into_inner);
-        g.wrote = true;
-        let r = f(&mut g);
-        // SAFETY: a live handle.
-        if r.is_ok() && unsafe { ffi::ipcarc_poisoned(self.s()) } != 0 {
-            g.clear_poison()?;
-        }
-        drop(g);
-        Ok(r)
+        self.core.recover(|raw| self.guard(raw), |g| f(g))
     }
 
     /// Completed writes, modulo 2^31.
     pub fn version(&self) -> u64 {
-        // SAFETY: a live handle.
-        u64::from(unsafe { ffi::ipcarc_version(self.s()) })
-    }
-}
-
-impl<T: PlainData> Drop for IpcSlice<T> {
-    fn drop(&mut self) {
-        // SAFETY: a live handle, closed once.
-        let _ = unsafe { ffi::ipcarc_close(self.s()) };
+        self.core.version()
     }
 }
 
 impl<T: PlainData> Clone for IpcSlice<T> {
     fn clone(&self) -> Self {
-        self.try_clone()
-            .unwrap_or_else(|e| panic!("ipcarc: clone {:?}: {}", self.name, e))
+        self.with_core(self.core.clone_or_panic())
     }
 }
 
 impl<T: PlainData> fmt::Debug for IpcSlice<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IpcSlice")
-            .field("name", &self.name)
+            .field("name", &self.name())
             .field("len", &self.len())
             .field("cap", &self.cap)
             .finish()
@@ -376,16 +315,13 @@ impl<T: PlainData> fmt::Debug for IpcSlice<T> {
 /// the mapping). Dropping it unlocks (poisoning first while panicking).
 pub struct SliceGuard<'a, T: PlainData> {
     slice: &'a IpcSlice<T>,
-    poison_on_panic: bool,
-    wrote: bool,
-    owner_died: bool,
-    _not_send: PhantomData<*const ()>,
+    raw: RawGuard<'a>,
 }
 
 impl<'a, T: PlainData> SliceGuard<'a, T> {
     /// True for the first lock after an owner died holding it.
     pub fn owner_died(&self) -> bool {
-        self.owner_died
+        self.raw.owner_died
     }
 
     /// The capacity.
@@ -401,45 +337,18 @@ impl<'a, T: PlainData> SliceGuard<'a, T> {
         if rc != 0 {
             return Err(from_rc(rc, 0, Op::Unlock));
         }
-        self.wrote = true;
+        self.raw.wrote = true;
         Ok(())
     }
 
     /// Ends the poison for every process, once the slice is repaired.
     pub fn clear_poison(&mut self) -> Result<(), Error> {
-        // SAFETY: this thread holds the value lock.
-        let rc = unsafe { ffi::ipcarc_clear_poison(self.slice.s()) };
-        if rc != 0 {
-            return Err(from_rc(rc, 0, Op::Unlock));
-        }
-        Ok(())
+        self.raw.clear_poison()
     }
 
     /// Unlocks, reporting what dropping ignores.
     pub fn unlock(self) -> Result<(), Error> {
-        let mut me = ManuallyDrop::new(self);
-        let rc = me.release();
-        if rc != 0 {
-            return Err(from_rc(rc, 0, Op::Unlock));
-        }
-        Ok(())
-    }
-
-    fn release(&mut self) -> c_int {
-        let s = self.slice.s();
-        if self.poison_on_panic && std::thread::panicking() {
-            // SAFETY: the value lock is held by this thread.
-            unsafe { ffi::ipcarc_rs_poison(s) };
-            self.wrote = true;
-        }
-        // SAFETY: this thread holds the value lock.
-        unsafe {
-            if self.wrote {
-                ffi::ipcarc_unlock(s)
-            } else {
-                ffi::ipcarc_unlock_unchanged(s)
-            }
-        }
+        self.raw.unlock()
     }
 
     fn in_use(&self) -> usize {
@@ -459,14 +368,14 @@ impl<T: PlainData> Deref for SliceGuard<'_, T> {
 
 impl<T: PlainData> DerefMut for SliceGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut [T] {
-        self.wrote = true;
+        self.raw.wrote = true;
         // SAFETY: as in deref; &mut self makes this the only reference here.
         unsafe { std::slice::from_raw_parts_mut(self.slice.data.as_ptr(), self.in_use()) }
     }
 }
 
-impl<T: PlainData> Drop for SliceGuard<'_, T> {
-    fn drop(&mut self) {
-        let _ = self.release();
+impl<'a, T: PlainData> HoldsLock<'a> for SliceGuard<'a, T> {
+    fn raw(&mut self) -> &mut RawGuard<'a> {
+        &mut self.raw
     }
 }
