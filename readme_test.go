@@ -69,16 +69,20 @@ func TestREADMEQuickstart(t *testing.T) {
 	if err != nil || !strings.Contains(string(worker), "worker: one job done") {
 		t.Fatalf("worker: %v: %s", err, worker)
 	}
-	done := make(chan error, 1)
-	go func() { done <- create.Wait() }()
-	var last string
-	for lines.Scan() {
-		last = lines.Text()
-	}
+	// Read to EOF first, then Wait (Wait closes the pipe: reading after it
+	// could lose the last line).
+	last := make(chan string, 1)
+	go func() {
+		var l string
+		for lines.Scan() {
+			l = lines.Text()
+		}
+		last <- l
+	}()
 	select {
-	case err := <-done:
-		if err != nil || last != "done: 1" {
-			t.Fatalf("create ended %v, last line %q; want \"done: 1\"", err, last)
+	case l := <-last:
+		if err := create.Wait(); err != nil || l != "done: 1" {
+			t.Fatalf("create ended %v, last line %q; want \"done: 1\"", err, l)
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("create did not end after the worker's write")
