@@ -527,7 +527,9 @@ func TestSliceLoadNotTornNotStarved(t *testing.T) {
 	c.expect("attached")
 	buf := make([]uint64, 0, n)
 	seen := map[uint64]bool{}
-	for i := 0; i < 30; i++ {
+	// At least 30 loads, and on until the writer's progress shows (two
+	// values seen): on a loaded machine its first store may come after 30.
+	for i, begin := 0, time.Now(); i < 30 || (len(seen) < 2 && time.Since(begin) < 20*time.Second); i++ {
 		start := time.Now()
 		v, err := s.AppendTo(buf[:0])
 		if err != nil {
