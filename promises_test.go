@@ -304,6 +304,9 @@ func TestSliceShownByInfoAndLs(t *testing.T) {
 	if out := mustCLI(t, exe, 0, "ls", "--json", name).stdout; !strings.Contains(out, `"shape": "slice"`) || !strings.Contains(out, `"len": 2`) {
 		t.Fatalf("ipcarc ls --json of a slice:\n%s", out)
 	}
+	if out := mustCLI(t, exe, 0, "top", "--once", "--json", "--interval=100ms", name).stdout; !strings.Contains(out, `"shape": "slice"`) || !strings.Contains(out, `"capacity": 8`) {
+		t.Fatalf("ipcarc top --json of a slice:\n%s", out)
+	}
 	a := mustNew(t, testName(t), Counter{})
 	if i, _ := a.Info(); i.Shape != ShapeValue || i.Capacity != 0 {
 		t.Fatalf("Info of a value: shape %v cap %d", i.Shape, i.Capacity)

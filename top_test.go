@@ -96,6 +96,9 @@ type topRow struct {
 	Locked          bool     `json:"locked"`
 	LockOwnerTID    int      `json:"lock_owner_tid"`
 	LockOwnerDied   bool     `json:"lock_owner_died"`
+	Shape           string   `json:"shape"`
+	Len             uint64   `json:"len"`
+	Capacity        uint64   `json:"capacity"`
 	LockOwnerPID    int      `json:"lock_owner_pid"`
 	HeldForNs       *int64   `json:"held_for_ns"`
 	State           string   `json:"state"`
@@ -242,7 +245,7 @@ func TestTopJSONMatchesInspect(t *testing.T) {
 	idleInfo := mustInspect(t, idle)
 	want := topRow{
 		Name: idle, Rates: Rates{Interval: rows[1].Interval}, Counters: idleInfo.Counters,
-		LiveHolders: 1, HeldForNs: new(int64), State: "ready",
+		LiveHolders: 1, HeldForNs: new(int64), State: "ready", Shape: "value",
 	}
 	if d := cmp.Diff(want, rows[1]); d != "" {
 		t.Errorf("idle segment's row (-want +got):\n%s", d)
@@ -266,7 +269,7 @@ func TestTopJSONMatchesInspect(t *testing.T) {
 	wantRates.PoisonedNow = info.Poisoned
 	want = topRow{
 		Name: name, Rates: wantRates, Counters: info.Counters, Waiters: info.Waiters,
-		LiveHolders: info.LiveHolders, DeadHolders: info.DeadHolders, HeldForNs: new(int64), State: info.State.String(),
+		LiveHolders: info.LiveHolders, DeadHolders: info.DeadHolders, HeldForNs: new(int64), State: info.State.String(), Shape: info.Shape.String(),
 	}
 	if d := cmp.Diff(want, rows[0]); d != "" {
 		t.Errorf("top of a still segment differs from Inspect (-want +got):\n%s", d)

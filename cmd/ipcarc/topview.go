@@ -56,8 +56,12 @@ type topRow struct {
 	// lock at every reading since it was first seen (it may have released
 	// and retaken it in between): 0 when the lock is free, null when the
 	// owner was first seen at this reading.
-	HeldForNs    *int64 `json:"held_for_ns"`
-	State        string `json:"state"`
+	HeldForNs *int64 `json:"held_for_ns"`
+	State     string `json:"state"`
+	// Shape is "value" or "slice"; for a slice, Len and Capacity in elements.
+	Shape        string `json:"shape"`
+	Len          uint64 `json:"len"`
+	Capacity     uint64 `json:"capacity"`
 	Corrupt      bool   `json:"corrupt,omitempty"`
 	FirstReading bool   `json:"first_reading,omitempty"`
 	Note         string `json:"note,omitempty"`
@@ -134,6 +138,7 @@ func (t *topper) frame(segs []ipcarc.SegmentInfo) []topRow {
 			Name: s.Name, Counters: s.Counters, Waiters: s.Waiters,
 			LiveHolders: s.LiveHolders, DeadHolders: s.DeadHolders,
 			Locked: s.Locked, LockOwnerTID: s.LockOwnerTID, LockOwnerDied: s.LockOwnerDied, State: s.State.String(), Corrupt: s.Corrupt,
+			Shape: s.Shape.String(), Len: s.Len, Capacity: s.Capacity,
 		}
 		if s.Locked && !s.LockOwnerDied {
 			r.LockOwnerPID = processOf(s.LockOwnerTID)
@@ -183,6 +188,9 @@ func topNote(s ipcarc.SegmentInfo, r topRow) string {
 	}
 	if r.CountersWentBack {
 		parts = append(parts, "counters went back")
+	}
+	if s.Shape == ipcarc.ShapeSlice {
+		parts = append(parts, shapeText(s))
 	}
 	if n := note(s); n != "-" {
 		parts = append(parts, n)
