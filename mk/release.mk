@@ -4,12 +4,13 @@
 # `make release-check` builds, vets and tests each one as a user would get
 # it: GOWORK=off, against the root version it requires. While that version
 # is not published it says so and proves the module builds against the
-# current root instead, with a temporary replace in a scratch copy under
-# build/release-check (the source tree is not touched).
+# current root instead: a scratch copy of the module in a temporary
+# directory outside the tree, built through a go.work there that maps the
+# required root version to this checkout (no go.mod is ever given a
+# replace), removed afterwards.
 
 ROOT_MODULE     := github.com/ipcarc/ipcarc
 NESTED_MODULES  := prometheus
-RELEASE_SCRATCH := build/release-check
 
 .PHONY: release-check
 release-check: check-tools
@@ -25,13 +26,14 @@ release-check: check-tools
 			(cd $$m && GOWORK=off $(GO) build ./... && GOWORK=off $(GO) vet ./... && GOWORK=off $(GO) test -count=1 ./...); \
 		else \
 			echo "release-check: $(ROOT_MODULE) $$ver, which $$m/go.mod requires, cannot be fetched (not published yet, or no module proxy):"; \
-			echo "release-check:   checking $$m against this checkout instead, with a temporary replace in $(RELEASE_SCRATCH)/$$m;"; \
+			echo "release-check:   checking $$m against this checkout instead, through a temporary go.work outside the tree;"; \
 			echo "release-check:   tag $(ROOT_MODULE) $$ver before tagging $$m (RELEASING.md)"; \
-			rm -rf $(RELEASE_SCRATCH)/$$m; mkdir -p $(RELEASE_SCRATCH)/$$m; \
-			cp -R $$m/. $(RELEASE_SCRATCH)/$$m/; \
-			(cd $(RELEASE_SCRATCH)/$$m && GOWORK=off $(GO) mod edit -replace $(ROOT_MODULE)@$$ver=$(CURDIR) && \
-			 GOWORK=off GOFLAGS=-mod=mod $(GO) build ./... && GOWORK=off GOFLAGS=-mod=mod $(GO) vet ./... && \
-			 GOWORK=off GOFLAGS=-mod=mod $(GO) test -count=1 ./...); \
+			tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+			cp -R $$m "$$tmp/$$m"; \
+			printf 'go 1.26.0\n\nuse ./%s\n\nreplace $(ROOT_MODULE) %s => %s\n' "$$m" "$$ver" "$(CURDIR)" > "$$tmp/go.work"; \
+			(cd "$$tmp/$$m" && GOWORK="$$tmp/go.work" $(GO) build ./... && GOWORK="$$tmp/go.work" $(GO) vet ./... && \
+			 GOWORK="$$tmp/go.work" $(GO) test -count=1 ./...); \
+			rm -rf "$$tmp"; \
 		fi; \
 	done
 
