@@ -153,7 +153,7 @@ func TestAdvCloseLastHandleWhileAnotherThreadHoldsLock(t *testing.T) {
 func advCProgram(t *testing.T, src string) string {
 	t.Helper()
 	if _, err := exec.LookPath("cc"); err != nil {
-		t.Skip("no C compiler")
+		t.Skip("no C compiler on PATH (" + toolInstall("cc") + ")")
 	}
 	dir := t.TempDir()
 	f := filepath.Join(dir, "prog.c")

@@ -147,7 +147,7 @@ func TestExpvar(t *testing.T) {
 func TestNoImportSideEffects(t *testing.T) {
 	gobin, err := exec.LookPath("go")
 	if err != nil {
-		t.Skip("needs the go command to list the package's dependencies:", err)
+		t.Skip("needs the go command to list the package's dependencies:", err, "("+toolInstall("go")+")")
 	}
 	for _, env := range [][]string{{"CGO_ENABLED=1"}, {"CGO_ENABLED=0"}, {"GOOS=darwin", "CGO_ENABLED=0"}} {
 		cmd := exec.Command(gobin, "list", "-deps", ".")

@@ -217,7 +217,7 @@ func (e errSkip) Error() string { return string(e) }
 func (b *peerBuild) get(t *testing.T, tool, lang string, build func() (string, error)) peer {
 	t.Helper()
 	if _, err := exec.LookPath(tool); err != nil {
-		t.Skipf("%s is not on PATH, so the %s peer cannot be built: %v", tool, lang, err)
+		t.Skipf("%s is not on PATH, so the %s peer cannot be built: %v (%s)", tool, lang, err, toolInstall(tool))
 	}
 	b.once.Do(func() { b.path, b.err = build() })
 	var skip errSkip
@@ -440,4 +440,19 @@ func TestPeerTypeMismatchRefused(t *testing.T) {
 			})
 		}
 	}
+}
+
+// toolInstall says how to get a tool a test needs on Debian, for its skip.
+func toolInstall(tool string) string {
+	switch tool {
+	case "cargo":
+		return "apt-get install cargo, or https://rustup.rs"
+	case "python3":
+		return "apt-get install python3 python3-venv"
+	case "go":
+		return "https://go.dev/dl"
+	case "pkg-config":
+		return "apt-get install pkg-config"
+	}
+	return "apt-get install gcc"
 }

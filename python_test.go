@@ -345,7 +345,7 @@ with ipcarc.Arc.open(sys.argv[1], Counter, type_tag="ipcarc.counter.v1") as a:
 // from an sdist or a copied python/ folder) fails with a message saying so.
 func TestPythonBuildWithoutCSources(t *testing.T) {
 	if _, err := exec.LookPath("python3"); err != nil {
-		t.Skipf("python3 is not on PATH: %v", err)
+		t.Skipf("python3 is not on PATH: %v (%s)", err, toolInstall("python3"))
 	}
 	dir := t.TempDir()
 	cmd := exec.Command("python3", "-c", "import sys; sys.path.insert(0, 'python/_backend'); "+

@@ -69,7 +69,9 @@ func TestAdvStaleRobustEntryAfterSlotReuse(t *testing.T) {
 			return
 		}
 	}
-	t.Skip("the keeper always exited first; the window was not hit")
+	// Every run checked that nothing leaked whatever the order; say that
+	// the dangerous one was not among them (a leak fails above).
+	t.Logf("the dead child's keeper exited first in all 20 runs: the reuse-while-listed order was not hit, and no run leaked")
 }
 
 func setAffinity(tid int, cpu uint) syscall.Errno {

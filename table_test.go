@@ -809,7 +809,7 @@ func buildForkpeer(t *testing.T) string {
 	t.Helper()
 	cc, err := exec.LookPath("cc")
 	if err != nil {
-		t.Skipf("no C compiler: %v", err)
+		t.Skipf("no C compiler: %v (%s)", err, toolInstall("cc"))
 	}
 	repo, err := os.Getwd()
 	if err != nil {
