@@ -94,7 +94,7 @@ func cPeerInputs() []string {
 func buildCPeer() (string, error) {
 	for _, tool := range []string{"make", "pkg-config"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			return "", errSkip(fmt.Sprintf("%s is not on PATH, so libipcarc cannot be installed and used by the C peer: %v", tool, err))
+			return "", errSkip(fmt.Sprintf("%s is not on PATH, so libipcarc cannot be installed and used by the C peer: %v (%s)", tool, err, toolInstall(tool)))
 		}
 	}
 	repo, err := filepath.Abs(".")
