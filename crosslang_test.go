@@ -55,31 +55,29 @@ var crossLangs = []crossLang{{"go", nil}, {"c", cPeer}, {"rust", rustPeer}}
 // every handle is given back.
 func TestCrossConcurrentIncrements(t *testing.T) {
 	cp, rp := bothPeers(t)
-	peers := []peer{cp, rp}
+	countTogether(t, 20000, 2, cp, rp)
+}
+
+// countTogether has goKids Go children, each peer and this process add each
+// to one Counter under the lock at once, and checks the exact total and that
+// every worker's handle is gone. Every worker attaches, says ready and waits
+// at the gate (its stdin): a native peer counts to 20,000 in a few
+// milliseconds, sooner than a race-built Go child even starts, so without
+// the gate they would take turns instead of contending.
+func countTogether(t *testing.T, each int, goKids int, peers ...peer) {
+	t.Helper()
 	name := testName(t)
 	a := mustNew(t, name, Counter{}, WithTypeTag(peerTag))
-	const each = 20000
 	k := strconv.Itoa(each)
-	// Every worker attaches, says ready and waits at the gate (its stdin):
-	// a native peer counts to 20,000 in a few milliseconds, sooner than a
-	// race-built Go child even starts, so without the gate they would take
-	// turns instead of contending.
 	var kids []*child
 	var gates []io.WriteCloser
-	for i := 0; i < 2; i++ {
-		var gate io.WriteCloser
-		kids = append(kids, startChildCmd(t, func(cmd *exec.Cmd) {
-			var err error
-			if gate, err = cmd.StdinPipe(); err != nil {
-				t.Fatal(err)
-			}
-		}, "peer-incr", name, k, "gate"))
-		gates = append(gates, gate)
+	for i := 0; i < goKids; i++ {
+		c, gate := startChildGate(t, name, k)
+		kids, gates = append(kids, c), append(gates, gate)
 	}
 	for _, p := range peers {
 		c, gate := p.startStdin(t, true, "incr", name, k, "gate")
-		kids = append(kids, c)
-		gates = append(gates, gate)
+		kids, gates = append(kids, c), append(gates, gate)
 	}
 	for _, c := range kids {
 		c.expect("ready")
@@ -90,15 +88,8 @@ func TestCrossConcurrentIncrements(t *testing.T) {
 	for _, g := range gates {
 		io.WriteString(g, "go\n")
 	}
-	for i := 0; i < each; i++ {
-		g, err := a.Lock()
-		if err != nil {
-			t.Fatal(err)
-		}
-		g.Get().N++
-		if err := g.Unlock(); err != nil {
-			t.Fatal(err)
-		}
+	if err := lockedIncrements(a, each); err != nil {
+		t.Fatal(err)
 	}
 	for _, c := range kids {
 		c.expect("done")
@@ -108,11 +99,11 @@ func TestCrossConcurrentIncrements(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := uint64(len(kids)+1) * each; v.N != want {
+	if want := uint64(len(kids)+1) * uint64(each); v.N != want {
 		t.Fatalf("total = %d, want %d", v.N, want)
 	}
 	if rc, _ := a.RefCount(); rc != 1 {
-		t.Fatalf("refcount after every peer closed = %d, want 1", rc)
+		t.Fatalf("refcount after every worker closed = %d, want 1", rc)
 	}
 }
 

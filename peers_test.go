@@ -101,17 +101,11 @@ func buildCPeer() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	h := sha256.New()
-	for _, f := range cPeerInputs() {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return "", err
-		}
-		fmt.Fprintf(h, "%s %d\n", f, len(b))
-		h.Write(b)
-	}
 	peers := filepath.Join(repo, "build", "peers")
-	final := filepath.Join(peers, fmt.Sprintf("c-%x", h.Sum(nil)[:8]))
+	final, err := inputsDir(peers, "c", cPeerInputs())
+	if err != nil {
+		return "", err
+	}
 	exe := filepath.Join(final, "cpeer")
 	if _, err := os.Stat(exe); err == nil {
 		return exe, nil
@@ -455,4 +449,19 @@ func toolInstall(tool string) string {
 		return "apt-get install pkg-config"
 	}
 	return "apt-get install gcc"
+}
+
+// inputsDir is a build directory under parent named by prefix and a hash of
+// the inputs' names and contents: a build from unchanged inputs is reused.
+func inputsDir(parent, prefix string, inputs []string) (string, error) {
+	h := sha256.New()
+	for _, f := range inputs {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "%s %d\n", f, len(b))
+		h.Write(b)
+	}
+	return filepath.Join(parent, fmt.Sprintf("%s-%x", prefix, h.Sum(nil)[:8])), nil
 }

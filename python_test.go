@@ -4,7 +4,6 @@ package ipcarc
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -43,17 +42,11 @@ func buildPyPeer() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	h := sha256.New()
-	for _, f := range inputs {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return "", err
-		}
-		fmt.Fprintf(h, "%s %d\n", f, len(b))
-		h.Write(b)
-	}
 	dir := filepath.Join(repo, "build", "python")
-	final := filepath.Join(dir, fmt.Sprintf("py-%x", h.Sum(nil)[:8]))
+	final, err := inputsDir(dir, "py", inputs)
+	if err != nil {
+		return "", err
+	}
 	launcher := filepath.Join(final, "pypeer")
 	if _, err := os.Stat(launcher); err == nil {
 		return launcher, nil
@@ -216,44 +209,7 @@ func TestPythonWaitCrossLang(t *testing.T) {
 func TestCrossConcurrentIncrementsPython(t *testing.T) {
 	cp, rp := bothPeers(t)
 	pp := pyPeer(t)
-	name := testName(t)
-	a := mustNew(t, name, Counter{}, WithTypeTag(peerTag))
-	const each = 5000
-	k := strconv.Itoa(each)
-	var kids []*child
-	var gates []io.WriteCloser
-	gk, gate := startChildGate(t, name, k)
-	kids, gates = append(kids, gk), append(gates, gate)
-	for _, p := range []peer{cp, rp, pp, pp} {
-		c, gate := p.startStdin(t, true, "incr", name, k, "gate")
-		kids, gates = append(kids, c), append(gates, gate)
-	}
-	for _, c := range kids {
-		c.expect("ready")
-	}
-	if rc, _ := a.RefCount(); rc != len(kids)+1 {
-		t.Fatalf("refcount with every worker attached = %d, want %d", rc, len(kids)+1)
-	}
-	for _, g := range gates {
-		io.WriteString(g, "go\n")
-	}
-	if err := lockedIncrements(a, each); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range kids {
-		c.expect("done")
-		c.wait()
-	}
-	v, err := a.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := uint64(len(kids)+1) * each; v.N != want {
-		t.Fatalf("total = %d, want %d", v.N, want)
-	}
-	if rc, _ := a.RefCount(); rc != 1 {
-		t.Fatalf("refcount after every worker closed = %d, want 1", rc)
-	}
+	countTogether(t, 5000, 1, cp, rp, pp, pp)
 }
 
 // startChildGate starts a Go peer-incr child with a gate on its stdin.
