@@ -174,7 +174,9 @@ static void wait_stdin(void) {
 	(void)!fgets(line, sizeof line, stdin);
 }
 
-static int cmd_incr(const char *name, uint64_t k, int gate) {
+/* Attach to the counter (creating it when absent) and, with gate, say
+ * "ready" and wait for the parent's "go". */
+static ipcarc_seg *attach_counter(const char *name, int gate) {
 	ipcarc_spec sp = counter_spec();
 	struct counter zero;
 	memset(&zero, 0, sizeof zero);
@@ -186,6 +188,11 @@ static int cmd_incr(const char *name, uint64_t k, int gate) {
 		say("ready");
 		wait_stdin();
 	}
+	return s;
+}
+
+static int cmd_incr(const char *name, uint64_t k, int gate) {
+	ipcarc_seg *s = attach_counter(name, gate);
 	struct counter *c = ipcarc_data(s);
 	for (uint64_t i = 0; i < k; i++) {
 		lock(s, name);
@@ -320,18 +327,9 @@ static int usage(void) {
  * address, as Go's atomic.Uint64.Add and Rust's AtomicU64::fetch_add. */
 static int cmd_atomic(const char *name, uint64_t k, uint64_t idx, int gate) {
 	if (idx > 7) return usage();
-	ipcarc_spec sp = counter_spec();
-	struct counter zero;
-	memset(&zero, 0, sizeof zero);
-	ipcarc_seg *s = NULL;
-	int created = 0, field = IPCARC_FIELD_NONE;
-	int rc = ipcarc_open_or_create(name, &sp, &zero, &s, &created, &field);
-	if (rc) die("open or create", name, rc, field);
-	if (gate) {
-		say("ready");
-		wait_stdin();
-	}
+	ipcarc_seg *s = attach_counter(name, gate);
 	struct counter *c = ipcarc_data(s);
+	int rc;
 	for (uint64_t i = 0; i < k; i++) {
 		__atomic_fetch_add(&c->n, 1, __ATOMIC_SEQ_CST);
 		if (idx) __atomic_fetch_add(&c->spare[idx - 1], 1, __ATOMIC_SEQ_CST);
