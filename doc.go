@@ -36,8 +36,16 @@
 // is only counted (Counters.OwnerDeaths). A
 // process that dies holding handles (not the lock) is seen dead through its
 // slot's liveness word, a robust futex word that the kernel marks when the
-// process dies; Reap, Open and Close then remove its count, so a killed
-// process never leaks the segment.
+// process dies: RefCount stops counting its handles at once, and its slot is
+// taken back by Reap, gc, the last Close or an Open that walks past it, so a
+// killed process never leaks the segment.
+//
+// # Slices
+//
+// Slice[T] shares a slice whose length changes at run time up to a capacity
+// fixed at creation (NewSlice, OpenSlice), with the same locks, poison,
+// waits and errors as Arc; both embed Handle. The shape is part of the
+// segment: Open of a slice, or OpenSlice of one value, is ErrTypeMismatch.
 //
 // # Lock-free fields
 //

@@ -99,9 +99,9 @@ func (a *Arc[T]) loadSeq(dst *T) (ok bool, err error) {
 			copyWords(unsafe.Pointer(dst), a.base, a.size, a.words)
 		}
 		// The poison flag belongs to the snapshot: it only changes while seq
-		// is odd (ClearPoison under the lock) or just before seq moves
+		// is odd (Recover's clear, under the lock) or just before seq moves
 		// (recovery), so read it inside the window. Read after the re-check,
-		// a repairer's ClearPoison could pair a pre-repair value with "clean".
+		// a repairer's clear could pair a pre-repair value with "clean".
 		flags := atomic.LoadUint32(&a.hdr.Flags)
 		loadFence()
 		if atomic.LoadUint32(seq) == s1 {

@@ -142,10 +142,11 @@ extern "C" {
 /*
  * Counters of the value lock and its fast paths: 24 u64s (192 bytes). Each
  * attachment counts its own work in its slot (so processes never write one
- * cache line between them); the header keeps the counts of attachments that
- * are gone (folded in when a slot is freed) and segment-wide events. A
- * segment's count is the header's plus every used slot's (wait_max_ns: the
- * largest). All are read without any lock; each is written by one writer at
+ * cache line between them); a slot's counts stay in the slot when its holder
+ * leaves (never moved or zeroed: the next holder adds to them), and the
+ * header keeps segment-wide events. A segment's count is the header's plus
+ * every slot's, used or free (wait_max_ns: the largest), so no count ever
+ * goes down. All are read without any lock; each is written by one writer at
  * a time (the holder of the value lock for the acquisitions, holds, waits,
  * stores, deaths and poison; atomic adds for the rest).
  */

@@ -38,7 +38,7 @@ impl<'a, T: PlainData> Guard<'a, T> {
     }
 
     /// Marks the value consistent again, for every process: call it once the
-    /// value has been checked or repaired. (Go's `Guard.ClearPoison`, C's
+    /// value has been checked or repaired. (Go repairs through `Arc.Recover`; C's
     /// `ipcarc_clear_poison`.) The C side checks that the calling thread
     /// holds the lock, as unlock does: [`Error::NotOwner`] otherwise (a guard
     /// is not `Send`, so that cannot happen through safe code).
